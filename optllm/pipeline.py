@@ -1,0 +1,316 @@
+"""The whole pipeline as small stages: split, featurise, predict, optimise, evaluate, export.
+
+The CLI chains them in `run`; the TUI calls the stages one by one from its workers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Generator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from optllm.dataset import Dataset
+from optllm.evaluation import Evaluation, evaluate
+from optllm.exceptions import ConfigError, ExportError
+from optllm.export import write_json, write_table
+from optllm.features import make_featuriser
+from optllm.front import Front
+from optllm.optimize import METHODS, StepEvent, iter_optimize
+from optllm.prediction import BootstrapXGBoostPredictor, robust_score
+from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
+
+#: Points of a front written to front.csv and summary.json at most (evenly by cost).
+MAX_FRONT_POINTS = 2000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every parameter of a run; saved as config.json next to its results."""
+
+    train_fraction: float = 0.02
+    seed: int = 0
+    bootstraps: int = 100
+    alpha: float = 0.0
+    method: str = "optllm"
+    density: int = 10
+    featuriser: str = "tfidf-svd"
+    budget: float | None = None
+    target_accuracy: float | None = None
+
+    def check(self) -> RunConfig:
+        """Raise ConfigError naming the first parameter out of range."""
+        if not 0 < self.train_fraction < 1:
+            raise ConfigError(f"train fraction must be between 0 and 1 (exclusive); "
+                              f"got {self.train_fraction}")
+        if self.bootstraps < 1:
+            raise ConfigError(f"bootstraps must be at least 1; got {self.bootstraps}")
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.density < 2:
+            raise ConfigError(f"density must be at least 2; got {self.density}")
+        if not math.isfinite(self.alpha):
+            raise ConfigError(f"alpha must be a finite number; got {self.alpha}")
+        if self.budget is not None and self.target_accuracy is not None:
+            raise ConfigError("give either a budget or a target accuracy, not both")
+        if self.budget is not None and not self.budget >= 0:
+            raise ConfigError(f"budget must be a non-negative amount in USD; got {self.budget}")
+        if self.target_accuracy is not None and not 0 <= self.target_accuracy <= 1:
+            raise ConfigError(f"target accuracy must be between 0 and 1; "
+                              f"got {self.target_accuracy}")
+        return self
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices of the labelled sample to learn from and of the queries to allocate."""
+
+    train: np.ndarray
+    allocate: np.ndarray
+
+
+def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
+    """Draw `train_fraction` of all queries, from the labelled ones, as the training sample."""
+    n_train = max(2, math.ceil(train_fraction * dataset.n_queries))
+    labelled = np.flatnonzero(dataset.labelled)
+    if labelled.size < n_train:
+        raise ConfigError(
+            f"{dataset.name}: a train fraction of {train_fraction:g} needs {n_train} labelled "
+            f"queries, but only {labelled.size} of {dataset.n_queries} are labelled")
+    if dataset.n_queries - n_train < 1:
+        raise ConfigError(f"{dataset.name}: no queries would be left to allocate")
+    rng = np.random.default_rng(seed)
+    train = np.sort(rng.choice(labelled, size=n_train, replace=False))
+    allocate = np.setdiff1d(np.arange(dataset.n_queries), train)
+    return Split(train, allocate)
+
+
+@dataclass
+class Prediction:
+    """Predicted success per allocated query and model: mean P, spread U, robust score S."""
+
+    mean: np.ndarray
+    spread: np.ndarray
+    scores: np.ndarray
+    predictor: BootstrapXGBoostPredictor
+    quality: pd.DataFrame
+
+
+def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
+                      progress: ProgressCallback | None = None,
+                      should_stop: ShouldStop | None = None,
+                      timings: dict[str, float] | None = None) -> Prediction:
+    """Featurise all query texts, fit the bootstrap ensemble on the training sample and
+    predict the queries to allocate."""
+    timings = timings if timings is not None else {}
+    t0 = time.perf_counter()
+    report(progress, "features", 0, 1, "featurising query texts")
+    featuriser = make_featuriser(config.featuriser, random_state=config.seed)
+    features = featuriser.fit_transform(dataset.queries)
+    check_cancelled(should_stop, "features")
+    report(progress, "features", 1, 1)
+    timings["features"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    predictor = BootstrapXGBoostPredictor(n_bootstraps=config.bootstraps, alpha=config.alpha,
+                                          random_state=config.seed)
+    predictor.fit(features[split.train], dataset.labels[split.train],
+                  model_names=list(dataset.models), progress=progress, should_stop=should_stop)
+    timings["train"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    mean, spread = predictor.predict_mean_std(features[split.allocate], progress=progress,
+                                              should_stop=should_stop)
+    timings["predict"] = time.perf_counter() - t0
+    return Prediction(mean, spread, robust_score(mean, spread, config.alpha), predictor,
+                      predictor.quality_)
+
+
+def optimise_steps(prediction: Prediction, allocated: Dataset, config: RunConfig, *,
+                   should_stop: ShouldStop | None = None
+                   ) -> Generator[StepEvent | Front, None, Front]:
+    """The optimiser's steps on the predicted scores; ends with the Front."""
+    return iter_optimize(prediction.scores, allocated.cost, config.method, config.density,
+                         should_stop=should_stop)
+
+
+def n_steps(config: RunConfig) -> int:
+    """Steps the optimiser reports: the extremes, then destruct + reconstruct d - 1 times
+    from each end (one sweep for the hull)."""
+    return 4 * config.density - 3 if config.method == "optllm" else 1
+
+
+def select_point(front: Front, config: RunConfig) -> int | None:
+    """The point a budget or a target accuracy asks for, or None when neither is given."""
+    if config.budget is not None:
+        return front.index_for_budget(config.budget)
+    if config.target_accuracy is not None:
+        return front.index_for_accuracy(config.target_accuracy)
+    return None
+
+
+def allocation_table(allocated: Dataset, prediction: Prediction, allocation: np.ndarray
+                     ) -> pa.Table:
+    """The chosen allocation, one row per query: id, text, model, cost, score, spread, label."""
+    rows = np.arange(allocation.size)
+    models = np.asarray(allocated.models, dtype=object)
+    label = np.where(allocated.labelled, allocated.labels[rows, allocation], -1)
+    return pa.table({
+        "query_id": pa.array(allocated.query_ids.astype(str)),
+        "query": pa.array(allocated.queries.astype(str)),
+        "model": pa.DictionaryArray.from_arrays(
+            pa.array(allocation.astype(np.int32)), pa.array(models.astype(str))),
+        "cost": pa.array(allocated.cost[rows, allocation]),
+        "score": pa.array(prediction.scores[rows, allocation]),
+        "probability": pa.array(prediction.mean[rows, allocation]),
+        "uncertainty": pa.array(prediction.spread[rows, allocation]),
+        "label": pa.array(label.astype(np.float64), mask=label < 0).cast(pa.int8()),
+    })
+
+
+def front_frame(front: Front, evaluation: Evaluation | None,
+                max_points: int = MAX_FRONT_POINTS) -> pd.DataFrame:
+    """The front's points (at most `max_points`, evenly by cost) with true accuracy."""
+    points = front.thin(max_points)
+    true_acc = (evaluation.true_accuracy[points] if evaluation is not None
+                else np.full(points.size, np.nan))
+    return pd.DataFrame({
+        "point": points,
+        "cost": front.cost[points],
+        "predicted_accuracy": front.accuracy[points],
+        "true_accuracy": true_acc,
+    })
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, ready to be written or shown."""
+
+    dataset: Dataset
+    config: RunConfig
+    split: Split
+    prediction: Prediction
+    front: Front
+    evaluation: Evaluation | None
+    selected: int | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def allocated(self) -> Dataset:
+        return self.dataset.subset(self.split.allocate)
+
+    def summary(self) -> dict:
+        """The contents of summary.json."""
+        ev = self.evaluation
+        frame = front_frame(self.front, ev)
+        summary = {
+            "dataset": self.dataset.title,
+            "synthetic": self.dataset.synthetic,
+            "models": list(self.dataset.models),
+            "n_train": int(self.split.train.size),
+            "n_allocated": int(self.split.allocate.size),
+            "method": self.front.method,
+            "status": self.front.status,
+            "front_points_total": len(self.front),
+            "front": [
+                {"point": int(r.point), "cost": r.cost,
+                 "predicted_accuracy": r.predicted_accuracy,
+                 "true_accuracy": None if np.isnan(r.true_accuracy) else r.true_accuracy}
+                for r in frame.itertuples()
+            ],
+            "single_models": ([{"model": s.model, "cost": s.cost,
+                                "true_accuracy": s.true_accuracy} for s in ev.singles]
+                              if ev else []),
+            "best_single_model": ev.best_single.model if ev else None,
+            "cost_saving_at_best_accuracy": ev.cost_saving_at_best_accuracy if ev else None,
+            "accuracy_gain_at_best_cost": ev.accuracy_gain_at_best_cost if ev else None,
+            "igd": ev.igd if ev else None,
+            "delta": ev.spread if ev else None,
+            "hypervolume": ev.hypervolume if ev else None,
+            "predictor": {
+                "learner": "bootstrap-xgboost",
+                "featuriser": self.config.featuriser,
+                "bootstraps": self.config.bootstraps,
+                "alpha": self.config.alpha,
+                "quality": self.prediction.quality.to_dict(orient="records"),
+            },
+            "timings_s": self.timings,
+        }
+        if self.selected is not None:
+            k = self.selected
+            summary["selected"] = {
+                "point": k, "cost": float(self.front.cost[k]),
+                "predicted_accuracy": float(self.front.accuracy[k]),
+                "true_accuracy": float(ev.true_accuracy[k]) if ev else None,
+            }
+        return summary
+
+
+def evaluate_front(front: Front, allocated: Dataset) -> Evaluation | None:
+    """Evaluate against the labels when every allocated query has them, else None."""
+    if allocated.n_queries == 0 or not allocated.labelled.all():
+        return None
+    return evaluate(front, allocated.labels, allocated.cost, allocated.models)
+
+
+def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | None = None,
+        should_stop: ShouldStop | None = None) -> RunResult:
+    """Split, featurise, train, predict, optimise, evaluate and select, timing each stage."""
+    config.check()
+    timings: dict[str, float] = {}
+    split = split_queries(dataset, config.train_fraction, config.seed)
+    allocated = dataset.subset(split.allocate)
+    prediction = train_and_predict(dataset, split, config, progress=progress,
+                                   should_stop=should_stop, timings=timings)
+    t0 = time.perf_counter()
+    front = None
+    for item in optimise_steps(prediction, allocated, config, should_stop=should_stop):
+        if isinstance(item, Front):
+            front = item
+        else:
+            report(progress, "optimize", item.step, n_steps(config), f"{item.side} {item.phase}")
+    assert front is not None
+    check_cancelled(should_stop, "optimize")
+    timings["optimize"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    evaluation = evaluate_front(front, allocated)
+    timings["evaluate"] = time.perf_counter() - t0
+    selected = select_point(front, config)
+    return RunResult(dataset, config, split, prediction, front, evaluation, selected, timings)
+
+
+def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False) -> list[Path]:
+    """Write config.json, front.csv, summary.json and (with a selected point)
+    allocation.csv into `out_dir`, each atomically."""
+    out = Path(out_dir)
+    names = ["config.json", "front.csv", "summary.json"]
+    if result.selected is not None:
+        names.append("allocation.csv")
+    existing = [name for name in names if (out / name).exists()]
+    if existing and not force:
+        raise ExportError(f"{out} already holds {', '.join(existing)}; "
+                          "use --force to overwrite")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {out}: {exc.strerror or exc}") from exc
+    written = [
+        write_json({"dataset": result.dataset.source or result.dataset.title,
+                    **result.config.as_dict()}, out / "config.json", force=force),
+        write_table(front_frame(result.front, result.evaluation), out / "front.csv",
+                    force=force),
+        write_json(result.summary(), out / "summary.json", force=force),
+    ]
+    if result.selected is not None:
+        table = allocation_table(result.allocated, result.prediction,
+                                 result.front.allocation(result.selected))
+        written.append(write_table(table, out / "allocation.csv", force=force))
+    return written

@@ -1,0 +1,195 @@
+"""OptLLM-M: destruct and reconstruct from both extremes (design.md), on whole arrays.
+
+Every function here works on all queries at once; a "round" of the reconstruct applies
+many independent moves together and re-scores only the queries they touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Upper bound on buy/sell rounds in one reconstruct, so it always ends.
+MAX_SWAP_ROUNDS = 200
+
+
+@dataclass(frozen=True)
+class Move:
+    """The outcome of one destruct or reconstruct step."""
+
+    side: str  # "cheap" (moving up from the cheapest end) or "accurate" (moving down)
+    phase: str  # "destruct" or "reconstruct"
+    allocation: np.ndarray
+    n_changed: int
+
+
+def _apply_until(allocation: np.ndarray, target: np.ndarray, amount: np.ndarray,
+                 gap: float) -> np.ndarray:
+    """Move queries to `target` by decreasing `amount` until the amounts sum to `gap`."""
+    candidates = np.flatnonzero(amount > 0)
+    order = candidates[_argsort(-amount[candidates])]
+    reached = np.cumsum(amount[order]) >= gap
+    count = int(np.argmax(reached)) + 1 if reached.any() else order.size
+    moved = order[:count]
+    new = allocation.copy()
+    new[moved] = target[moved]
+    return new
+
+
+def destruct_up(allocation: np.ndarray, scores: np.ndarray, best: np.ndarray,
+                acc_gap: float) -> np.ndarray:
+    """Raise the summed score by about `acc_gap`: the largest single-query gains first."""
+    rows = np.arange(allocation.size)
+    gain = scores[rows, best] - scores[rows, allocation]
+    return _apply_until(allocation, best, gain, acc_gap)
+
+
+def destruct_down(allocation: np.ndarray, costs: np.ndarray, cheapest: np.ndarray,
+                  cost_gap: float) -> np.ndarray:
+    """Save about `cost_gap` dollars: the largest single-query savings first."""
+    rows = np.arange(allocation.size)
+    saving = costs[rows, allocation] - costs[rows, cheapest]
+    return _apply_until(allocation, cheapest, saving, cost_gap)
+
+
+def _rescore(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
+             rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Re-score `rows`: apply free improvements in place, then find each row's trades.
+
+    A free improvement moves a query to its best model (highest score, then lowest cost)
+    among those costing no more and scoring no less. The trades are the best buy (most
+    score gained per dollar) and the best sell (least score lost per dollar saved),
+    returned as (buy_rate, buy_model, sell_rate, sell_model); -inf / inf where none.
+    """
+    sub_c, sub_s = costs[rows], scores[rows]
+    k = np.arange(rows.size)
+    cur = allocation[rows]
+    dc = sub_c - sub_c[k, cur][:, None]
+    ds = sub_s - sub_s[k, cur][:, None]
+    ok = (dc <= 0) & (ds >= 0)
+    free = (ok & ((dc < 0) | (ds > 0))).any(axis=1)
+    if free.any():
+        f = np.flatnonzero(free)
+        ok_s = np.where(ok[f], ds[f], -np.inf)
+        best = ok_s == ok_s.max(axis=1, keepdims=True)
+        pick = np.where(best, dc[f], np.inf).argmin(axis=1)
+        cur[f] = pick
+        allocation[rows[f]] = pick
+        dc[f] = sub_c[f] - sub_c[f, pick][:, None]
+        ds[f] = sub_s[f] - sub_s[f, pick][:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = ds / dc  # dc == 0 gives nan or +-inf, which no trade below accepts
+    same_sign = ratio > 0
+    up = dc > 0
+    buy_rates = np.where(same_sign & up, ratio, -np.inf)
+    sell_rates = np.where(same_sign & ~up, ratio, np.inf)
+    buy_model = buy_rates.argmax(axis=1)
+    sell_model = sell_rates.argmin(axis=1)
+    return buy_rates[k, buy_model], buy_model, sell_rates[k, sell_model], sell_model
+
+
+class Reconstructor:
+    """Repairs allocations toward non-dominated, keeping its per-query trade table.
+
+    Successive steps from one end change few queries, so the table (best buy and best
+    sell per query) is kept and only the queries whose model changed are re-scored.
+    """
+
+    def __init__(self, scores: np.ndarray, costs: np.ndarray) -> None:
+        self.scores = scores
+        self.costs = costs
+        self._allocation: np.ndarray | None = None
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, allocation: np.ndarray) -> np.ndarray:
+        """Free improvements, then paired trades while the best rate of buying score
+        beats the cheapest rate of selling it.
+
+        The k-th best buyer pairs with the k-th cheapest seller (distinct queries) and
+        both moves apply; each pair raises score - lambda * cost for any lambda between
+        its two rates.
+        """
+        scores, costs = self.scores, self.costs
+        allocation = allocation.copy()
+        if self._allocation is None or self._table is None:
+            table = _rescore(allocation, scores, costs, np.arange(allocation.size))
+        else:
+            rows = np.flatnonzero(allocation != self._allocation)
+            table = tuple(a.copy() for a in self._table)
+            _update(table, _rescore(allocation, scores, costs, rows), rows)
+        buy_rate, buy_model, sell_rate, sell_model = table
+        for _ in range(MAX_SWAP_ROUNDS):
+            buyers = np.flatnonzero(buy_rate > -np.inf)
+            sellers = np.flatnonzero(sell_rate < np.inf)
+            if buyers.size == 0 or sellers.size == 0:
+                break
+            # Only candidates that can possibly pair matter: prune before sorting.
+            buyers = buyers[buy_rate[buyers] > sell_rate[sellers].min()]
+            sellers = sellers[sell_rate[sellers] < buy_rate[buyers].max(initial=-np.inf)]
+            if buyers.size == 0 or sellers.size == 0:
+                break
+            buyers = buyers[_argsort(-buy_rate[buyers])]
+            sellers = sellers[_argsort(sell_rate[sellers])]
+            n_pairs = _pair_count(buy_rate[buyers], sell_rate[sellers])
+            # A query cannot both buy and sell in one round: it keeps its buying role.
+            sellers = sellers[~np.isin(sellers, buyers[:n_pairs])]
+            n_pairs = _pair_count(buy_rate[buyers], sell_rate[sellers])
+            if n_pairs == 0:
+                break
+            buy_q, sell_q = buyers[:n_pairs], sellers[:n_pairs]
+            allocation[buy_q] = buy_model[buy_q]
+            allocation[sell_q] = sell_model[sell_q]
+            touched = np.concatenate((buy_q, sell_q))
+            _update(table, _rescore(allocation, scores, costs, touched), touched)
+        self._allocation = allocation
+        self._table = table
+        return allocation.copy()
+
+
+def _update(table: tuple[np.ndarray, ...], rows_table: tuple[np.ndarray, ...],
+            rows: np.ndarray) -> None:
+    for full, part in zip(table, rows_table, strict=True):
+        full[rows] = part
+
+
+def _argsort(keys: np.ndarray) -> np.ndarray:
+    """Ascending order; ties broken by position, so results are the same on every CPU.
+
+    The SIMD quicksort is several times faster than a stable sort; it is used unless
+    equal keys make its order machine-dependent.
+    """
+    order = np.argsort(keys)
+    ranked = keys[order]
+    if ranked.size > 1 and (ranked[1:] == ranked[:-1]).any():
+        return np.argsort(keys, kind="stable")
+    return order
+
+
+def _pair_count(buy_sorted: np.ndarray, sell_sorted: np.ndarray) -> int:
+    """How many leading pairs have buy rate > sell rate (buy falls, sell rises)."""
+    k = min(buy_sorted.size, sell_sorted.size)
+    wins = buy_sorted[:k] > sell_sorted[:k]
+    return k if wins.all() else int(np.argmin(wins))
+
+
+def search(scores: np.ndarray, costs: np.ndarray, cheapest: np.ndarray, accurate: np.ndarray,
+           density: int) -> Iterator[Move]:
+    """The d - 1 destruct/reconstruct iterations from each end, one `Move` per phase."""
+    rows = np.arange(scores.shape[0])
+    cost_gap = (costs[rows, accurate].sum() - costs[rows, cheapest].sum()) / density
+    acc_gap = (scores[rows, accurate].sum() - scores[rows, cheapest].sum()) / density
+    sides = (("cheap", cheapest), ("accurate", accurate))
+    for side, start in sides:
+        reconstruct = Reconstructor(scores, costs)
+        current = start.astype(np.intp)
+        for _ in range(density - 1):
+            if side == "cheap":
+                destructed = destruct_up(current, scores, accurate, acc_gap)
+            else:
+                destructed = destruct_down(current, costs, cheapest, cost_gap)
+            yield Move(side, "destruct", destructed, int((destructed != current).sum()))
+            rebuilt = reconstruct(destructed)
+            yield Move(side, "reconstruct", rebuilt, int((rebuilt != destructed).sum()))
+            current = rebuilt
