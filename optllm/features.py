@@ -9,7 +9,6 @@ longest common prefix and suffix seen at fit time are stripped before featurisin
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 
@@ -33,6 +32,13 @@ def as_texts(texts: Iterable[object]) -> list[str]:
     return pd.Series(list(texts), dtype=object).fillna("").astype(str).tolist()
 
 
+def _common_prefix(texts: list[str]) -> str:
+    """Longest common prefix: that of the lexicographic minimum and maximum."""
+    lo, hi = min(texts), max(texts)
+    pairs = zip(lo, hi, strict=False)  # lo is the shorter when it is a prefix of hi
+    return lo[:next((i for i, (a, b) in enumerate(pairs) if a != b), len(lo))]
+
+
 def common_affixes(texts: list[str]) -> tuple[str, str]:
     """Longest prefix and suffix shared by all `texts`, cut at whitespace so no word is split.
 
@@ -45,10 +51,10 @@ def common_affixes(texts: list[str]) -> tuple[str, str]:
     """
     if len(texts) < 2:
         return "", ""
-    head = re.match(r".*\s", os.path.commonprefix(texts), re.S)
+    head = re.match(r".*\s", _common_prefix(texts), re.S)
     prefix = head.group(0) if head else ""
     reversed_rest = [t[len(prefix):][::-1] for t in texts]
-    tail = re.search(r"\s.*", os.path.commonprefix(reversed_rest)[::-1], re.S)
+    tail = re.search(r"\s.*", _common_prefix(reversed_rest)[::-1], re.S)
     return prefix, (tail.group(0) if tail else "")
 
 
