@@ -21,8 +21,9 @@ import gzip
 import io
 import json
 import os
-import uuid
+import re
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import pyarrow.parquet as pq
 
 from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError, DatasetError
+from optllm.export import atomic_path
 
 FORMATS = ("csv", "parquet", "jsonl")
 LAYOUTS = ("wide", "long")
@@ -107,16 +109,16 @@ def write_wide(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}")
     frame = _wide_frame(dataset)
-    with _atomic_target(path) as tmp:
+    with atomic_path(path, force=True) as tmp:
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)
-            return path
-        with _text_sink(tmp, gz) as sink:
-            if fmt == "csv":
-                frame.to_csv(sink, index=False)
-            else:
-                frame.to_json(sink, orient="records", lines=True, force_ascii=False,
-                              double_precision=15)
+        else:
+            with _text_sink(tmp, gz) as sink:
+                if fmt == "csv":
+                    frame.to_csv(sink, index=False)
+                else:
+                    frame.to_json(sink, orient="records", lines=True, force_ascii=False,
+                                  double_precision=15)
     return path
 
 
@@ -149,7 +151,7 @@ def _read_frame(path: Path, fmt: str, gz: bool) -> pd.DataFrame:
         return _read_jsonl(path, gz)
     except UnicodeDecodeError:
         raise _encoding_error(path, gz) from None
-    except (gzip.BadGzipFile, EOFError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: not a readable gzip file ({exc})") from None
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the file ({exc})") from None
@@ -178,24 +180,29 @@ def _read_csv(path: Path, gz: bool) -> pd.DataFrame:
         raise DatasetError(f"{path}: row 1 has more fields than the header "
                            f"({len(header)} columns)") from None
     except pd.errors.ParserError as exc:
-        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-        raise DatasetError(f"{path}: malformed CSV: {detail}") from None
+        # pandas counts records from the header ("line 3" = data row 2), not physical lines.
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found is None:
+            raise DatasetError(f"{path}: malformed CSV ({exc})") from None
+        expected, line, saw = (int(g) for g in found.groups())
+        raise DatasetError(f"{path}: malformed CSV: row {line - 1} has {saw} fields but the "
+                           f"header has {expected}") from None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DatasetError(f"{path}: the file is empty")
     try:
-        table = pq.read_table(path)
+        _check_unique_columns(str(path), pq.read_schema(path).names)
+        table = pq.ParquetFile(path).read()
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
-    _check_unique_columns(str(path), table.column_names)
     return table.to_pandas(ignore_metadata=True)
 
 
 def _read_jsonl(path: Path, gz: bool) -> pd.DataFrame:
     try:
-        frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8",
+        frame = pd.read_json(path, lines=True, dtype=False, precise_float=True, encoding="utf-8",
                              compression="gzip" if gz else None)
     except ValueError as exc:
         raise _json_error(path, gz, str(exc)) from None
@@ -282,12 +289,19 @@ def _parse_wide(frame: pd.DataFrame, where: str) -> _Parsed:
     cost_columns = [f"{m}_cost" for m in models]
     cost = _cost_matrix([frame[c] for c in cost_columns], where, cost_columns)
     labels = _label_values([frame[m] for m in models], where, models)
+    row = _first_partial_row(labels)
+    if row is not None:
+        missing = models[int(np.argmax(np.isnan(labels[row])))]
+        raise DatasetError(f"{where}: row {row + 1}, column {missing!r}: this row is "
+                           f"{_partial_text(labels[row], models)}")
     used = {*cost_columns, *models, "query", *([id_column] if id_column else [])}
     metadata = frame[[c for c in frame.columns if c not in used]].reset_index(drop=True)
     return query_ids, queries, tuple(models), cost, labels, metadata
 
 
 def _parse_long(frame: pd.DataFrame, where: str) -> _Parsed:
+    if frame.columns[0] in _INDEX_NAMES:  # a saved row index of the long table: no meaning
+        frame = frame.drop(columns=frame.columns[0])
     missing = [c for c in LONG_COLUMNS if c not in frame.columns]
     if missing:
         raise DatasetError(f"{where}: the long layout needs columns {', '.join(LONG_COLUMNS)};"
@@ -323,13 +337,12 @@ def _parse_long(frame: pd.DataFrame, where: str) -> _Parsed:
         raise DatasetError(f"{where}: row {row + 1}, column 'query': query {row_ids[row]!r} "
                            f"has a different text than at row {first_row[query_codes[row]] + 1}")
     row_cost = _cost_matrix([frame["cost"]], where, ["cost"])[:, 0]
-    row_labels = _label_values([frame["correct"]], where, ["correct"])[:, 0]
-    try:
-        labels = _check_partial_labels(row_labels[order], models)
-    except _PartialLabels as partial:
-        row = order[partial.query, partial.missing[0]] + 1
-        raise DatasetError(f"{where}: row {row}, column 'correct': query "
-                           f"{query_ids[partial.query]!r} is {partial.describe()}") from None
+    labels = _label_values([frame["correct"]], where, ["correct"])[:, 0][order]
+    i = _first_partial_row(labels)
+    if i is not None:
+        row = order[i, int(np.argmax(np.isnan(labels[i])))] + 1
+        raise DatasetError(f"{where}: row {row}, column 'correct': query {query_ids[i]!r} is "
+                           f"{_partial_text(labels[i], models)}")
     metadata = _long_metadata(frame, first_row, query_codes, order, models)
     return (np.asarray(query_ids, dtype=object), row_texts[first_row], models, row_cost[order],
             labels, metadata)
@@ -383,8 +396,6 @@ def _texts(series: pd.Series, where: str, column: str) -> np.ndarray:
     if absent.any():
         raise DatasetError(f"{where}: row {int(np.argmax(absent)) + 1}, column {column!r}: "
                            "empty value")
-    if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
-        series = series.astype(str)
     values = series.astype(str).to_numpy(dtype=object)
     blank = values == ""
     if blank.any():
@@ -410,7 +421,7 @@ def _numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return series.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(series), bool)
     present = series.notna().to_numpy()
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64,
-                                                             na_value=np.nan)
+                                                             na_value=np.nan, copy=True)
     values[series.astype(str).isin(("True", "False")).to_numpy()] = np.nan  # JSON true is no cost
     return values, present & np.isnan(values)
 
@@ -447,7 +458,7 @@ def _labels(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         return values, ~np.isnan(values) & (values != 0) & (values != 1)
-    present = series.notna().to_numpy()
+    present = series.notna().to_numpy(copy=True)
     words = series[present].astype(str).str.strip().str.lower()
     values = np.full(len(series), np.nan)
     values[present] = words.map(_LABEL_WORDS).to_numpy(dtype=np.float64, na_value=np.nan)
@@ -467,39 +478,20 @@ def _label_values(columns: Sequence[pd.Series], where: str,
         raise DatasetError(f"{where}: row {row + 1}, column {names[j]!r}: label "
                            f"{_show(columns[j].iloc[row])} is not 0 or 1 "
                            f"(accepted: {_ACCEPTED_LABELS})")
-    if len(names) > 1:  # wide: one column per model
-        try:
-            return _check_partial_labels(values, names)
-        except _PartialLabels as partial:
-            raise DatasetError(f"{where}: row {partial.query + 1}, column "
-                               f"{names[partial.missing[0]]!r}: this row is "
-                               f"{partial.describe()}") from None
     return values
 
 
-class _PartialLabels(Exception):
-    """A query labelled for some models but not for others (reworded by the caller)."""
-
-    def __init__(self, query: int, have: list[int], missing: list[int],
-                 models: Sequence[str]) -> None:
-        super().__init__(query)
-        self.query, self.have, self.missing, self.models = query, have, missing, models
-
-    def describe(self) -> str:
-        have = ", ".join(repr(self.models[j]) for j in self.have)
-        missing = ", ".join(repr(self.models[j]) for j in self.missing)
-        return (f"labelled for {have} but not for {missing}; label every model of a query "
-                "or none")
-
-
-def _check_partial_labels(values: np.ndarray, models: Sequence[str]) -> np.ndarray:
-    known = ~np.isnan(values)
+def _first_partial_row(labels: np.ndarray) -> int | None:
+    """The first query labelled for some models but not all (labels: NaN = unlabelled)."""
+    known = ~np.isnan(labels)
     partial = known.any(axis=1) & ~known.all(axis=1)
-    if partial.any():
-        i = int(np.argmax(partial))
-        raise _PartialLabels(i, list(np.flatnonzero(known[i])), list(np.flatnonzero(~known[i])),
-                             models)
-    return values
+    return int(np.argmax(partial)) if partial.any() else None
+
+
+def _partial_text(row: np.ndarray, models: Sequence[str]) -> str:
+    have = ", ".join(repr(m) for m, v in zip(models, row, strict=True) if not np.isnan(v))
+    lack = ", ".join(repr(m) for m, v in zip(models, row, strict=True) if np.isnan(v))
+    return f"labelled for {have} but not for {lack}; label every model of a query or none"
 
 
 def _label_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -529,22 +521,6 @@ def _wide_frame(dataset: Dataset) -> pd.DataFrame:
     frame = pd.concat([p for p in parts if p is not None], axis=1)
     _check_unique_columns(f"dataset {dataset.name!r}", [str(c) for c in frame.columns])
     return frame
-
-
-@contextlib.contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path` that replaces it only once completely written and synced.
-
-    Same directory, so the final rename stays on one file system and is atomic.
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

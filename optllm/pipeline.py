@@ -79,7 +79,7 @@ class Split:
 
 def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
     """Draw `train_fraction` of all queries, from the labelled ones, as the training sample."""
-    n_train = max(2, math.ceil(train_fraction * dataset.n_queries))
+    n_train = max(2, round(train_fraction * dataset.n_queries))
     labelled = np.flatnonzero(dataset.labelled)
     if labelled.size < n_train:
         raise ConfigError(
@@ -146,6 +146,14 @@ def n_steps(config: RunConfig) -> int:
     """Steps the optimiser reports: the extremes, then destruct + reconstruct d - 1 times
     from each end (one sweep for the hull)."""
     return 4 * config.density - 3 if config.method == "optllm" else 1
+
+
+def check_budget(allocated: Dataset, config: RunConfig) -> None:
+    """Fail before any training when the budget cannot buy even the cheapest allocation."""
+    cheapest = float(allocated.cost.min(axis=1).sum())
+    if config.budget is not None and config.budget < cheapest:
+        raise ConfigError(f"budget ${config.budget:.6g} is below the cheapest allocation of "
+                          f"the {allocated.n_queries} queries (${cheapest:.6g})")
 
 
 def select_point(front: Front, config: RunConfig) -> int | None:
@@ -268,6 +276,7 @@ def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | Non
     timings: dict[str, float] = {}
     split = split_queries(dataset, config.train_fraction, config.seed)
     allocated = dataset.subset(split.allocate)
+    check_budget(allocated, config)
     prediction = train_and_predict(dataset, split, config, progress=progress,
                                    should_stop=should_stop, timings=timings)
     t0 = time.perf_counter()

@@ -41,7 +41,8 @@ Costs
 
 Prices are list prices in USD per 1M tokens as published by each provider in July 2024
 (`PRICE_DATE`, "list prices, 2024-07"): OpenAI, Anthropic, Google (prompts up to 128k tokens),
-Mistral AI, Cohere; Llama 3.1 at Together AI (Turbo endpoints, input and output alike).
+Mistral AI (mistral-large = Mistral Large 2, 2407), Cohere; Llama 3.1 at Together AI (Turbo
+endpoints, input and output alike).
 
 ==================  =========  =================  ==================
 model               provider   input $/1M tokens  output $/1M tokens
@@ -73,6 +74,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.special import expit
 
 from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError
@@ -215,20 +217,23 @@ def generate(n_queries: int = 5000, n_models: int = 8, seed: int = 0) -> Dataset
     difficulty = np.round(rng.random(n), 3)
     texts = _texts(rng, topic, difficulty)
 
-    base = np.array([s.base for s in MODELS])
-    slope = np.array([s.slope for s in MODELS])
+    # (n, 12) float arrays are updated in place: a million queries stay within a few 100 MB.
     hidden = rng.normal(0.0, 0.8, size=n)
-    logit = base + SKILL[:, topic].T - np.outer(difficulty, slope) + hidden[:, None]
-    correct = rng.random((n, k), dtype=np.float32) < 1.0 / (1.0 + np.exp(-logit))
+    prob = SKILL.T[topic]  # the logit, turned into P(correct) in place
+    prob += np.array([s.base for s in MODELS])
+    prob -= np.multiply.outer(difficulty, [s.slope for s in MODELS])
+    prob += hidden[:, None]
+    expit(prob, out=prob)
+    correct = rng.random((n, k), dtype=np.float32) < prob
+    del prob
 
-    verbosity = np.array([s.verbosity for s in MODELS])
-    spread = np.exp(rng.normal(0.0, 0.35, size=(n, k)))
-    out_tokens = np.ceil(np.outer(30 + 570 * difficulty, verbosity) * spread)
-    chars = pc.utf8_length(texts).to_numpy()
-    in_tokens = np.ceil(chars / CHARS_PER_TOKEN) + SYSTEM_PROMPT_TOKENS
-    in_price = np.array([s.input_price for s in MODELS])
-    out_price = np.array([s.output_price for s in MODELS])
-    cost = (in_tokens[:, None] * in_price + out_tokens * out_price) / 1e6
+    cost = np.exp(rng.normal(0.0, 0.35, size=(n, k)))  # output-length noise, then tokens
+    cost *= np.multiply.outer(30 + 570 * difficulty, [s.verbosity for s in MODELS])
+    np.ceil(cost, out=cost)
+    cost *= [s.output_price for s in MODELS]
+    in_tokens = np.ceil(pc.utf8_length(texts).to_numpy() / CHARS_PER_TOKEN)
+    cost += np.multiply.outer(in_tokens + SYSTEM_PROMPT_TOKENS, [s.input_price for s in MODELS])
+    cost /= 1e6
 
     width = len(str(n))
     ids = pc.binary_join_element_wise("q", pc.utf8_lpad(pa.array(np.arange(1, n + 1)).cast(
@@ -263,27 +268,27 @@ def _vocabulary() -> tuple[pa.Array, dict[str, int]]:
 
 
 def _texts(rng: np.random.Generator, topic: np.ndarray, difficulty: np.ndarray) -> pa.Array:
-    """Query texts, built column by column from phrase indices (no loop over queries)."""
+    """Query texts, built one word slot at a time over all queries (no loop over queries)."""
     vocab, offset = _vocabulary()
     n = len(topic)
     sizes = np.array([len(_TOPIC_WORDS[t].split()) for t in TOPICS], dtype=np.int32)
     starts = offset["topic"] + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+    own_start, own_size = starts[topic], sizes[topic]
     tier = np.clip(np.floor(4 * (difficulty + rng.normal(0.0, 0.1, n))), 0, 3).astype(np.int32)
-    opener = offset["opener"] + tier * len(_OPENERS[0]) + rng.integers(0, len(_OPENERS[0]), n,
-                                                                       dtype=np.int32)
-    closer = offset["closer"] + tier * len(_CLOSERS[0]) + rng.integers(0, len(_CLOSERS[0]), n,
-                                                                       dtype=np.int32)
+    per_tier = len(_OPENERS[0]), len(_CLOSERS[0])
+    opener = offset["opener"] + tier * per_tier[0] + rng.integers(0, per_tier[0], n, np.int32)
+    closer = offset["closer"] + tier * per_tier[1] + rng.integers(0, per_tier[1], n, np.int32)
     n_words = np.clip(np.round(3 + 12 * difficulty + rng.normal(0.0, 1.5, n)), 2, MAX_WORDS)
 
-    kind = rng.random((n, MAX_WORDS), dtype=np.float32)
-    pick = rng.integers(0, 1 << 30, size=(n, MAX_WORDS), dtype=np.int32)
-    own = starts[topic][:, None] + pick % sizes[topic][:, None]
-    anywhere = offset["topic"] + pick % np.int32(sizes.sum())
-    filler = offset["filler"] + pick % np.int32(len(_FILLER))
-    words = np.where(kind < _P_OWN_TOPIC, own,
-                     np.where(kind < _P_OWN_TOPIC + _P_ANY_TOPIC, anywhere, filler))
-    words[np.arange(MAX_WORDS) >= n_words[:, None]] = 0  # index 0 is null: no word
-
-    columns = [opener, *words.T, closer]  # a null closer is skipped like an absent word
-    return pc.binary_join_element_wise(*(vocab.take(pa.array(c)) for c in columns), " ",
-                                       null_handling="skip")
+    columns = [vocab.take(pa.array(opener))]
+    for slot in range(MAX_WORDS):
+        kind = rng.random(n, dtype=np.float32)
+        pick = rng.integers(0, 1 << 30, n, dtype=np.int32)
+        word = np.where(kind < _P_OWN_TOPIC, own_start + pick % own_size,
+                        np.where(kind < _P_OWN_TOPIC + _P_ANY_TOPIC,
+                                 offset["topic"] + pick % sizes.sum(dtype=np.int32),
+                                 offset["filler"] + pick % np.int32(len(_FILLER))))
+        word[slot >= n_words] = 0  # index 0 is null: no word
+        columns.append(vocab.take(pa.array(word)))
+    columns.append(vocab.take(pa.array(closer)))  # a null closer is skipped like a missing word
+    return pc.binary_join_element_wise(*columns, " ", null_handling="skip")

@@ -34,6 +34,8 @@ def readme(dataset: Dataset, size_bytes: int) -> str:
     outcomes = "\n".join(
         f"| {row.model} | {row.accuracy:.3f} | {row.mean_cost:.6f} |"
         for row in summary.itertuples())
+    call = (f"optllm.synthetic.generate(n_queries={DEFAULT_N_QUERIES}, "
+            f"n_models={DEFAULT_N_MODELS}, seed={DEFAULT_SEED})")
     return f"""# Embedded default dataset (synthetic)
 
 `{DEFAULT_FILE_NAME}` ({size_bytes / 1e6:.2f} MB) is **synthetic**: no LLM was called. It is
@@ -41,8 +43,8 @@ the dataset the app opens when no file is given, so there is always something to
 
 - {dataset.n_queries:,} queries x {dataset.n_models} models, all labelled; seed {DEFAULT_SEED}.
 - Made by `python scripts/make_default_dataset.py`, which calls
-  `optllm.synthetic.generate(n_queries={DEFAULT_N_QUERIES}, n_models={DEFAULT_N_MODELS},
-  seed={DEFAULT_SEED})` and writes it with `optllm.loading.write_wide` (wide layout, gzip).
+  `{call}`
+  and writes it with `optllm.loading.write_wide` (wide layout, gzip).
   Any size: `python scripts/make_synthetic.py N OUT [--models M] [--seed S]`.
 - Columns: `query_id`, `query`, `topic`, `difficulty` (metadata: the latent truth), then per
   model `m` the cost `<m>_cost` (USD) and the label `<m>` (1 = correct).
@@ -71,8 +73,8 @@ See `optllm/synthetic.py` and `docs/data.md` for every constant.
 
 ## Prices (list prices, {PRICE_DATE}, USD per 1M tokens)
 
-As published by each provider in July 2024; Google's are for prompts up to 128k tokens; the
-Llama 3.1 models at Together AI (Turbo endpoints).
+As published by each provider in July 2024: Google's for prompts up to 128k tokens, the
+Llama 3.1 models at Together AI (Turbo endpoints), mistral-large is Mistral Large 2 (2407).
 
 | model | provider | input | output | specialty | in this file |
 |---|---|---|---|---|---|

@@ -1,0 +1,1 @@
+"""OptLLM terminal app: a thin Textual layer over the `optllm` library."""

@@ -1,0 +1,38 @@
+"""Number formats shared by the screens, so every screen writes money and accuracy alike."""
+
+from __future__ import annotations
+
+import math
+
+
+def usd(value: float) -> str:
+    """Dollars with 4 significant decimals for small sums, cents for large ones."""
+    if not math.isfinite(value):
+        return "-"
+    return f"${value:,.2f}" if abs(value) >= 100 else f"${value:,.4f}"
+
+
+def unit_cost(value: float) -> str:
+    """A per-query cost: often fractions of a cent."""
+    return "-" if not math.isfinite(value) else f"${value:.6f}"
+
+
+def ratio(value: float | None, digits: int = 3) -> str:
+    """An accuracy, AUC or Brier score in 0..1."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def percent(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{100 * value:.1f}%"
+
+
+def seconds(value: float) -> str:
+    """A duration: seconds below two minutes, else minutes and seconds."""
+    if value < 120:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(round(value)), 60)
+    return f"{minutes} min {secs:02d} s"

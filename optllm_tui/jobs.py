@@ -1,0 +1,395 @@
+"""The only code that starts thread workers.
+
+Each job runs library code off the UI thread and reports back only through Messages posted
+to the app (`post_message` is thread-safe). Library progress callbacks are throttled here to
+about ten messages a second, and `should_stop` is wired to the worker's cancellation, so
+Escape or quitting stops work between units (a bootstrap member, an optimiser step).
+Heavy modules (the pipeline, hence xgboost and scikit-learn) are imported inside the jobs,
+never at app start-up.
+
+Textual's thread workers run in the event loop's default executor, and cancelling one only
+cancels the task awaiting it: the thread runs on until its code checks `is_cancelled`.
+`Jobs.stop_all` therefore waits for the threads themselves, so quitting leaves none behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from optllm_tui.messages import (
+    AllocationReady,
+    DatasetLoaded,
+    ExportDone,
+    ExportExists,
+    JobCancelled,
+    JobFailed,
+    OptimiseFinished,
+    OptimiseStopped,
+    PointDetailsReady,
+    RunOpened,
+    RunSaved,
+    RunSaveExists,
+    StepsTaken,
+    TrainingFinished,
+    TrainingProgress,
+)
+from optllm_tui.session import AllocationView, PointDetails
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from optllm.dataset import Dataset
+    from optllm.evaluation import Evaluation
+    from optllm.front import Front
+    from optllm.optimize import StepEvent
+    from optllm.pipeline import Prediction, RunConfig, Split
+    from optllm.progress import Progress
+    from textual.app import App
+    from textual.message import Message
+    from textual.worker import Worker
+
+#: Columns of the allocation table as shown (the export keeps every column).
+TABLE_COLUMNS = ("query_id", "query", "model", "cost", "score", "uncertainty", "label")
+#: Seconds between two progress messages (or two batches of optimiser steps).
+REPORT_INTERVAL = 0.1
+
+Post = Callable[["Message"], object]
+
+
+class Throttle:
+    """A library progress callback that posts at most one TrainingProgress per interval;
+    the first and last report of each stage always go through."""
+
+    def __init__(self, worker: Worker[Any], post: Post, interval: float = REPORT_INTERVAL
+                 ) -> None:
+        self._worker = worker
+        self._post = post
+        self._interval = interval
+        self._stage = ""
+        self._last = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        final = progress.total is not None and progress.done >= progress.total
+        if progress.stage == self._stage and not final and now - self._last < self._interval:
+            return
+        self._stage, self._last = progress.stage, now
+        self._post(TrainingProgress(self._worker, progress.stage, progress.done,
+                                    progress.total, progress.message))
+
+
+class Stepper:
+    """The optimiser's generator, kept alive across key presses so that one press really
+    advances it one step. The lock stops two workers advancing it at once (a paused run's
+    thread may still be finishing its step when the next step is asked for)."""
+
+    def __init__(self, prediction: Prediction, allocated: Dataset, config: RunConfig) -> None:
+        from optllm.pipeline import n_steps, optimise_steps
+
+        self.allocated = allocated
+        self.total = n_steps(config)
+        self._steps = optimise_steps(prediction, allocated, config)
+        self._lock = threading.Lock()
+        self._done = False
+
+    def advance(self) -> StepEvent | Front | None:
+        """The next step, or the final Front; None once the Front has been returned."""
+        from optllm.front import Front
+
+        with self._lock:
+            if self._done:
+                return None
+            item = next(self._steps)
+            self._done = isinstance(item, Front)
+            return item
+
+
+class Jobs:
+    """Starts the app's thread workers: exclusive per named group, errors reported as
+    JobFailed messages instead of ending the app."""
+
+    def __init__(self, app: App[Any]) -> None:
+        self._app = app
+        self._live: set[threading.Event] = set()
+
+    def _run(self, group: str, description: str,
+             work: Callable[[Worker[Any], Post], None]) -> Worker[None]:
+        finished = threading.Event()
+        self._live.add(finished)
+        post = self._app.post_message
+
+        def run() -> None:
+            from optllm.exceptions import Cancelled, OptLLMError
+            from textual.worker import get_current_worker
+
+            worker = get_current_worker()
+            try:
+                work(worker, post)
+            except Cancelled:
+                post(JobCancelled(worker, group))
+            except (OptLLMError, OSError) as exc:
+                post(JobFailed(worker, group, str(exc)))
+            except Exception as exc:
+                post(JobFailed(worker, group, f"unexpected error: {type(exc).__name__}: {exc}"))
+                raise
+            finally:
+                finished.set()
+
+        return self._app.run_worker(run, name=group, group=group, description=description,
+                                    thread=True, exclusive=True, exit_on_error=False)
+
+    def running(self, group: str) -> bool:
+        return any(w.group == group and w.is_running and not w.is_cancelled
+                   for w in self._app.workers)
+
+    def cancel(self, group: str) -> bool:
+        """Cancel the group's workers; True if one was running."""
+        return bool(self._app.workers.cancel_group(self._app, group))
+
+    async def stop_all(self, timeout: float = 10.0) -> bool:
+        """Cancel every job and wait until their threads have returned (True) or `timeout`
+        seconds have passed (False)."""
+        self._app.workers.cancel_all()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._live = {event for event in self._live if not event.is_set()}
+            if not self._live:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    # ------------------------------------------------------------------ jobs
+
+    def warm_up(self) -> None:
+        """Import the pipeline in the background so the first training starts at once."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            import optllm.pipeline  # noqa: F401
+
+        self._run("warmup", "import the training pipeline", work)
+
+    def load(self, source: str | None, layout: str | None) -> None:
+        """Load a data file (None: the embedded default) and summarise its models."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            if source is None:
+                from optllm.default_data import load_default
+
+                dataset = load_default()
+            else:
+                from optllm.loading import load_dataset
+
+                dataset = load_dataset(source, layout=layout)
+            post(DatasetLoaded(worker, dataset, source, dataset.model_summary()))
+
+        self._run("load", f"load {source or 'the default dataset'}", work)
+
+    def train(self, dataset: Dataset, config: RunConfig) -> None:
+        """Split, featurise, train the ensemble, predict, and compute the exact hull front."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm import optimize
+            from optllm.pipeline import split_queries, train_and_predict
+            from optllm.progress import Progress, check_cancelled
+
+            started = time.perf_counter()
+            should_stop = lambda: worker.is_cancelled  # noqa: E731
+            split = split_queries(dataset, config.train_fraction, config.seed)
+            allocated = dataset.subset(split.allocate)
+            throttle = Throttle(worker, post)
+            prediction = train_and_predict(dataset, split, config, progress=throttle,
+                                           should_stop=should_stop)
+            check_cancelled(should_stop, "train")
+            throttle(Progress("hull", 0, 1, "exact hull front"))
+            hull = optimize(prediction.scores, allocated.cost, method="hull")
+            check_cancelled(should_stop, "train")
+            post(TrainingFinished(worker, config, split, allocated, prediction, hull,
+                                  time.perf_counter() - started))
+
+        self._run("train", "train the success predictor", work)
+
+    def advance(self, stepper: Stepper, prediction: Prediction, steps: int | None) -> None:
+        """Advance the optimiser `steps` steps (None: to the end) until cancelled (paused);
+        steps are posted in batches at most every REPORT_INTERVAL seconds."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.front import Front
+            from optllm.pipeline import evaluate_front
+
+            batch: list[StepEvent] = []
+            last = time.monotonic()
+            taken = 0
+            try:
+                while not worker.is_cancelled and (steps is None or taken < steps):
+                    item = stepper.advance()
+                    if item is None:
+                        return
+                    if isinstance(item, Front):
+                        if batch:
+                            post(StepsTaken(worker, stepper, batch))
+                            batch = []
+                        evaluation = evaluate_front(item, stepper.allocated)
+                        post(OptimiseFinished(worker, stepper, item, evaluation))
+                        return
+                    batch.append(item)
+                    taken += 1
+                    if time.monotonic() - last >= REPORT_INTERVAL:
+                        post(StepsTaken(worker, stepper, batch))
+                        batch, last = [], time.monotonic()
+            finally:
+                if batch:
+                    post(StepsTaken(worker, stepper, batch))
+            post(OptimiseStopped(worker, stepper))
+
+        self._run("optimise", "run the optimiser", work)
+
+    def point_details(self, front: Front, index: int, prediction: Prediction,
+                      allocated: Dataset, evaluation: Evaluation | None) -> None:
+        def work(worker: Worker[Any], post: Post) -> None:
+            details = point_details(front, index, prediction, allocated, evaluation)
+            post(PointDetailsReady(worker, details))
+
+        self._run("point", f"describe point {index}", work)
+
+    def allocation(self, base: pa.Table | None, front: Front, index: int, allocated: Dataset,
+                   prediction: Prediction, sort: str | None, descending: bool,
+                   model: str | None, max_rows: int) -> None:
+        """Build (or reuse) the point's Arrow table, filter and sort it with pyarrow compute,
+        and build the table widget's backend, all off the UI thread."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.pipeline import allocation_table
+
+            table = base if base is not None else allocation_table(
+                allocated, prediction, front.allocation(index))
+            view = table_view(table, sort, descending, model)
+            backend = _backend(view, max_rows)
+            post(AllocationReady(worker, table, AllocationView(
+                index, sort, descending, model, backend, view.num_rows, table.num_rows)))
+
+        self._run("table", f"build the allocation of point {index}", work)
+
+    def export(self, front: Front, index: int, allocated: Dataset, prediction: Prediction,
+               path: str, file_format: str, force: bool) -> None:
+        """Write the point's whole allocation atomically; an existing file is not touched
+        unless `force` (the UI asks first)."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.export import write_table
+            from optllm.pipeline import allocation_table
+
+            if Path(path).exists() and not force:
+                post(ExportExists(worker, path, file_format))
+                return
+            table = allocation_table(allocated, prediction, front.allocation(index))
+            write_table(table, path, file_format=file_format, force=force)
+            post(ExportDone(worker, path, table.num_rows))
+
+        self._run("export", f"export to {path}", work)
+
+    def save_run(self, path: str, *, source: str | None, dataset: Dataset,
+                 config: RunConfig, prediction: Prediction, split: Split, front: Front,
+                 selected: int | None, force: bool) -> None:
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.runfile import save_run
+
+            if Path(path).exists() and not force:
+                post(RunSaveExists(worker, path))
+                return
+            save_run(path, dataset_source=source, dataset=dataset, config=config,
+                     prediction=prediction, split=split, front=front, selected=selected,
+                     force=force)
+            post(RunSaved(worker, path))
+
+        self._run("run", f"save the run to {path}", work)
+
+    def open_run(self, path: str, layout: str | None) -> None:
+        """Read a run file, reload its dataset and rebuild everything the screens show."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm import optimize
+            from optllm.pipeline import evaluate_front
+            from optllm.runfile import load_run
+
+            saved = load_run(path)
+            if saved.dataset_source is None:
+                from optllm.default_data import load_default
+
+                dataset = load_default()
+            else:
+                from optllm.loading import load_dataset
+
+                dataset = load_dataset(saved.dataset_source, layout=layout)
+            saved.check_dataset(dataset)
+            allocated = dataset.subset(saved.split.allocate)
+            front = saved.rebuild_front(allocated.cost)
+            hull = optimize(saved.scores, allocated.cost, method="hull")
+            post(RunOpened(worker, path, dataset, saved.dataset_source,
+                           dataset.model_summary(), saved.config, saved.split, allocated,
+                           saved.prediction(), hull, front, evaluate_front(front, allocated),
+                           saved.selected))
+
+        self._run("run", f"open the run {path}", work)
+
+
+def point_details(front: Front, index: int, prediction: Prediction, allocated: Dataset,
+                  evaluation: Evaluation | None) -> PointDetails:
+    """Cost, expected and true accuracy, uncertainty band, baseline and model shares of a
+    point (see PointDetails for the band and the baseline)."""
+    allocation = front.allocation(index)
+    rows = np.arange(allocation.size)
+    models = allocated.models
+    shares = np.bincount(allocation, minlength=len(models)) / max(1, allocation.size)
+    if evaluation is not None:
+        best = evaluation.best_single
+        baseline = (best.model, best.cost, best.true_accuracy, True)
+        true_accuracy: float | None = float(evaluation.true_accuracy[index])
+    else:
+        expected = prediction.scores.mean(axis=0)
+        totals = allocated.cost.sum(axis=0)
+        j = int(np.lexsort((totals, -expected))[0])
+        baseline = (models[j], float(totals[j]), float(expected[j]), False)
+        true_accuracy = None
+    return PointDetails(
+        index=index,
+        cost=float(front.cost[index]),
+        expected=float(front.accuracy[index]),
+        band=float(prediction.spread[rows, allocation].mean()),
+        true_accuracy=true_accuracy,
+        baseline_model=baseline[0],
+        baseline_cost=baseline[1],
+        baseline_accuracy=baseline[2],
+        baseline_is_true=baseline[3],
+        shares=tuple(zip(models, (float(s) for s in shares), strict=True)),
+    )
+
+
+def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None
+               ) -> pa.Table:
+    """The displayed columns, filtered to one model and sorted, with pyarrow compute."""
+    import pyarrow.compute as pc
+
+    view = table.select(list(TABLE_COLUMNS))
+    if model is not None:
+        view = view.filter(pc.equal(view["model"], model))
+    if sort is not None:
+        order = "descending" if descending else "ascending"
+        view = view.take(pc.sort_indices(view, sort_keys=[(sort, order)]))
+    return view
+
+
+def _backend(view: pa.Table, max_rows: int) -> Any:
+    """An ArrowBackend capped at `max_rows`, with its column widths measured here rather
+    than on the UI thread at first paint."""
+    from textual_fastdatatable import ArrowBackend
+
+    backend = ArrowBackend(view, max_rows=max_rows)
+    backend.render_markup = False
+    _ = backend.column_content_widths
+    return backend

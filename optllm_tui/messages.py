@@ -1,0 +1,153 @@
+"""Messages the jobs post to the app; the only way background work talks to the UI.
+
+Every message carries the worker that sent it, so a handler can drop results of work that
+was cancelled or superseded meanwhile (`JobMessage.stale`): cancelling and handling both
+happen on the UI thread, so the check is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from optllm.dataset import Dataset
+    from optllm.evaluation import Evaluation
+    from optllm.front import Front
+    from optllm.optimize import StepEvent
+    from optllm.pipeline import Prediction, RunConfig, Split
+    from textual.worker import Worker
+
+    from optllm_tui.jobs import Stepper
+    from optllm_tui.session import AllocationView, PointDetails
+
+
+@dataclass(eq=False)
+class JobMessage(Message):
+    worker: Worker[Any]
+
+    @property
+    def stale(self) -> bool:
+        """True when the sending worker was cancelled (superseded) before this arrived."""
+        return self.worker.is_cancelled
+
+
+@dataclass(eq=False)
+class JobFailed(JobMessage):
+    """A job stopped on an error; `text` is the library's message (file, row, column...)."""
+
+    group: str
+    text: str
+
+
+@dataclass(eq=False)
+class JobCancelled(JobMessage):
+    group: str
+
+
+@dataclass(eq=False)
+class DatasetLoaded(JobMessage):
+    dataset: Dataset
+    source: str | None
+    summary: pd.DataFrame
+
+
+@dataclass(eq=False)
+class TrainingProgress(JobMessage):
+    """Throttled by the job (about 10 a second); a queued one is replaced by the next."""
+
+    stage: str
+    done: int
+    total: int | None
+    text: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TrainingProgress)
+
+
+@dataclass(eq=False)
+class TrainingFinished(JobMessage):
+    config: RunConfig
+    split: Split
+    allocated: Dataset
+    prediction: Prediction
+    hull: Front
+    elapsed_s: float
+
+
+@dataclass(eq=False)
+class StepsTaken(JobMessage):
+    """Optimiser steps, batched to at most about 10 messages a second. Never stale: the
+    generator has advanced, so the steps belong in the history even after a pause."""
+
+    stepper: Stepper
+    events: list[StepEvent]
+
+
+@dataclass(eq=False)
+class OptimiseFinished(JobMessage):
+    stepper: Stepper
+    front: Front
+    evaluation: Evaluation | None
+
+
+@dataclass(eq=False)
+class OptimiseStopped(JobMessage):
+    """A run to the end was paused (the generator stays where it is)."""
+
+    stepper: Stepper
+
+
+@dataclass(eq=False)
+class PointDetailsReady(JobMessage):
+    details: PointDetails
+
+
+@dataclass(eq=False)
+class AllocationReady(JobMessage):
+    base: pa.Table
+    view: AllocationView
+
+
+@dataclass(eq=False)
+class ExportExists(JobMessage):
+    """The target exists: the UI asks before overwriting."""
+
+    path: str
+    file_format: str
+
+
+@dataclass(eq=False)
+class ExportDone(JobMessage):
+    path: str
+    rows: int
+
+
+@dataclass(eq=False)
+class RunSaved(JobMessage):
+    path: str
+
+
+@dataclass(eq=False)
+class RunSaveExists(JobMessage):
+    path: str
+
+
+@dataclass(eq=False)
+class RunOpened(JobMessage):
+    path: str
+    dataset: Dataset
+    source: str | None
+    summary: pd.DataFrame
+    config: RunConfig
+    split: Split
+    allocated: Dataset
+    prediction: Prediction
+    hull: Front
+    front: Front
+    evaluation: Evaluation | None
+    selected: int | None

@@ -1,0 +1,132 @@
+"""The state of one app session as a plain dataclass, changed only on the UI thread.
+
+Screens read it; message handlers in the app change it and then publish what changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from optllm.dataset import Dataset
+    from optllm.evaluation import Evaluation
+    from optllm.front import Front
+    from optllm.optimize import StepEvent
+    from optllm.pipeline import Prediction, RunConfig, Split
+    from textual_fastdatatable import ArrowBackend
+
+    from optllm_tui.jobs import Stepper
+
+
+@dataclass(frozen=True)
+class PointDetails:
+    """What the Front screen shows beside the plot for one point.
+
+    `band` is the mean, over the allocated queries, of the ensemble's spread (std) of the
+    chosen model's success probability: the uncertainty of the expected accuracy if the
+    predictor's errors were fully correlated across queries (a deliberately wide band;
+    independent errors would give sqrt(sum spread^2) / N, far narrower).
+    The baseline is the best single model: by true accuracy when labels exist, else by
+    expected accuracy.
+    """
+
+    index: int
+    cost: float
+    expected: float
+    band: float
+    true_accuracy: float | None
+    baseline_model: str
+    baseline_cost: float
+    baseline_accuracy: float
+    baseline_is_true: bool
+    shares: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class AllocationView:
+    """One built allocation table: which point, order and filter, and the Arrow backend."""
+
+    point: int
+    sort: str | None
+    descending: bool
+    model: str | None
+    backend: ArrowBackend
+    rows: int
+    all_rows: int
+
+
+@dataclass
+class Session:
+    """Everything known about the current run. `config` is created on first use, so the
+    pipeline module (and xgboost behind it) is not imported before the first paint."""
+
+    run_defaults: dict[str, Any] = field(default_factory=dict)
+    dataset: Dataset | None = None
+    source: str | None = None
+    summary: pd.DataFrame | None = None
+    split: Split | None = None
+    allocated: Dataset | None = None
+    prediction: Prediction | None = None
+    hull: Front | None = None
+    stepper: Stepper | None = None
+    events: list[StepEvent] = field(default_factory=list)
+    view_step: int | None = None
+    running: bool = False
+    front: Front | None = None
+    evaluation: Evaluation | None = None
+    selected: int | None = None
+    details: PointDetails | None = None
+    allocation_base: tuple[int, pa.Table] | None = None
+    allocation_view: AllocationView | None = None
+    _config: RunConfig | None = None
+
+    @property
+    def config(self) -> RunConfig:
+        if self._config is None:
+            from optllm.pipeline import RunConfig
+
+            self._config = RunConfig(**self.run_defaults).check()
+        return self._config
+
+    @config.setter
+    def config(self, value: RunConfig) -> None:
+        self._config = value
+
+    def set_dataset(self, dataset: Dataset, source: str | None, summary: pd.DataFrame) -> None:
+        """A new dataset: everything learnt from the old one goes."""
+        self.dataset, self.source, self.summary = dataset, source, summary
+        self.split = self.allocated = self.prediction = self.hull = None
+        self.clear_optimiser()
+
+    def set_prediction(self, split: Split, allocated: Dataset, prediction: Prediction,
+                       hull: Front) -> None:
+        self.split, self.allocated, self.prediction, self.hull = (
+            split, allocated, prediction, hull)
+        self.clear_optimiser()
+
+    def clear_optimiser(self) -> None:
+        self.stepper = None
+        self.events = []
+        self.view_step = None
+        self.running = False
+        self.front = self.evaluation = None
+        self.selected = None
+        self.details = None
+        self.allocation_base = self.allocation_view = None
+
+    def set_front(self, front: Front, evaluation: Evaluation | None,
+                  selected: int | None = None) -> None:
+        self.front, self.evaluation = front, evaluation
+        self.selected = len(front) // 2 if selected is None else selected
+        self.details = None
+        self.allocation_base = self.allocation_view = None
+
+    @property
+    def shown_step(self) -> int | None:
+        """Index into `events` of the step on screen: the newest one when following live."""
+        if not self.events:
+            return None
+        return len(self.events) - 1 if self.view_step is None else self.view_step

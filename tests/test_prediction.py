@@ -1,0 +1,268 @@
+"""BootstrapXGBoostPredictor: ranges, seeds, constant labels, cancel, progress, batching,
+save/load, out-of-bag quality, sklearn conventions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from optllm.exceptions import Cancelled, ConfigError, ExportError, NotFittedError
+from optllm.prediction import BootstrapXGBoostPredictor, ModelFileError, robust_score
+from optllm.progress import Progress
+
+B = 5
+
+
+def planted(n: int = 300, d: int = 6, m: int = 3, signal: float = 3.0,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """X (n, d) normal; model j succeeds with probability sigmoid(signal * X[:, j])."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    Y = (rng.random((n, m)) < 1.0 / (1.0 + np.exp(-signal * X[:, :m]))).astype(np.int8)
+    return X, Y
+
+
+def small(**kw: object) -> BootstrapXGBoostPredictor:
+    params = {"n_bootstraps": B, "n_estimators": 10, "max_depth": 3, "random_state": 0} | kw
+    return BootstrapXGBoostPredictor(**params)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[BootstrapXGBoostPredictor, np.ndarray, np.ndarray]:
+    X, Y = planted()
+    return small().fit(X, Y, model_names=["a", "b", "c"]), X, Y
+
+
+def test_probabilities_in_range_and_std_nonnegative(fitted) -> None:
+    est, X, _ = fitted
+    P, U = est.predict_mean_std(X)
+    assert P.shape == U.shape == (len(X), 3)
+    assert P.dtype == U.dtype == np.float64
+    assert ((P >= 0) & (P <= 1)).all()
+    assert (U >= 0).all() and U.max() > 0
+    np.testing.assert_array_equal(est.predict_proba(X), P)
+    assert est.seeds_.shape == est.weights_.shape == (B,)
+    assert ((est.weights_ > 0) & (est.weights_ <= 1)).all()
+    assert (est.n_models_, est.n_features_in_) == (3, X.shape[1])
+
+
+def test_robust_score_clips() -> None:
+    P = np.array([[0.2, 0.9]])
+    U = np.array([[0.1, 0.3]])
+    np.testing.assert_allclose(robust_score(P, U, 1.0), [[0.3, 1.0]])
+    np.testing.assert_allclose(robust_score(P, U, -1.0), [[0.1, 0.6]])
+    np.testing.assert_array_equal(robust_score(P, U, 0.0), P)
+
+
+def test_robust_score_method_uses_alpha(fitted) -> None:
+    est, X, _ = fitted
+    P, U = est.predict_mean_std(X)
+    est_alpha = clone(est).set_params(alpha=-0.5)
+    est_alpha.__dict__.update({k: v for k, v in vars(est).items() if k.endswith("_")})
+    np.testing.assert_array_equal(est_alpha.robust_score(X), robust_score(P, U, -0.5))
+
+
+def test_same_seed_is_bit_identical_and_other_seeds_differ() -> None:
+    X, Y = planted(n=150)
+    P1, U1 = small(random_state=3).fit(X, Y).predict_mean_std(X)
+    P2, U2 = small(random_state=3).fit(X, Y).predict_mean_std(X)
+    np.testing.assert_array_equal(P1, P2)
+    np.testing.assert_array_equal(U1, U2)
+    P3, U3 = small(random_state=4).fit(X, Y).predict_mean_std(X)
+    assert not np.array_equal(P1, P3) and not np.array_equal(U1, U3)
+
+
+@pytest.mark.parametrize("constant", [[0], [1], [0, 1, 2]])
+@pytest.mark.parametrize("value", [0, 1])
+def test_constant_label_columns(constant: list[int], value: int) -> None:
+    X, Y = planted(n=120)
+    Y[:, constant] = value
+    est = small().fit(X, Y)
+    P, U = est.predict_mean_std(X)
+    assert np.isfinite(P).all() and np.isfinite(U).all()
+    np.testing.assert_allclose(P[:, constant], value, atol=0.02)
+    assert not est.trained_[:, constant].any()
+    if len(constant) == 3:
+        assert all(b is None for b in est.boosters_)
+    else:
+        assert est.quality_["auc"].isna().tolist() == [j in constant for j in range(3)]
+
+
+def test_column_constant_only_in_some_bootstraps() -> None:
+    X, Y = planted(n=60)
+    Y[:, 0] = 0
+    Y[0, 0] = 1  # one success: absent from roughly a third of the resamples
+    est = small(n_bootstraps=12).fit(X, Y)
+    assert 0 < est.trained_[:, 0].sum() < 12
+    P, _ = est.predict_mean_std(X)
+    assert ((P >= 0) & (P <= 1)).all()
+
+
+def test_single_label_column() -> None:
+    X, Y = planted(m=1)
+    P, U = small().fit(X, Y[:, 0]).predict_mean_std(X)
+    assert P.shape == U.shape == (len(X), 1)
+
+
+def test_cancel_raises_and_leaves_unfitted() -> None:
+    X, Y = planted(n=80)
+    calls = []
+
+    def stop_on_third() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    est = small()
+    with pytest.raises(Cancelled):
+        est.fit(X, Y, should_stop=stop_on_third)
+    assert len(calls) == 3
+    with pytest.raises(NotFittedError):
+        est.predict_mean_std(X)
+    est.fit(X, Y)  # a cancelled refit also leaves it unfitted
+    with pytest.raises(Cancelled):
+        est.fit(X, Y, should_stop=lambda: True)
+    assert not hasattr(est, "boosters_")
+    with pytest.raises(NotFittedError):
+        est.predict_proba(X)
+
+
+def test_cancel_prediction(fitted) -> None:
+    est, X, _ = fitted
+    with pytest.raises(Cancelled):
+        est.predict_mean_std(X, should_stop=lambda: True)
+
+
+def test_progress_reports_each_bootstrap_and_batch() -> None:
+    X, Y = planted(n=80)
+    seen: list[Progress] = []
+    est = small().fit(X, Y, progress=seen.append)
+    assert [(p.stage, p.done, p.total) for p in seen] == [("train", b, B) for b in range(1, B + 1)]
+    seen.clear()
+    est.predict_mean_std(X, batch_size=30, progress=seen.append)
+    assert [(p.stage, p.done, p.total) for p in seen] == [
+        ("predict", 30, 80), ("predict", 60, 80), ("predict", 80, 80)]
+
+
+def test_batched_prediction_equals_unbatched(fitted) -> None:
+    est, X, _ = fitted
+    P, U = est.predict_mean_std(X)
+    Pb, Ub = est.predict_mean_std(X, batch_size=7)
+    np.testing.assert_array_equal(P, Pb)
+    np.testing.assert_array_equal(U, Ub)
+
+
+def test_predict_checks_width(fitted) -> None:
+    est, X, _ = fitted
+    with pytest.raises(ConfigError, match="shape"):
+        est.predict_mean_std(X[:, :2])
+
+
+def test_fit_rejects_bad_labels() -> None:
+    X, Y = planted(n=20)
+    with pytest.raises(ConfigError, match="0/1"):
+        small().fit(X, Y * 2)
+    with pytest.raises(ConfigError, match="rows"):
+        small().fit(X[:10], Y)
+    with pytest.raises(ConfigError, match="model_names"):
+        small().fit(X, Y, model_names=["a"])
+
+
+def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
+    est, X, _ = fitted
+    path = tmp_path / "predictor.zip"
+    est.save(path)
+    back = BootstrapXGBoostPredictor.load(path)
+    assert back.get_params() == est.get_params()
+    for P, Q in zip(est.predict_mean_std(X), back.predict_mean_std(X), strict=True):
+        np.testing.assert_array_equal(P, Q)
+    pd.testing.assert_frame_equal(back.quality_, est.quality_)
+    np.testing.assert_array_equal(back.seeds_, est.seeds_)
+    assert back.model_names_ == ["a", "b", "c"]
+    assert os.listdir(tmp_path) == ["predictor.zip"]
+
+
+def test_save_load_without_any_booster(tmp_path: Path) -> None:
+    X, Y = planted(n=40)
+    est = small().fit(X, np.zeros_like(Y))
+    est.save(tmp_path / "p.zip")
+    back = BootstrapXGBoostPredictor.load(tmp_path / "p.zip")
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+
+
+def test_save_failure_leaves_old_file_and_no_temp(fitted, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    est, _, _ = fitted
+    path = tmp_path / "p.zip"
+    path.write_bytes(b"old")
+
+    def broken_replace(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(ExportError, match="disk full"):
+        est.save(path)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["p.zip"]
+
+
+def test_save_unfitted_raises(tmp_path: Path) -> None:
+    with pytest.raises(NotFittedError):
+        small().save(tmp_path / "p.zip")
+
+
+def test_load_missing_or_corrupt(fitted, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no predictor file"):
+        BootstrapXGBoostPredictor.load(tmp_path / "absent.zip")
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip at all")
+    with pytest.raises(ModelFileError, match="not a readable predictor"):
+        BootstrapXGBoostPredictor.load(junk)
+    est, _, _ = fitted
+    good = tmp_path / "good.zip"
+    est.save(good)
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ModelFileError):
+        BootstrapXGBoostPredictor.load(truncated)
+
+
+def test_quality_columns_and_planted_signal_beats_prior(fitted) -> None:
+    est, _, Y = fitted
+    q = est.quality_
+    assert list(q.columns) == ["model", "auc", "brier", "base_rate", "prior_brier",
+                               "beats_prior", "n_oob"]
+    assert q["model"].tolist() == ["a", "b", "c"]
+    np.testing.assert_allclose(q["base_rate"], Y.mean(axis=0))
+    assert q["beats_prior"].all()
+    assert (q["auc"] > 0.7).all()
+    assert (q["n_oob"] > 0.8 * len(Y)).all()  # with B=5, 90% of rows are out of bag once
+
+
+def test_no_signal_auc_near_half() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 6)).astype(np.float32)
+    Y = (rng.random((400, 3)) < 0.5).astype(np.int8)
+    q = small(n_bootstraps=10).fit(X, Y).quality_
+    assert (q["auc"].sub(0.5).abs() < 0.1).all()
+
+
+def test_model_names_default_and_from_dataframe() -> None:
+    X, Y = planted(n=60)
+    assert small().fit(X, Y).quality_["model"].tolist() == [0, 1, 2]
+    frame = pd.DataFrame(Y, columns=["x", "y", "z"])
+    assert small().fit(X, frame).quality_["model"].tolist() == ["x", "y", "z"]
+
+
+def test_sklearn_clone_and_params() -> None:
+    est = BootstrapXGBoostPredictor(n_bootstraps=7, alpha=0.5, random_state=2)
+    twin = clone(est)
+    assert twin.get_params() == est.get_params()
+    assert twin.set_params(max_depth=2).max_depth == 2
+    X, Y = planted(n=60)
+    est.set_params(n_bootstraps=2).fit(X, Y)
+    assert not hasattr(clone(est), "boosters_")
