@@ -21,8 +21,8 @@ Every algorithm rounds its offspring to integers (`RoundingRepair`, as pymoo's g
 discrete variables does). The start population is not seeded with the two extreme allocations:
 the paper's NSGA-II and SMS-EMOA start from plain random or Latin hypercube samples (only its
 R-NSGA-II uses the extremes, as reference points), so seeding would test another algorithm.
-The budget defaults to a population of 100 (the paper's) and 200 generations
-(`DEFAULT_POP_SIZE`, `DEFAULT_GENERATIONS`): 20,000 evaluations per run.
+The caller sets the budget; `optllm.compare` defaults to a population of 100 (the paper's)
+for 200 generations, 20,000 evaluations per run.
 """
 
 from __future__ import annotations
@@ -54,8 +54,6 @@ from optllm.optimize import check_problem
 from optllm.progress import ProgressCallback, ShouldStop, report
 
 EVOLUTIONARY = ("nsga2", "smsemoa", "moead")
-DEFAULT_POP_SIZE = 100
-DEFAULT_GENERATIONS = 200
 
 #: Called after every generation with the non-dominated (cost, expected accuracy) of the
 #: current population, sorted by cost (read-only copies).
@@ -117,7 +115,7 @@ def _int_rows(pop) -> np.ndarray:
 
 class GenerationReport(Callback):
     """After every generation: progress, the current front to `on_generation`, and a stop
-    check that ends the run at the next generation boundary."""
+    check that ends the run there."""
 
     def __init__(self, problem: AllocationProblem, stage: str, generations: int, *,
                  progress: ProgressCallback | None, should_stop: ShouldStop | None,
@@ -143,9 +141,10 @@ class GenerationReport(Callback):
         if self.should_stop is not None and self.should_stop():
             self.cancelled = True
             algorithm.termination.terminate()
+            algorithm.termination.update(algorithm)  # takes effect now, not a generation later
 
 
-def make_algorithm(method: str, pop_size: int = DEFAULT_POP_SIZE) -> Algorithm:
+def make_algorithm(method: str, pop_size: int) -> Algorithm:
     """A fresh pymoo algorithm for `method` with the paper's tuned settings."""
     if method == "nsga2":
         return NSGA2(pop_size=pop_size, sampling=LHS(), repair=RoundingRepair(),
@@ -167,9 +166,8 @@ def make_algorithm(method: str, pop_size: int = DEFAULT_POP_SIZE) -> Algorithm:
                       f"{', '.join(EVOLUTIONARY)}")
 
 
-def evolve(method: str, scores: np.ndarray, costs: np.ndarray, *,
-           pop_size: int = DEFAULT_POP_SIZE, generations: int = DEFAULT_GENERATIONS,
-           seed: int = 0, progress: ProgressCallback | None = None,
+def evolve(method: str, scores: np.ndarray, costs: np.ndarray, *, pop_size: int,
+           generations: int, seed: int = 0, progress: ProgressCallback | None = None,
            should_stop: ShouldStop | None = None,
            on_generation: OnGeneration | None = None) -> Front:
     """The non-dominated allocations of the final population of `method` on (N, M) scores

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 
 def usd(value: float) -> str:
@@ -34,5 +35,16 @@ def seconds(value: float) -> str:
     """A duration: seconds below two minutes, else minutes and seconds."""
     if value < 120:
         return f"{value:.1f} s"
-    minutes, secs = divmod(int(round(value)), 60)
+    minutes, secs = divmod(round(value), 60)
     return f"{minutes} min {secs:02d} s"
+
+
+def display_path(path: str) -> str:
+    """A path as short as it can be said: relative to the working directory, or to ~."""
+    p = Path(path)
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(p.relative_to(base))
+        except ValueError:
+            continue
+    return path

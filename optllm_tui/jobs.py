@@ -44,15 +44,16 @@ from optllm_tui.session import AllocationView, PointDetails
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from textual.app import App
+    from textual.message import Message
+    from textual.worker import Worker
+
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
     from optllm.front import Front
     from optllm.optimize import StepEvent
     from optllm.pipeline import Prediction, RunConfig, Split
     from optllm.progress import Progress
-    from textual.app import App
-    from textual.message import Message
-    from textual.worker import Worker
 
 #: Columns of the allocation table as shown (the export keeps every column).
 TABLE_COLUMNS = ("query_id", "query", "model", "cost", "score", "uncertainty", "label")
@@ -125,8 +126,9 @@ class Jobs:
         post = self._app.post_message
 
         def run() -> None:
-            from optllm.exceptions import Cancelled, OptLLMError
             from textual.worker import get_current_worker
+
+            from optllm.exceptions import Cancelled, OptLLMError
 
             worker = get_current_worker()
             try:

@@ -15,13 +15,13 @@ from textual.message import Message
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+    from textual.worker import Worker
+
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
     from optllm.front import Front
     from optllm.optimize import StepEvent
     from optllm.pipeline import Prediction, RunConfig, Split
-    from textual.worker import Worker
-
     from optllm_tui.jobs import Stepper
     from optllm_tui.session import AllocationView, PointDetails
 

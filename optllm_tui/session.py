@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+    from textual_fastdatatable import ArrowBackend
+
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
     from optllm.front import Front
     from optllm.optimize import StepEvent
     from optllm.pipeline import Prediction, RunConfig, Split
-    from textual_fastdatatable import ArrowBackend
-
     from optllm_tui.jobs import Stepper
 
 

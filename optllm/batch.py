@@ -1,0 +1,263 @@
+"""Allocate a batch of new, unlabelled queries, learning from a separate labelled history.
+
+This is the everyday path: nobody knows yet which model answers the new queries well, and
+they have not been billed, so their costs come from token counts and prices
+(`optllm.pricing`). The predictor learns from every labelled history row; the featuriser is
+fitted on history and batch texts together. The front then carries expected accuracy with an
+uncertainty band, and no true accuracy.
+
+A batch file has a `query` column and optionally `query_id` (else an unnamed leading index
+column, else the row number); CSV (optionally gzipped), Parquet or JSON Lines. It is read in
+chunks, which `optllm.routing` streams for files larger than memory.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from optllm.dataset import Dataset
+from optllm.exceptions import ConfigError, DatasetError
+from optllm.front import Front
+from optllm.loading import _detect_format, _json_error, _stem
+from optllm.pipeline import (
+    RunConfig,
+    RunResult,
+    Split,
+    check_budget,
+    front_frame,
+    n_steps,
+    optimise_steps,
+    select_point,
+    train_and_predict,
+)
+from optllm.pricing import CostModel, Overrides, build_cost_model
+from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
+
+DEFAULT_CHUNK_ROWS = 50_000
+_INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__")
+_CSV_BLOCK_BYTES = 8 << 20
+
+Chunk = tuple[np.ndarray, np.ndarray]
+
+
+def _id_column(names: list[str]) -> str | None:
+    if "query_id" in names:
+        return "query_id"
+    return names[0] if names and names[0] in _INDEX_NAMES and names[0] != "query" else None
+
+
+def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, str | None]]:
+    """The file's `query` and id columns, chunk by chunk, with the id column's name."""
+    fmt, gz = _detect_format(path)
+    if fmt is None:
+        raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
+                           ".csv, .csv.gz, .parquet, .jsonl or .ndjson")
+    if fmt == "parquet":
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
+        names = parquet.schema_arrow.names
+        id_column = _check_columns(path, names)
+        columns = [c for c in (id_column, "query") if c is not None]
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+            yield pa.Table.from_batches([batch]), id_column
+    elif fmt == "csv":
+        yield from _csv_chunks(path)
+    else:
+        try:
+            reader = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows,
+                                  encoding="utf-8", compression="gzip" if gz else None)
+            for frame in reader:
+                id_column = _check_columns(path, [str(c) for c in frame.columns])
+                yield pa.Table.from_pandas(frame[[c for c in (id_column, "query") if c]],
+                                           preserve_index=False), id_column
+        except DatasetError:
+            raise
+        except ValueError as exc:
+            raise _json_error(path, gz, str(exc)) from None
+
+
+def _csv_chunks(path: Path) -> Iterator[tuple[pa.Table, str | None]]:
+    try:
+        header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16),
+                                parse_options=pacsv.ParseOptions(newlines_in_values=True))
+        id_column = _check_columns(path, header.schema.names)
+        columns = [c for c in (id_column, "query") if c is not None]
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=columns, column_types={c: pa.string() for c in columns},
+                strings_can_be_null=True))
+        for batch in reader:
+            yield pa.Table.from_batches([batch]), id_column
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            raise DatasetError(f"{path}: the file is empty") from None
+        raise DatasetError(f"{path}: malformed CSV ({exc})") from None
+
+
+def _check_columns(path: Path, names: list[str]) -> str | None:
+    if "query" not in names:
+        shown = ", ".join(repr(n) for n in names[:12]) or "none"
+        raise DatasetError(f"{path}: no 'query' column; columns found: {shown}")
+    return _id_column(names)
+
+
+def _strings(table: pa.Table, column: str, where: str, first_row: int) -> np.ndarray:
+    """A column as an object array of str; a null or empty cell is an error naming its row."""
+    values = table.column(column)
+    if pa.types.is_floating(values.type) and not values.null_count:  # JSON ids: 7.0 -> "7"
+        numbers = values.to_numpy()
+        if np.all(numbers == np.round(numbers)):
+            values = values.cast(pa.int64())
+    array = values.to_numpy(zero_copy_only=False).astype(object)
+    bad = pd.isna(array) | (array == "")
+    if bad.any():
+        raise DatasetError(f"{where}: row {first_row + int(np.argmax(bad))}, column "
+                           f"{column!r}: empty value")
+    return array.astype(str).astype(object)
+
+
+def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS
+               ) -> Iterator[Chunk]:
+    """(query_ids, queries) per chunk of a batch file, validated; rows count from 1."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    first_row = 1
+    for table, id_column in _raw_chunks(path, chunk_rows):
+        n = table.num_rows
+        queries = _strings(table, "query", str(path), first_row)
+        if id_column is None:
+            ids = np.arange(first_row, first_row + n).astype(str).astype(object)
+        else:
+            ids = _strings(table, id_column, str(path), first_row)
+        first_row += n
+        yield ids, queries
+
+
+def load_batch(path: str | os.PathLike[str]) -> Chunk:
+    """All (query_ids, queries) of a batch file; ids must be unique.
+
+    Raises DatasetError naming the file, row and column of the first problem.
+    """
+    chunks = list(iter_batch(path))
+    if not chunks or not sum(len(q) for _, q in chunks):
+        raise DatasetError(f"{path}: no data rows")
+    ids = np.concatenate([c[0] for c in chunks])
+    queries = np.concatenate([c[1] for c in chunks])
+    repeated = pd.Series(ids).duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.argmax(repeated))
+        first = int(np.argmax(ids == ids[row]))
+        raise DatasetError(f"{path}: row {row + 1}, column 'query_id': duplicate query id "
+                           f"{ids[row]!r} (first at row {first + 1})")
+    return ids, queries
+
+
+def accuracy_std(front: Front, spread: np.ndarray) -> np.ndarray:
+    """Per front point, the std of its expected accuracy: sqrt(sum of U^2) / N over its
+    allocation, treating the per-query predictions as independent."""
+    return np.sqrt(front.totals(np.square(spread))) / max(front.n_queries, 1)
+
+
+@dataclass
+class BatchRunResult(RunResult):
+    """A `RunResult` whose allocated queries are a new batch priced by `cost_model`.
+
+    `dataset` holds the history rows followed by the batch rows; `split.train` are the
+    labelled history rows, `split.allocate` the batch. `input_tokens` (n_batch,) are the
+    batch's counted input tokens.
+    """
+
+    cost_model: CostModel | None = None
+    input_tokens: np.ndarray | None = None
+    history_name: str = ""
+
+    def summary(self) -> dict:
+        """summary.json: the run summary plus each point's uncertainty and the cost basis."""
+        summary = super().summary()
+        std = accuracy_std(self.front, self.prediction.spread)
+        points = front_frame(self.front, None)["point"].to_numpy()
+        for row, k in zip(summary["front"], points, strict=True):
+            row["predicted_accuracy_std"] = float(std[k])
+        if self.selected is not None:
+            summary["selected"]["predicted_accuracy_std"] = float(std[self.selected])
+        summary["history"] = self.history_name
+        assert self.cost_model is not None and self.input_tokens is not None
+        summary["costs"] = {**self.cost_model.as_dict(),
+                            "batch_input_tokens": int(self.input_tokens.sum())}
+        return summary
+
+
+def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: RunConfig, *,
+              prices: Overrides | str | os.PathLike[str] | None = None,
+              output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
+              progress: ProgressCallback | None = None,
+              should_stop: ShouldStop | None = None) -> BatchRunResult:
+    """Learn from every labelled row of `history`, predict and allocate the `batch`
+    (a file, or `(query_ids, queries)` arrays) with costs from token counts.
+
+    `config.train_fraction` is not used: the history is the training set.
+    """
+    config.check()
+    t0 = time.perf_counter()
+    if isinstance(batch, tuple):
+        ids, queries = (np.asarray(a, dtype=object) for a in batch)
+        name, source = "batch", None
+    else:
+        ids, queries = load_batch(batch)
+        name, source = _stem(Path(batch)), str(batch)
+    train = np.flatnonzero(history.labelled)
+    if train.size < 2:
+        raise ConfigError(f"{history.name}: the history needs at least 2 labelled queries to "
+                          f"learn from; it has {train.size}")
+    report(progress, "costs", 0, 1, "counting tokens")
+    cost_model = build_cost_model(history.models, history, prices=prices,
+                                  output_tokens=output_tokens, token_method=token_method)
+    cost, counts = cost_model.costs(queries)
+    report(progress, "costs", 1, 1)
+    n_history, n_batch = history.n_queries, len(queries)
+    dataset = Dataset(
+        name=f"{name} (history: {history.name})",
+        query_ids=np.concatenate([history.query_ids, ids]),
+        queries=np.concatenate([history.queries, queries]),
+        models=history.models,
+        cost=np.vstack([history.cost, cost]),
+        labels=np.vstack([history.labels, np.zeros((n_batch, history.n_models), np.int8)]),
+        labelled=np.concatenate([history.labelled, np.zeros(n_batch, bool)]),
+        metadata=pd.DataFrame(index=pd.RangeIndex(n_history + n_batch)),
+        synthetic=history.synthetic,
+        source=source,
+    )
+    split = Split(train, np.arange(n_history, n_history + n_batch))
+    allocated = dataset.subset(split.allocate)
+    check_budget(allocated, config)
+    timings = {"costs": time.perf_counter() - t0}
+    prediction = train_and_predict(dataset, split, config, progress=progress,
+                                   should_stop=should_stop, timings=timings)
+    t0 = time.perf_counter()
+    front = None
+    for item in optimise_steps(prediction, allocated, config, should_stop=should_stop):
+        if isinstance(item, Front):
+            front = item
+        else:
+            report(progress, "optimize", item.step, n_steps(config), f"{item.side} {item.phase}")
+    assert front is not None
+    check_cancelled(should_stop, "optimize")
+    timings["optimize"] = time.perf_counter() - t0
+    return BatchRunResult(dataset, config, split, prediction, front, None,
+                          select_point(front, config), timings, cost_model=cost_model,
+                          input_tokens=counts.tokens, history_name=history.title)

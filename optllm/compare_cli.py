@@ -1,0 +1,100 @@
+"""`optllm compare`: methods side by side on the same splits and predictions, as files.
+
+Writes `DIR/comparison.csv` (one row per method and seed), `DIR/comparison.md` (median and
+range per method, for docs) and `DIR/fronts/<method>-seed<k>.csv` (cost, predicted and true
+accuracy of every point, at most 2,000 evenly by cost), each atomically. Heavy modules are
+imported when the command runs, so building the `optllm` parser stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from optllm.exceptions import ConfigError, ExportError
+
+METHOD_NAMES = ("optllm", "hull", "single", "random", "oracle", "prior", "nsga2", "smsemoa",
+                "moead")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `compare` subcommand to the `optllm` parser."""
+    p = subparsers.add_parser(
+        "compare", help="compare methods on the same splits and predicted scores",
+        description="For each seed, split DATA (the embedded synthetic default when omitted), "
+                    "train one predictor, run every method on its predicted scores and measure "
+                    "each front against the true front; write the tables to --out.")
+    p.add_argument("data", nargs="?", help="dataset file: wide or long CSV / Parquet / JSONL")
+    p.add_argument("--seeds", type=int, default=5,
+                   help="number of seeds 0..K-1, each its own split and predictor (default 5)")
+    p.add_argument("--methods", help=f"comma-separated, from {', '.join(METHOD_NAMES)} "
+                                     "(default: all; nsga2, smsemoa and moead only when pymoo "
+                                     "is installed)")
+    p.add_argument("--train-fraction", type=float, default=0.02,
+                   help="share of queries in the labelled training sample (default 0.02)")
+    p.add_argument("--bootstraps", type=int, default=100,
+                   help="bootstrap XGBoost models in the ensemble (default 100)")
+    p.add_argument("--pop-size", type=int, default=100,
+                   help="population of the evolutionary methods (default 100)")
+    p.add_argument("--generations", type=int, default=200,
+                   help="generations of the evolutionary methods (default 200)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the comparison and write its files; errors are `OptLLMError`s."""
+    from optllm.cli import ProgressBar
+    from optllm.compare import check_methods, compare, default_methods
+    from optllm.default_data import load_default
+    from optllm.export import atomic_path, write_table
+    from optllm.loading import load_dataset
+    from optllm.pipeline import RunConfig
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1; got {args.seeds}")
+    if args.methods is None:
+        methods = default_methods()
+        left_out = [m for m in METHOD_NAMES if m not in methods]
+        if left_out:
+            print(f"pymoo is not installed: leaving out {', '.join(left_out)} "
+                  "(pip install 'optllm[baselines]')", file=sys.stderr)
+    else:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = check_methods(methods)
+    seeds = range(args.seeds)
+    out = Path(args.out)
+    fronts = {(m, s): out / "fronts" / f"{m}-seed{s}.csv" for m in methods for s in seeds}
+    targets = [out / "comparison.csv", out / "comparison.md", *fronts.values()]
+    existing = [str(path) for path in targets if path.exists()]
+    if existing and not args.force:
+        raise ExportError(f"{existing[0]} already exists"
+                          + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
+                          + "; use --force to overwrite")
+
+    dataset = load_dataset(args.data) if args.data else load_default()
+    config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps).check()
+    print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models; "
+          f"comparing {', '.join(methods)} over {args.seeds} seed(s)", file=sys.stderr)
+    bar = ProgressBar()
+    comparison = compare(dataset, methods, seeds, config, pop_size=args.pop_size,
+                         generations=args.generations, progress=bar)
+    bar.finish()
+
+    try:
+        (out / "fronts").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {out / 'fronts'}: {exc.strerror or exc}") from exc
+    written = [write_table(comparison.table(), out / "comparison.csv", force=args.force)]
+    markdown = comparison.to_markdown()
+    with atomic_path(out / "comparison.md", force=args.force) as tmp:
+        tmp.write_text(markdown, encoding="utf-8")
+    written.append(out / "comparison.md")
+    for method_run in comparison.runs:
+        written.append(write_table(method_run.frame(), fronts[method_run.method, method_run.seed],
+                                   force=args.force))
+    print(markdown)
+    print(f"wrote {written[0]}, {written[1]} and {len(written) - 2} fronts in {out / 'fronts'}")
+    return 0

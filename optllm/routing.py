@@ -1,0 +1,283 @@
+"""Route new queries one at a time with the trade-off of a point chosen on a front.
+
+On the exact (hull) front, consecutive points differ by moves sorted by their rate (expected
+score gained per dollar). Point k is exactly the allocation that gives every query the model
+maximising `score - rate * cost` for any rate between the rates of the moves just before and
+just after k. So a chosen point becomes a rule that needs no batch: a `Policy` stores the
+trained featuriser and predictor, the models' prices and expected output tokens, alpha and
+that rate (the midpoint of the interval), and routes each new query on its own, in chunks,
+so files larger than memory stream through.
+
+A policy file is one zip: `policy.json` (format, version, rate, point, prices),
+`predictor.zip` (`BootstrapXGBoostPredictor.save`) and `featuriser.pkl` (the fitted
+scikit-learn featuriser, pickled: load only policy files you trust, as with any pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import sklearn
+import xgboost
+
+from optllm.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
+from optllm.exceptions import ConfigError, DatasetError, OptLLMError
+from optllm.export import atomic_path, format_for
+from optllm.features import TfidfFeaturiser, make_featuriser
+from optllm.front import Front
+from optllm.optimize import optimize
+from optllm.prediction import BootstrapXGBoostPredictor, robust_score
+from optllm.pricing import CostModel
+from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
+
+POLICY_FORMAT = "optllm.Policy"
+POLICY_VERSION = 1
+
+
+class PolicyFileError(OptLLMError, ValueError):
+    """A policy file is unreadable, truncated or of another format or version."""
+
+
+def hull_rates(front: Front) -> np.ndarray:
+    """Rates of the moves between consecutive points of a hull front: expected score per
+    dollar, diff(accuracy) * N / diff(cost), (P - 1,) and non-increasing."""
+    return np.diff(front.accuracy) * front.n_queries / np.diff(front.cost)
+
+
+def rate_interval(front: Front, k: int) -> tuple[float, float]:
+    """The rates (low, high) between which routing by `score - rate * cost` reproduces
+    point k of a hull front: the rate of the move after k and of the move before it."""
+    rates = hull_rates(front)
+    k = k % len(front)
+    low = float(rates[k]) if k < rates.size else 0.0
+    high = float(rates[k - 1]) if k > 0 else float("inf")
+    return low, high
+
+
+def rate_for_point(front: Front, k: int) -> float:
+    """A rate inside `rate_interval(front, k)`, away from both ends so no move ties: the
+    midpoint, twice the low end for the cheapest point, 0 for a single-point front."""
+    low, high = rate_interval(front, k)
+    if np.isinf(high):
+        return 2.0 * low
+    return (low + high) / 2.0
+
+
+def route_scores(scores: np.ndarray, costs: np.ndarray, rate: float) -> np.ndarray:
+    """Per query the model maximising `score - rate * cost` (ties: cheaper, then lower index),
+    (N,) intp."""
+    value = scores - rate * costs
+    best = value == value.max(axis=1, keepdims=True)
+    return np.where(best, -costs, -np.inf).argmax(axis=1)
+
+
+@dataclass
+class Policy:
+    """A chosen trade-off, ready to route new queries without a batch.
+
+    `rate` is the exchange rate lambda (expected accuracy per dollar, summed over queries);
+    `point` records where it came from (front point, its cost and expected accuracy, the
+    interval of rates that reproduce it, the number of queries).
+    """
+
+    featuriser: TfidfFeaturiser
+    predictor: BootstrapXGBoostPredictor
+    cost_model: CostModel
+    alpha: float
+    rate: float
+    point: dict = field(default_factory=dict)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self.cost_model.models
+
+    def predict(self, queries: Iterable[object]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Costs C, mean P, spread U and robust scores S of `queries`, each (N, M)."""
+        queries = list(queries)
+        costs, _ = self.cost_model.costs(queries)
+        P, U = self.predictor.predict_mean_std(self.featuriser.transform(queries))
+        return costs, P, U, robust_score(P, U, self.alpha)
+
+    def save(self, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+        """Write the policy as one zip file, atomically (see the module docstring)."""
+        header = {
+            "format": POLICY_FORMAT, "version": POLICY_VERSION,
+            "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
+            "alpha": self.alpha, "rate": self.rate, "point": self.point,
+            "costs": self.cost_model.as_dict(),
+        }
+        with tempfile.TemporaryDirectory() as scratch:
+            model_file = Path(scratch) / "predictor.zip"
+            self.predictor.save(model_file)
+            predictor_bytes = model_file.read_bytes()
+        with atomic_path(path, force=force) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+            zf.writestr("policy.json", json.dumps(header, indent=1, allow_nan=False))
+            zf.writestr("predictor.zip", predictor_bytes)
+            zf.writestr("featuriser.pkl", pickle.dumps(self.featuriser, protocol=5),
+                        compress_type=zipfile.ZIP_DEFLATED)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Policy:
+        """Read a policy written by `save`; raises PolicyFileError if the file is not one."""
+        path = Path(path)
+        if not path.is_file():
+            raise PolicyFileError(f"{path}: no policy file there")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                header = json.loads(zf.read("policy.json"))
+                if header.get("format") != POLICY_FORMAT or header.get("version") != \
+                        POLICY_VERSION:
+                    raise PolicyFileError(
+                        f"{path}: holds format {header.get('format')!r} version "
+                        f"{header.get('version')!r}; expected {POLICY_FORMAT!r} "
+                        f"{POLICY_VERSION}")
+                with tempfile.TemporaryDirectory() as scratch:
+                    model_file = Path(scratch) / "predictor.zip"
+                    model_file.write_bytes(zf.read("predictor.zip"))
+                    predictor = BootstrapXGBoostPredictor.load(model_file)
+                featuriser = pickle.loads(zf.read("featuriser.pkl"))
+            policy = cls(featuriser, predictor, CostModel.from_dict(header["costs"]),
+                         float(header["alpha"]), float(header["rate"]), dict(header["point"]))
+        except PolicyFileError:
+            raise
+        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError,
+                pickle.UnpicklingError, AttributeError, ImportError) as exc:
+            raise PolicyFileError(f"{path}: not a readable policy file ({exc})") from None
+        if list(policy.predictor.model_names_) != list(policy.models):
+            raise PolicyFileError(f"{path}: its predictor's models differ from its prices'")
+        return policy
+
+
+def policy_from_result(result: BatchRunResult, point: int | None = None) -> Policy:
+    """The policy of `point` (default: the run's selected point) of a batch run.
+
+    The rate comes from the exact hull front of the same scores and costs: the point itself
+    when the run used the hull, else the most accurate hull point costing no more.
+    """
+    k = result.selected if point is None else point
+    if k is None:
+        raise ConfigError("no point chosen: give a budget or a target accuracy to save a policy")
+    allocated = result.allocated
+    front = result.front
+    if front.method != "hull":
+        hull = optimize(result.prediction.scores, allocated.cost, method="hull")
+        k, front = hull.index_for_budget(float(front.cost[k]) * (1 + 1e-12)), hull
+    low, high = rate_interval(front, k)
+    config = result.config
+    # The pipeline does not hand back its featuriser; refitting it on the same texts with the
+    # same seed rebuilds it exactly (TF-IDF is deterministic, the SVD is seeded).
+    featuriser = make_featuriser(config.featuriser, random_state=config.seed)
+    featuriser.fit(result.dataset.queries)
+    assert result.cost_model is not None
+    return Policy(featuriser, result.prediction.predictor, result.cost_model, config.alpha,
+                  rate_for_point(front, k),
+                  {"point": int(k), "cost": float(front.cost[k]),
+                   "expected_accuracy": float(front.accuracy[k]),
+                   "n_queries": front.n_queries, "rate_low": low,
+                   "rate_high": high if np.isfinite(high) else None,
+                   "dataset": result.dataset.title})
+
+
+def route_table(policy: Policy, query_ids: Iterable[object], queries: Iterable[object]
+                ) -> pa.Table:
+    """Each query's model by the policy's rule, with its cost, score, probability and
+    uncertainty (one row per query, in input order)."""
+    return _route(policy, query_ids, queries)[0]
+
+
+def _route(policy: Policy, query_ids: Iterable[object], queries: Iterable[object]
+           ) -> tuple[pa.Table, np.ndarray]:
+    """The routed table and the chosen model index per query."""
+    query_ids = np.asarray(list(query_ids), dtype=object)
+    costs, P, U, S = policy.predict(queries)
+    choice = route_scores(S, costs, policy.rate)
+    rows = np.arange(choice.size)
+    return pa.table({
+        "query_id": pa.array(query_ids.astype(str)),
+        "model": pa.array(np.asarray(policy.models, dtype=object)).take(pa.array(choice)),
+        "cost": pa.array(costs[rows, choice]),
+        "score": pa.array(S[rows, choice]),
+        "probability": pa.array(P[rows, choice]),
+        "uncertainty": pa.array(U[rows, choice]),
+    }), choice
+
+
+@dataclass(frozen=True)
+class RouteSummary:
+    """What `route_file` wrote: rows, total expected cost, expected accuracy, per-model counts."""
+
+    path: Path
+    n_queries: int
+    cost: float
+    expected_accuracy: float
+    counts: dict[str, int]
+
+
+class _Writer:
+    """Appends tables to one open output file in CSV, Parquet or JSON Lines."""
+
+    def __init__(self, path: Path, kind: str, schema: pa.Schema) -> None:
+        self.kind = kind
+        if kind == "csv":
+            self.sink = pacsv.CSVWriter(path, schema)
+        elif kind == "parquet":
+            self.sink = pq.ParquetWriter(path, schema)
+        else:
+            self.sink = open(path, "w", encoding="utf-8")
+
+    def write(self, table: pa.Table) -> None:
+        if self.kind == "jsonl":
+            text = table.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
+            self.sink.write(text if text.endswith("\n") or not text else text + "\n")
+        elif self.kind == "parquet":
+            self.sink.write_table(table)
+        else:
+            self.sink.write(table)
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+               chunk_rows: int = DEFAULT_CHUNK_ROWS, force: bool = False,
+               progress: ProgressCallback | None = None,
+               should_stop: ShouldStop | None = None) -> RouteSummary:
+    """Route every query of the batch file `src` into `dst` (CSV, Parquet or JSON Lines by
+    extension), chunk by chunk; `dst` appears complete or not at all."""
+    kind = format_for(dst)
+    n, cost, score = 0, 0.0, 0.0
+    counts = np.zeros(len(policy.models), dtype=np.int64)
+    with atomic_path(dst, force=force) as tmp:
+        writer: _Writer | None = None
+        try:
+            for ids, queries in iter_batch(src, chunk_rows):
+                check_cancelled(should_stop, "route")
+                table, choice = _route(policy, ids, queries)
+                if writer is None:
+                    writer = _Writer(tmp, kind, table.schema)
+                writer.write(table)
+                n += table.num_rows
+                cost += float(np.sum(table.column("cost")))
+                score += float(np.sum(table.column("score")))
+                counts += np.bincount(choice, minlength=counts.size)
+                report(progress, "route", n, None, f"{n} queries routed")
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise DatasetError(f"{src}: no data rows to route")
+    return RouteSummary(Path(dst), n, cost, score / n,
+                        dict(zip(policy.models, counts.tolist(), strict=True)))

@@ -1,0 +1,404 @@
+"""The OptLLM app: six screens as Textual modes over one Session, with the jobs that fill it.
+
+Message handlers here are the only code that changes the session; after a change they
+publish a `Change` on `session_changed`, and each screen redraws what it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.signal import Signal
+
+from optllm_tui.commands import CommandProvider, bindings_for
+from optllm_tui.formatting import display_path, seconds
+from optllm_tui.jobs import Jobs, Stepper
+from optllm_tui.messages import (
+    AllocationReady,
+    DatasetLoaded,
+    ExportDone,
+    ExportExists,
+    JobFailed,
+    OptimiseFinished,
+    OptimiseStopped,
+    PointDetailsReady,
+    RunOpened,
+    RunSaved,
+    RunSaveExists,
+    StepsTaken,
+    TrainingFinished,
+    TrainingProgress,
+)
+from optllm_tui.recent import RecentFiles
+from optllm_tui.screens.allocation import AllocationScreen
+from optllm_tui.screens.base import Change
+from optllm_tui.screens.datasets import DatasetsScreen
+from optllm_tui.screens.export import ExportScreen
+from optllm_tui.screens.front import FrontScreen
+from optllm_tui.screens.help import HelpScreen
+from optllm_tui.screens.modals import ConfirmModal, ValueModal
+from optllm_tui.screens.optimise import OptimiseScreen
+from optllm_tui.screens.predictor import PredictorScreen
+from optllm_tui.session import Session
+from optllm_tui.settings import Settings
+
+DEFAULT_RUN_FILE = "optllm-run.npz"
+
+
+class OptLLMApp(App[None]):
+    """Datasets -> Predictor -> Optimise -> Front -> Allocation -> Export, keys 1-6."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "OptLLM"
+    MODES: ClassVar[dict[str, Any]] = {
+        "datasets": DatasetsScreen,
+        "predictor": PredictorScreen,
+        "optimise": OptimiseScreen,
+        "front": FrontScreen,
+        "allocation": AllocationScreen,
+        "export": ExportScreen,
+    }
+    DEFAULT_MODE = "datasets"
+    BINDINGS = bindings_for("app")
+    COMMANDS = App.COMMANDS | {CommandProvider}
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-tiny-width"), (60, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-tiny-height"), (18, "-short"), (36, "-tall")]
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.session = Session(run_defaults=dict(settings.run))
+        self.jobs = Jobs(self)
+        self.recent = RecentFiles(settings.config_dir / "recent.json")
+        self.session_changed: Signal[Change] = Signal(self, "session-changed")
+        self._warmed_up = False
+
+    def on_mount(self) -> None:
+        self.load_source(self.settings.data, self.settings.layout)
+
+    def publish(self, topic: str, **fields: Any) -> None:
+        self.session_changed.publish(Change(topic, **fields))
+
+    def report_error(self, group: str, text: str) -> None:
+        """Show an error on the screen it belongs to and as a notification."""
+        self.notify(text, title="Error", severity="error", timeout=8, markup=False)
+        self.publish("failed", group=group, text=text)
+
+    # ------------------------------------------------------------- app actions
+
+    def action_show_screen(self, mode: str) -> None:
+        self.show_screen(mode)
+
+    def show_screen(self, mode: str) -> None:
+        self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_next_theme(self) -> None:
+        names = sorted(self.available_themes)
+        self.theme = names[(names.index(self.theme) + 1) % len(names)]
+        self.notify(f"Theme: {self.theme}", timeout=2)
+
+    async def action_quit(self) -> None:
+        """Stop running work first, so no thread outlives the app and no file is left
+        half-written (exports write to a temporary file and rename it when done)."""
+        if any(worker.is_running for worker in self.workers):
+            self.notify("Stopping background work ...", timeout=2)
+        await self.jobs.stop_all()
+        self.exit()
+
+    def action_save_run(self) -> None:
+        if self.session.front is None:
+            self.report_error("run", "Nothing to save yet: train and run the optimiser first.")
+            return
+        self.push_screen(ValueModal("Save run", "Save the run to (.npz)", DEFAULT_RUN_FILE),
+                         lambda path: self.save_run(path, force=False))
+
+    def action_open_run(self) -> None:
+        self.push_screen(ValueModal("Open run", "Open the run file", DEFAULT_RUN_FILE),
+                         self._open_run)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save_run":
+            return self.session.front is not None or None
+        return True
+
+    # ---------------------------------------------------------------- datasets
+
+    def load_source(self, source: str | None, layout: str | None) -> None:
+        """Load a data file (None: the embedded default) in a worker."""
+        self.jobs.load(source, layout)
+        self.publish("loading", text=display_path(source) if source else "the default dataset")
+
+    def on_dataset_loaded(self, message: DatasetLoaded) -> None:
+        if message.stale:
+            return
+        self.jobs.cancel("train")
+        self.jobs.cancel("optimise")
+        self.session.set_dataset(message.dataset, message.source, message.summary)
+        if message.source is not None:
+            self.recent.add(message.source)
+        dataset = message.dataset
+        self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
+        self.publish("dataset")
+        if not self._warmed_up:
+            self._warmed_up = True
+            self.jobs.warm_up()
+
+    def on_job_failed(self, message: JobFailed) -> None:
+        if message.stale:
+            return
+        if message.group == "optimise":
+            self.session.running = False
+            self.publish("optimiser")
+        self.report_error(message.group, message.text)
+
+    # ---------------------------------------------------------------- training
+
+    def start_training(self, config: Any) -> None:
+        dataset = self.session.dataset
+        if dataset is None:
+            self.report_error("train", "Load a dataset first (screen 1).")
+            return
+        self.jobs.cancel("optimise")
+        self.session.config = config
+        self.jobs.train(dataset, config)
+        self.publish("training")
+
+    def cancel_training(self) -> None:
+        """Escape: the thread stops before its next bootstrap member; its result, if it
+        still arrives, is dropped as stale."""
+        if self.jobs.cancel("train"):
+            self.publish("cancelled", group="train")
+            self.notify("Training cancelled.", timeout=3)
+
+    def on_training_progress(self, message: TrainingProgress) -> None:
+        if not message.stale:
+            self.publish("progress", payload=message)
+
+    def on_training_finished(self, message: TrainingFinished) -> None:
+        if message.stale:
+            return
+        self.session.config = message.config
+        self.session.set_prediction(message.split, message.allocated, message.prediction,
+                                    message.hull)
+        self.publish("prediction", payload=message.elapsed_s)
+        took = f" in {seconds(message.elapsed_s)}" if self.settings.show_timings else ""
+        self.notify(f"Predictor trained{took}. Press 3 to optimise.", timeout=4)
+
+    # --------------------------------------------------------------- optimiser
+
+    def set_optimiser_params(self, **changes: Any) -> bool:
+        """Change method or density (checked); the optimiser restarts with them."""
+        import dataclasses
+
+        from optllm.exceptions import ConfigError
+
+        try:
+            config = dataclasses.replace(self.session.config, **changes).check()
+        except ConfigError as exc:
+            self.report_error("optimise", str(exc))
+            return False
+        self.session.config = config
+        if self.session.events or self.session.stepper is not None:
+            self.optimiser_reset()
+            self.notify("Optimiser reset with the new settings.", timeout=3)
+        return True
+
+    def optimiser_advance(self, steps: int | None) -> None:
+        """One step (steps=1) or to the end (None), in a worker, from where it stands."""
+        session = self.session
+        if session.prediction is None or session.allocated is None:
+            self.report_error("optimise", "Train the predictor first (screen 2).")
+            return
+        if session.front is not None:
+            return
+        if session.stepper is None:
+            session.stepper = Stepper(session.prediction, session.allocated, session.config)
+        session.running = steps is None
+        session.view_step = None
+        self.jobs.advance(session.stepper, session.prediction, steps)
+        self.publish("optimiser")
+
+    def optimiser_pause(self) -> None:
+        if self.jobs.cancel("optimise"):
+            self.session.running = False
+            self.publish("optimiser")
+
+    def optimiser_reset(self) -> None:
+        self.jobs.cancel("optimise")
+        self.session.clear_optimiser()
+        self.publish("front")
+
+    def on_steps_taken(self, message: StepsTaken) -> None:
+        if message.stepper is self.session.stepper:
+            self.session.events.extend(message.events)
+            self.publish("steps")
+
+    def on_optimise_stopped(self, message: OptimiseStopped) -> None:
+        if message.stepper is self.session.stepper and not message.stale:
+            self.session.running = False
+            self.publish("optimiser")
+
+    def on_optimise_finished(self, message: OptimiseFinished) -> None:
+        if message.stepper is not self.session.stepper:
+            return
+        self.session.running = False
+        self.session.set_front(message.front, message.evaluation)
+        self.publish("front")
+        self._describe_selected()
+
+    # ------------------------------------------------------------------- front
+
+    def select_point(self, index: int) -> None:
+        front = self.session.front
+        if front is None:
+            return
+        index = max(0, min(len(front) - 1, index))
+        if index == self.session.selected:
+            return
+        self.session.selected = index
+        self.publish("selection")
+        self._describe_selected()
+
+    def select_budget(self, budget: float) -> None:
+        self._select_by(lambda front: front.index_for_budget(budget))
+
+    def select_target(self, accuracy: float) -> None:
+        self._select_by(lambda front: front.index_for_accuracy(accuracy))
+
+    def _select_by(self, find: Any) -> None:
+        from optllm.exceptions import ConfigError
+
+        front = self.session.front
+        if front is None:
+            return
+        try:
+            index = find(front)
+        except ConfigError as exc:
+            self.report_error("front", str(exc))
+            return
+        self.select_point(index)
+
+    def _describe_selected(self) -> None:
+        session = self.session
+        if (session.front is None or session.selected is None or session.prediction is None
+                or session.allocated is None):
+            return
+        self.jobs.point_details(session.front, session.selected, session.prediction,
+                                session.allocated, session.evaluation)
+
+    def on_point_details_ready(self, message: PointDetailsReady) -> None:
+        if not message.stale and message.details.index == self.session.selected:
+            self.session.details = message.details
+            self.publish("details")
+
+    # -------------------------------------------------------------- allocation
+
+    def request_allocation(self, sort: str | None, descending: bool, model: str | None
+                           ) -> bool:
+        """Build the selected point's table sorted and filtered as asked, in a worker."""
+        session = self.session
+        if (session.front is None or session.selected is None or session.prediction is None
+                or session.allocated is None):
+            return False
+        cached = session.allocation_base
+        base = cached[1] if cached is not None and cached[0] == session.selected else None
+        self.jobs.allocation(base, session.front, session.selected, session.allocated,
+                             session.prediction, sort, descending, model,
+                             self.settings.max_table_rows)
+        return True
+
+    def on_allocation_ready(self, message: AllocationReady) -> None:
+        if message.stale or message.view.point != self.session.selected:
+            return
+        self.session.allocation_base = (message.view.point, message.base)
+        self.session.allocation_view = message.view
+        self.publish("allocation")
+
+    # ------------------------------------------------------------------ export
+
+    def export(self, path: str, file_format: str, force: bool) -> bool:
+        session = self.session
+        if (session.front is None or session.selected is None or session.prediction is None
+                or session.allocated is None):
+            self.report_error("export", "Nothing to export yet: run the optimiser first.")
+            return False
+        self.jobs.export(session.front, session.selected, session.allocated,
+                         session.prediction, path, file_format, force)
+        return True
+
+    def on_export_exists(self, message: ExportExists) -> None:
+        if message.stale:
+            return
+
+        def answered(overwrite: bool | None) -> None:
+            if overwrite:
+                self.export(message.path, message.file_format, force=True)
+            else:
+                self.publish("failed", group="export",
+                             text=f"Not written: {display_path(message.path)} exists.")
+
+        self.push_screen(ConfirmModal("File exists", f"{display_path(message.path)} exists. "
+                                      "Overwrite it?"), answered)
+
+    def on_export_done(self, message: ExportDone) -> None:
+        text = f"Wrote {message.rows:,} rows to {display_path(message.path)}."
+        self.notify(text, timeout=4, markup=False)
+        self.publish("exported", text=text)
+
+    # -------------------------------------------------------------------- runs
+
+    def save_run(self, path: str | None, force: bool) -> None:
+        from pathlib import Path
+
+        session = self.session
+        if (not path or session.front is None or session.dataset is None
+                or session.prediction is None or session.split is None):
+            return
+        self.jobs.save_run(str(Path(path).expanduser().resolve()), source=session.source,
+                           dataset=session.dataset, config=session.config,
+                           prediction=session.prediction, split=session.split,
+                           front=session.front, selected=session.selected, force=force)
+
+    def on_run_save_exists(self, message: RunSaveExists) -> None:
+        self.push_screen(
+            ConfirmModal("File exists", f"{display_path(message.path)} exists. Overwrite it?"),
+            lambda overwrite: self.save_run(message.path, force=True) if overwrite else None)
+
+    def on_run_saved(self, message: RunSaved) -> None:
+        self.notify(f"Run saved to {display_path(message.path)}.", timeout=4, markup=False)
+
+    def _open_run(self, path: str | None) -> None:
+        from pathlib import Path
+
+        if path:
+            self.jobs.open_run(str(Path(path).expanduser().resolve()), self.settings.layout)
+
+    def on_run_opened(self, message: RunOpened) -> None:
+        if message.stale:
+            return
+        self.jobs.cancel("train")
+        self.jobs.cancel("optimise")
+        session = self.session
+        session.set_dataset(message.dataset, message.source, message.summary)
+        session.config = message.config
+        session.set_prediction(message.split, message.allocated, message.prediction,
+                               message.hull)
+        session.set_front(message.front, message.evaluation, message.selected)
+        dataset = message.dataset
+        self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
+        self.publish("all", group="run")
+        self.notify(f"Opened the run {display_path(message.path)}.", timeout=4, markup=False)
+        self._describe_selected()
+
+
+def make_app(settings: Settings | None = None) -> OptLLMApp:
+    """The one way to build the app: the CLI, the tests and the benchmarks all use it."""
+    return OptLLMApp(settings or Settings())
+

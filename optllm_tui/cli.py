@@ -1,0 +1,66 @@
+"""`optllm-tui [DATA]`: parse the command line, build the app with `make_app`, run it."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1; got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="optllm-tui",
+        description="Assign queries to LLMs interactively: load data, train the success "
+                    "predictor, run the optimiser, pick a point on the Pareto front and "
+                    "export its allocation. Without DATA the embedded synthetic default "
+                    "dataset opens.")
+    p.add_argument("data", nargs="?", metavar="DATA",
+                   help="dataset file: wide or long CSV / Parquet / JSON Lines")
+    p.add_argument("--layout", choices=["wide", "long"], help="override layout detection")
+    p.add_argument("--no-mouse", action="store_true",
+                   help="ignore the mouse (the terminal's own text selection then works)")
+    p.add_argument("--bootstraps", type=_positive_int,
+                   help="bootstrap members in the ensemble (default 100; small is fast)")
+    p.add_argument("--train-fraction", type=_fraction,
+                   help="share of queries in the labelled training sample (default 0.02)")
+    p.add_argument("--seed", type=_seed, help="random seed (default 0)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    from pathlib import Path
+
+    from optllm_tui.app import make_app
+    from optllm_tui.settings import Settings
+
+    run = {name: value for name, value in (("bootstraps", args.bootstraps),
+                                           ("train_fraction", args.train_fraction),
+                                           ("seed", args.seed)) if value is not None}
+    data = str(Path(args.data).expanduser().resolve()) if args.data else None
+    app = make_app(Settings(data=data, layout=args.layout, run=run))
+    app.run(mouse=not args.no_mouse)
+
+
+if __name__ == "__main__":
+    main()

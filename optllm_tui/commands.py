@@ -1,0 +1,155 @@
+"""One registry of commands feeding the key bindings, the footer, the F1 help and the
+command palette, so the four can never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
+
+#: (mode name, key, title) of the six screens, in key order.
+SCREENS: tuple[tuple[str, str, str], ...] = (
+    ("datasets", "1", "Datasets"),
+    ("predictor", "2", "Predictor"),
+    ("optimise", "3", "Optimise"),
+    ("front", "4", "Front"),
+    ("allocation", "5", "Allocation"),
+    ("export", "6", "Export"),
+)
+SCOPE_TITLES = {"app": "Everywhere", **{mode: title for mode, _, title in SCREENS}}
+_SCREEN_KEYS = Binding.Group("Screens")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A key-bound action. `label` is the footer text, `title` the help and palette text.
+
+    `bound=False` entries only document keys that widgets handle themselves (Tab, Enter
+    in a field, the palette key), so the help lists every key.
+    `priority` bindings fire even while a number field has focus (those fields refuse
+    letters anyway), so e.g. `t` trains without leaving the form first.
+    """
+
+    scope: str
+    keys: str
+    action: str
+    label: str
+    title: str
+    show: bool = True
+    priority: bool = False
+    bound: bool = True
+    group: Binding.Group | None = None
+
+    def binding(self) -> Binding:
+        return Binding(self.keys, self.action, self.label, show=self.show,
+                       priority=self.priority, tooltip=self.title, group=self.group)
+
+
+COMMANDS: tuple[Command, ...] = (
+    *(Command("app", key, f"show_screen('{mode}')", title, f"Go to the {title} screen",
+              group=_SCREEN_KEYS) for mode, key, title in SCREENS),
+    Command("app", "f1", "help", "Help", "Show every key"),
+    Command("app", "ctrl+p", "command_palette", "Palette", "Open the command palette",
+            bound=False),
+    Command("app", "f2", "save_run", "Save run", "Save the run (config, predictions, front, "
+            "chosen point) to a file", show=False),
+    Command("app", "f3", "open_run", "Open run", "Open a saved run", show=False),
+    Command("app", "ctrl+t", "next_theme", "Theme", "Switch to the next colour theme",
+            show=False),
+    Command("app", "f8", "screenshot", "Screenshot", "Save an SVG screenshot of the screen",
+            show=False),
+    Command("app", "ctrl+q", "quit", "Quit", "Quit (running work is stopped first)",
+            show=False, priority=True),
+    Command("app", "tab,shift+tab", "focus_next", "Focus", "Move between fields and tables",
+            bound=False),
+    Command("datasets", "o", "focus_path", "Open file", "Type a file path to open"),
+    Command("datasets", "d", "load_default", "Default", "Open the embedded default dataset "
+            "(synthetic)"),
+    Command("datasets", "enter", "open", "Open", "Open the highlighted source or the typed "
+            "path", bound=False),
+    Command("datasets", "escape", "leave_field", "Leave field", "Leave the path field",
+            show=False),
+    Command("predictor", "t", "train", "Train", "Train the predictor with these parameters",
+            priority=True),
+    Command("predictor", "escape", "cancel", "Cancel", "Cancel training"),
+    Command("predictor", "enter", "apply", "Apply", "Check a field's value and leave it",
+            bound=False),
+    Command("optimise", "s", "step", "Step", "Take one optimiser step", priority=True),
+    Command("optimise", "r", "run", "Run", "Run the optimiser to the end", priority=True),
+    Command("optimise", "p,escape", "pause", "Pause", "Pause the run", priority=True),
+    Command("optimise", "x", "reset", "Reset", "Reset the optimiser (applies method and "
+            "density)", priority=True),
+    Command("optimise", "left_square_bracket", "back", "Back", "Show the previous recorded "
+            "step", priority=True),
+    Command("optimise", "right_square_bracket", "forward", "Fwd", "Show the next recorded "
+            "step", priority=True),
+    Command("optimise", "f,end", "follow", "Live", "Follow the newest step", priority=True),
+    Command("front", "left,h", "move(-1)", "Prev", "Select the next cheaper point"),
+    Command("front", "right,l", "move(1)", "Next", "Select the next more accurate point"),
+    Command("front", "pageup", "jump(-1)", "-5%", "Move 5% of the points cheaper", show=False),
+    Command("front", "pagedown", "jump(1)", "+5%", "Move 5% of the points more accurate",
+            show=False),
+    Command("front", "home", "move_to(0)", "Cheapest", "Select the cheapest point", show=False),
+    Command("front", "end", "move_to(-1)", "Best", "Select the most accurate point",
+            show=False),
+    Command("front", "b", "budget", "Budget", "Select the best point within a budget (USD)"),
+    Command("front", "t", "target", "Target", "Select the cheapest point reaching a target "
+            "accuracy"),
+    Command("front", "enter", "open_allocation", "Table", "Show the chosen allocation"),
+    Command("allocation", "o", "cycle_sort", "Sort", "Sort by cost, score, uncertainty or "
+            "not at all"),
+    Command("allocation", "r", "reverse", "Reverse", "Reverse the sort order"),
+    Command("allocation", "m", "cycle_model", "Model", "Show one model's queries, or all"),
+    Command("allocation", "j,k,g,G", "", "Rows", "Down, up, first row, last row",
+            bound=False),
+    Command("export", "e", "export", "Export", "Write the chosen allocation to the file"),
+    Command("export", "enter", "export", "Export", "Export to the typed path", bound=False),
+    Command("export", "escape", "leave_field", "Leave field", "Leave the path field",
+            show=False),
+)
+
+
+def commands_for(scope: str) -> list[Command]:
+    return [command for command in COMMANDS if command.scope == scope]
+
+
+def bindings_for(scope: str) -> list[Binding]:
+    """The BINDINGS of a screen (or of the app, scope "app")."""
+    return [command.binding() for command in commands_for(scope) if command.bound]
+
+
+class CommandProvider(Provider):
+    """The palette's OptLLM commands: the app's and the current screen's, minus any the
+    screen says do not apply right now."""
+
+    def _available(self) -> list[tuple[Command, DOMNode]]:
+        scope = getattr(self.screen, "SCOPE", None)
+        found = []
+        for command in COMMANDS:
+            if not command.bound or command.scope not in ("app", scope):
+                continue
+            node: DOMNode = self.app if command.scope == "app" else self.screen
+            name = command.action.split("(", 1)[0]
+            if node.check_action(name, ()) is not False:
+                found.append((command, node))
+        return found
+
+    def _text(self, command: Command) -> str:
+        return f"{SCOPE_TITLES[command.scope]}: {command.title}"
+
+    async def discover(self) -> Hits:
+        for command, node in self._available():
+            yield DiscoveryHit(self._text(command), partial(node.run_action, command.action),
+                               help=f"key: {command.keys}")
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command, node in self._available():
+            text = self._text(command)
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text),
+                          partial(node.run_action, command.action), help=f"key: {command.keys}")

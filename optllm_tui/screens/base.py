@@ -1,0 +1,85 @@
+"""What every one of the six screens shares: header, footer, too-small notice, and
+redrawing from the session when it changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+if TYPE_CHECKING:
+    from optllm_tui.app import OptLLMApp
+    from optllm_tui.session import Session
+
+TOO_SMALL = "The terminal is too small for OptLLM.\nPlease make it at least 60 x 18."
+
+
+@dataclass(frozen=True)
+class Change:
+    """What changed in the session; `topic` is one of the names screens look for
+    ("all", "dataset", "loading", "failed", "cancelled", "training", "progress",
+    "prediction", "optimiser", "steps", "front", "selection", "details", "allocation",
+    "exported"). "all" with group "run" means a saved run was opened: forms refill too."""
+
+    topic: str
+    group: str = ""
+    text: str = ""
+    payload: Any = None
+
+
+class ModeScreen(Screen[None]):
+    """Base of the six screens. Changes that arrive while another screen is shown are
+    kept and drawn when this one comes back (no work for screens nobody looks at)."""
+
+    SCOPE: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: list[Change] = []
+
+    @property
+    def opt_app(self) -> OptLLMApp:
+        return cast("OptLLMApp", self.app)
+
+    @property
+    def session(self) -> Session:
+        return self.opt_app.session
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        with Container(id="body"):
+            yield from self.compose_body()
+        yield Static(TOO_SMALL, id="too-small")
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self.opt_app.session_changed.subscribe(self, self._on_change)
+        self.redraw(Change("all"))
+
+    def on_screen_resume(self) -> None:
+        pending, self._pending = self._pending, []
+        if any(change.topic not in ("progress", "failed") for change in pending):
+            opened = any(change.group == "run" for change in pending)
+            self.redraw(Change("all", group="run" if opened else ""))
+        for change in pending:
+            if change.topic == "failed":
+                self.redraw(change)
+        self.refresh_bindings()
+
+    def _on_change(self, change: Change) -> None:
+        if self.is_current:
+            self.redraw(change)
+            self.refresh_bindings()
+        else:
+            self._pending.append(change)
+
+    def redraw(self, change: Change) -> None:
+        """Bring the widgets up to date with the session for `change`."""
+        raise NotImplementedError

@@ -1,0 +1,117 @@
+"""Screen 1: choose the data (embedded default, recent files, a typed path) and preview it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from optllm_tui.commands import bindings_for
+from optllm_tui.formatting import display_path, ratio, unit_cost
+from optllm_tui.screens.base import Change, ModeScreen
+
+PREVIEW_ROWS = 200
+DEFAULT_OPTION = "default"
+
+
+class DatasetsScreen(ModeScreen):
+    SCOPE = "datasets"
+    TITLE = "OptLLM - 1 Datasets"
+    BINDINGS = bindings_for("datasets")
+    AUTO_FOCUS = "#sources"
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="datasets"):
+            with Vertical(id="sources-pane", classes="side"):
+                yield Label("Sources", classes="heading")
+                yield OptionList(id="sources")
+                yield Label("Open a file (CSV, Parquet, JSON Lines)", classes="heading")
+                yield Input(placeholder="path/to/data.csv", id="path", compact=True)
+                yield Select([("detect layout", "auto"), ("wide layout", "wide"),
+                              ("long layout", "long")], value="auto", allow_blank=False,
+                             id="layout", compact=True)
+                yield Static("", id="load-status")
+            with Vertical(id="preview"):
+                yield Static("", id="dataset-title", classes="heading")
+                yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="queries", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#models", DataTable).add_columns(
+            "model", "accuracy", "mean cost", "rows", "labelled")
+        self.query_one("#queries", DataTable).add_columns("query_id", "query")
+        if self.opt_app.settings.layout:
+            self.query_one("#layout", Select).value = self.opt_app.settings.layout
+        super().on_mount()
+
+    def redraw(self, change: Change) -> None:
+        if change.topic == "loading":
+            self._status(f"Loading {change.text} ...", "")
+        elif change.topic == "failed" and change.group in ("load", "run"):
+            self._status(change.text, "error")
+        elif change.topic in ("all", "dataset"):
+            self._fill_sources()
+            self._fill_preview()
+            if self.session.dataset is not None:
+                self._status(f"Loaded {self.session.dataset.title}.", "ok")
+
+    def _status(self, text: str, kind: str) -> None:
+        status = self.query_one("#load-status", Static)
+        status.update(text)
+        status.set_classes(kind)
+
+    def _fill_sources(self) -> None:
+        sources = self.query_one("#sources", OptionList)
+        highlighted = sources.highlighted
+        sources.clear_options()
+        sources.add_option(Option("Embedded default (synthetic)", id=DEFAULT_OPTION))
+        for path in self.opt_app.recent.load():
+            sources.add_option(Option(display_path(path), id=path))
+        sources.highlighted = highlighted if highlighted is not None else 0
+
+    def _fill_preview(self) -> None:
+        dataset, summary = self.session.dataset, self.session.summary
+        title = self.query_one("#dataset-title", Static)
+        models = self.query_one("#models", DataTable)
+        queries = self.query_one("#queries", DataTable)
+        models.clear()
+        queries.clear()
+        if dataset is None or summary is None:
+            title.update("No dataset loaded yet.")
+            return
+        title.update(f"{dataset.title}: {dataset.n_queries:,} queries x {dataset.n_models} "
+                     f"models, {dataset.n_labelled:,} labelled")
+        for row in summary.itertuples():
+            models.add_row(row.model, ratio(row.accuracy), unit_cost(row.mean_cost),
+                           f"{row.rows:,}", f"{row.labelled_rows:,}")
+        for qid, text in zip(dataset.query_ids[:PREVIEW_ROWS], dataset.queries[:PREVIEW_ROWS],
+                             strict=True):
+            queries.add_row(str(qid), " ".join(str(text).split())[:200])
+
+    @on(OptionList.OptionSelected, "#sources")
+    def _open_source(self, event: OptionList.OptionSelected) -> None:
+        source = event.option.id
+        self.opt_app.load_source(None if source == DEFAULT_OPTION else source, None)
+
+    @on(Input.Submitted, "#path")
+    def _open_path(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self._status("Type the path of a data file first.", "error")
+            return
+        layout = self.query_one("#layout", Select).value
+        path = str(Path(text).expanduser().resolve())
+        self.opt_app.load_source(path, None if layout == "auto" else str(layout))
+
+    def action_focus_path(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    def action_load_default(self) -> None:
+        self.opt_app.load_source(None, None)
+
+    def action_leave_field(self) -> None:
+        self.query_one("#sources", OptionList).focus()

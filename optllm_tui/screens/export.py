@@ -1,0 +1,95 @@
+"""Screen 6: write the chosen allocation to CSV, Parquet or JSON Lines, atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Input, Label, RadioButton, RadioSet, Static
+
+from optllm_tui.commands import bindings_for
+from optllm_tui.formatting import display_path, ratio, usd
+from optllm_tui.screens.base import Change, ModeScreen
+
+#: (format, label, file extension)
+FORMATS = (("csv", "CSV", ".csv"), ("parquet", "Parquet", ".parquet"),
+           ("jsonl", "JSON Lines", ".jsonl"))
+DEFAULT_NAME = "optllm-allocation"
+
+
+class ExportScreen(ModeScreen):
+    SCOPE = "export"
+    TITLE = "OptLLM - 6 Export"
+    BINDINGS = bindings_for("export")
+    AUTO_FOCUS = "#format"
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="export"):
+            yield Static("", id="export-what")
+            yield Label("Format", classes="heading")
+            with RadioSet(id="format"):
+                for index, (_, label, _) in enumerate(FORMATS):
+                    yield RadioButton(label, value=index == 0)
+            yield Label("File", classes="heading")
+            yield Input(DEFAULT_NAME + FORMATS[0][2], id="export-path", compact=True)
+            yield Static("e or Enter writes the file. It appears whole or not at all; an "
+                         "existing file is only replaced after you confirm.", classes="hint")
+            yield Static("", id="export-status")
+
+    @property
+    def file_format(self) -> str:
+        index = self.query_one("#format", RadioSet).pressed_index
+        return FORMATS[max(0, index)][0]
+
+    @on(RadioSet.Changed, "#format")
+    def _format_changed(self, event: RadioSet.Changed) -> None:
+        """Keep the file extension in step with the chosen format."""
+        path_input = self.query_one("#export-path", Input)
+        path = Path(path_input.value)
+        known = {ext for _, _, ext in FORMATS}
+        if path.suffix.lower() in known or not path.suffix:
+            path_input.value = str(path.with_suffix(FORMATS[event.index][2]))
+
+    @on(Input.Submitted, "#export-path")
+    def _submitted(self) -> None:
+        self.action_export()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "export":
+            return self.session.front is not None or None
+        return True
+
+    def action_export(self) -> None:
+        text = self.query_one("#export-path", Input).value.strip()
+        if not text:
+            self._status("Type a file name first.", "error")
+            return
+        path = str(Path(text).expanduser().resolve())
+        if self.opt_app.export(path, self.file_format, force=False):
+            self._status(f"Writing {display_path(path)} ...", "")
+
+    def action_leave_field(self) -> None:
+        self.query_one("#format", RadioSet).focus()
+
+    def _status(self, text: str, kind: str) -> None:
+        status = self.query_one("#export-status", Static)
+        status.update(text)
+        status.set_classes(kind)
+
+    def redraw(self, change: Change) -> None:
+        if change.topic == "exported":
+            self._status(change.text, "ok")
+        elif change.topic == "failed" and change.group == "export":
+            self._status(change.text, "error")
+        elif change.topic in ("all", "dataset", "prediction", "front", "selection"):
+            self.query_one("#export-what", Static).update(self._what())
+
+    def _what(self) -> str:
+        front, k = self.session.front, self.session.selected
+        if front is None or k is None:
+            return "Nothing to export yet: run the optimiser (screen 3) and pick a point."
+        return (f"The allocation of point {k + 1} of {len(front):,} ({usd(front.cost[k])}, "
+                f"expected accuracy {ratio(front.accuracy[k])}): {front.n_queries:,} rows "
+                "with query, model, cost, score, probability, uncertainty and label.")

@@ -1,0 +1,127 @@
+"""Screen 4: the Pareto front; move along it, or jump to a budget or a target accuracy."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+
+from optllm_tui.commands import bindings_for
+from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.modals import ValueModal
+from optllm_tui.widgets.pareto_plot import MAX_PLOT_POINTS, ParetoPlot, PlotData
+from optllm_tui.widgets.point_panel import PointPanel
+
+#: Share of the front's points one PageUp / PageDown moves.
+JUMP_SHARE = 0.05
+
+
+def parse_accuracy(text: str) -> float:
+    """"0.8", "80%" or "80" (a number above 1 is read as a percentage)."""
+    text = text.strip()
+    value = float(text.rstrip("%"))
+    return value / 100 if text.endswith("%") or value > 1 else value
+
+
+def parse_usd(text: str) -> float:
+    return float(text.strip().lstrip("$").replace(",", ""))
+
+
+class FrontScreen(ModeScreen):
+    SCOPE = "front"
+    TITLE = "OptLLM - 4 Front"
+    BINDINGS = bindings_for("front")
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="front"):
+            yield ParetoPlot(id="front-plot")
+            with VerticalScroll(id="point-box", classes="side"):
+                yield PointPanel("", id="point")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("move", "jump", "move_to", "budget", "target", "open_allocation"):
+            return self.session.front is not None or None
+        return True
+
+    def action_move(self, delta: int) -> None:
+        if self.session.selected is not None:
+            self.opt_app.select_point(self.session.selected + delta)
+
+    def action_jump(self, direction: int) -> None:
+        front = self.session.front
+        if front is not None and self.session.selected is not None:
+            step = max(1, round(JUMP_SHARE * len(front)))
+            self.opt_app.select_point(self.session.selected + direction * step)
+
+    def action_move_to(self, index: int) -> None:
+        front = self.session.front
+        if front is not None:
+            self.opt_app.select_point(index % len(front))
+
+    def action_budget(self) -> None:
+        front = self.session.front
+        if front is None:
+            return
+        prompt = (f"Budget in USD (the front runs from ${front.cost[0]:,.4f} "
+                  f"to ${front.cost[-1]:,.4f})")
+        self.app.push_screen(ValueModal("Budget", prompt, ""), self._budget_entered)
+
+    def _budget_entered(self, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            budget = parse_usd(text)
+        except ValueError:
+            self.opt_app.report_error("front", f"not an amount of money: {text!r}")
+            return
+        self.opt_app.select_budget(budget)
+
+    def action_target(self) -> None:
+        front = self.session.front
+        if front is None:
+            return
+        prompt = (f"Target expected accuracy, 0..1 or % (the front reaches "
+                  f"{front.accuracy[-1]:.4f})")
+        self.app.push_screen(ValueModal("Target accuracy", prompt, ""), self._target_entered)
+
+    def _target_entered(self, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            target = parse_accuracy(text)
+        except ValueError:
+            self.opt_app.report_error("front", f"not an accuracy: {text!r}")
+            return
+        self.opt_app.select_target(target)
+
+    def action_open_allocation(self) -> None:
+        self.opt_app.show_screen("allocation")
+
+    def redraw(self, change: Change) -> None:
+        if change.topic in ("all", "dataset", "prediction", "front", "selection", "details"):
+            self._sync()
+
+    def _sync(self) -> None:
+        session = self.session
+        front, k = session.front, session.selected
+        plot = self.query_one(ParetoPlot)
+        panel = self.query_one(PointPanel)
+        if front is None or k is None:
+            plot.show_data(None, "no front yet: run the optimiser (screen 3)")
+            plot.border_title = "Pareto front"
+            panel.show(None, 0, "Run the optimiser (screen 3) to get a front.")
+            return
+        points = front.thin(MAX_PLOT_POINTS)
+        evaluation = session.evaluation
+        hull = session.hull
+        hull_points = hull.thin(MAX_PLOT_POINTS) if hull is not None else None
+        plot.show_data(PlotData(
+            front.cost[points], front.accuracy[points],
+            evaluation.true_accuracy[points] if evaluation is not None else None,
+            hull.cost[hull_points] if hull is not None else None,
+            hull.accuracy[hull_points] if hull is not None else None,
+            tuple((s.model, s.cost, s.true_accuracy) for s in evaluation.singles)
+            if evaluation is not None else (),
+            (float(front.cost[k]), float(front.accuracy[k])), "selected"))
+        plot.border_title = f"Pareto front ({front.method}, {len(front):,} points)"
+        details = session.details if session.details and session.details.index == k else None
+        panel.show(details, len(front), f"Point {k + 1} of {len(front):,}\n...")

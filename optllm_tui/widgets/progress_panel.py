@@ -1,0 +1,68 @@
+"""Training progress: a bar per bootstrap member with an estimate of the time left."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, ProgressBar
+
+from optllm_tui.formatting import seconds
+
+STAGE_TEXT = {
+    "features": "featurising query texts",
+    "train": "training bootstrap members",
+    "predict": "predicting the queries to allocate",
+    "hull": "computing the exact hull front",
+}
+
+
+class ProgressPanel(Vertical):
+    """Shows one training run. The time left is the mean time per finished member times
+    the members left; `show_timings` off replaces it (stable screenshots)."""
+
+    def __init__(self, *, show_timings: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.show_timings = show_timings
+        self._train_started: float | None = None
+        self._started = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Label("Not trained yet. Press t to train.", id="progress-text")
+        yield ProgressBar(total=1, show_eta=False, id="progress-bar")
+
+    def start(self, bootstraps: int) -> None:
+        self._started = time.monotonic()
+        self._train_started = None
+        self.query_one(ProgressBar).update(total=bootstraps, progress=0)
+        self._say("starting - Esc cancels")
+
+    def report(self, stage: str, done: int, total: int | None) -> None:
+        what = STAGE_TEXT.get(stage, stage)
+        if stage != "train":
+            self._say(f"{what} - Esc cancels")
+            return
+        now = time.monotonic()
+        if self._train_started is None:
+            self._train_started = now
+        self.query_one(ProgressBar).update(total=total, progress=done)
+        left = ""
+        if self.show_timings and done and total:
+            eta = (now - self._train_started) / done * (total - done)
+            left = f", about {seconds(eta)} left"
+        self._say(f"{what}: {done}/{total}{left} - Esc cancels")
+
+    def finish(self, text: str) -> None:
+        bar = self.query_one(ProgressBar)
+        bar.update(progress=bar.total or 0)
+        self._say(text)
+
+    def stop(self, text: str) -> None:
+        self._say(text)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def _say(self, text: str) -> None:
+        self.query_one("#progress-text", Label).update(text)
