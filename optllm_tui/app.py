@@ -77,7 +77,10 @@ class OptLLMApp(App[None]):
         self._warmed_up = False
 
     def on_mount(self) -> None:
-        self.load_source(self.settings.data, self.settings.layout)
+        if self.settings.run_file:
+            self._open_run(self.settings.run_file)
+        else:
+            self.load_source(self.settings.data, self.settings.layout)
 
     def publish(self, topic: str, **fields: Any) -> None:
         self.session_changed.publish(Change(topic, **fields))
@@ -205,7 +208,8 @@ class OptLLMApp(App[None]):
             self.report_error("optimise", str(exc))
             return False
         self.session.config = config
-        if self.session.events or self.session.stepper is not None:
+        session = self.session
+        if session.events or session.stepper is not None or session.front is not None:
             self.optimiser_reset()
             self.notify("Optimiser reset with the new settings.", timeout=3)
         return True
@@ -378,7 +382,9 @@ class OptLLMApp(App[None]):
         from pathlib import Path
 
         if path:
-            self.jobs.open_run(str(Path(path).expanduser().resolve()), self.settings.layout)
+            path = str(Path(path).expanduser().resolve())
+            self.jobs.open_run(path, self.settings.layout)
+            self.publish("loading", text=display_path(path))
 
     def on_run_opened(self, message: RunOpened) -> None:
         if message.stale:
@@ -396,6 +402,9 @@ class OptLLMApp(App[None]):
         self.publish("all", group="run")
         self.notify(f"Opened the run {display_path(message.path)}.", timeout=4, markup=False)
         self._describe_selected()
+        if not self._warmed_up:
+            self._warmed_up = True
+            self.jobs.warm_up()
 
 
 def make_app(settings: Settings | None = None) -> OptLLMApp:

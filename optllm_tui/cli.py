@@ -37,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="?", metavar="DATA",
                    help="dataset file: wide or long CSV / Parquet / JSON Lines")
     p.add_argument("--layout", choices=["wide", "long"], help="override layout detection")
+    p.add_argument("--open-run", metavar="FILE",
+                   help="open a run saved with F2 (its data file is reloaded)")
     p.add_argument("--no-mouse", action="store_true",
                    help="ignore the mouse (the terminal's own text selection then works)")
     p.add_argument("--bootstraps", type=_positive_int,
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                            ("train_fraction", args.train_fraction),
                                            ("seed", args.seed)) if value is not None}
     data = str(Path(args.data).expanduser().resolve()) if args.data else None
-    app = make_app(Settings(data=data, layout=args.layout, run=run))
+    app = make_app(Settings(data=data, layout=args.layout, run_file=args.open_run, run=run))
     app.run(mouse=not args.no_mouse)
 
 

@@ -20,7 +20,8 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("export", "6", "Export"),
 )
 SCOPE_TITLES = {"app": "Everywhere", **{mode: title for mode, _, title in SCREENS}}
-_SCREEN_KEYS = Binding.Group("Screens")
+_SCREEN_KEYS = Binding.Group("Screens", compact=True)
+_BROWSE_KEYS = Binding.Group("Browse")
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("optimise", "x", "reset", "Reset", "Reset the optimiser (applies method and "
             "density)", priority=True),
     Command("optimise", "left_square_bracket", "back", "Back", "Show the previous recorded "
-            "step", priority=True),
+            "step", priority=True, group=_BROWSE_KEYS),
     Command("optimise", "right_square_bracket", "forward", "Fwd", "Show the next recorded "
-            "step", priority=True),
-    Command("optimise", "f,end", "follow", "Live", "Follow the newest step", priority=True),
+            "step", priority=True, group=_BROWSE_KEYS),
+    Command("optimise", "f", "follow", "Live", "Follow the newest step", priority=True),
+    Command("optimise", "end", "follow", "Live", "Follow the newest step", show=False,
+            priority=True),
     Command("front", "left,h", "move(-1)", "Prev", "Select the next cheaper point"),
     Command("front", "right,l", "move(1)", "Next", "Select the next more accurate point"),
     Command("front", "pageup", "jump(-1)", "-5%", "Move 5% of the points cheaper", show=False),

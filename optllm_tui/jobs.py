@@ -55,8 +55,9 @@ if TYPE_CHECKING:
     from optllm.pipeline import Prediction, RunConfig, Split
     from optllm.progress import Progress
 
-#: Columns of the allocation table as shown (the export keeps every column).
-TABLE_COLUMNS = ("query_id", "query", "model", "cost", "score", "uncertainty", "label")
+#: Columns of the allocation table as shown, the long query text last (the export keeps
+#: every column, in the library's order).
+TABLE_COLUMNS = ("query_id", "model", "cost", "score", "uncertainty", "label", "query")
 #: Seconds between two progress messages (or two batches of optimiser steps).
 REPORT_INTERVAL = 0.1
 
@@ -154,17 +155,21 @@ class Jobs:
         """Cancel the group's workers; True if one was running."""
         return bool(self._app.workers.cancel_group(self._app, group))
 
+    def live_threads(self) -> int:
+        """Threads still running job code, cancelled ones included."""
+        self._live = {event for event in self._live if not event.is_set()}
+        return len(self._live)
+
     async def stop_all(self, timeout: float = 10.0) -> bool:
         """Cancel every job and wait until their threads have returned (True) or `timeout`
         seconds have passed (False)."""
         self._app.workers.cancel_all()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._live = {event for event in self._live if not event.is_set()}
-            if not self._live:
-                return True
+        while self.live_threads():
+            if time.monotonic() > deadline:
+                return False
             await asyncio.sleep(0.02)
-        return False
+        return True
 
     # ------------------------------------------------------------------ jobs
 
@@ -374,7 +379,9 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
 
 def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None
                ) -> pa.Table:
-    """The displayed columns, filtered to one model and sorted, with pyarrow compute."""
+    """The displayed columns, filtered to one model and sorted, with pyarrow compute; then
+    rounded for reading (costs as 8-decimal numbers rather than 2.985e-05)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     view = table.select(list(TABLE_COLUMNS))
@@ -383,6 +390,11 @@ def table_view(table: pa.Table, sort: str | None, descending: bool, model: str |
     if sort is not None:
         order = "descending" if descending else "ascending"
         view = view.take(pc.sort_indices(view, sort_keys=[(sort, order)]))
+    cost = pc.cast(pc.round(view["cost"], 8), pa.decimal128(18, 8), safe=False)
+    view = view.set_column(view.schema.get_field_index("cost"), "cost", cost)
+    for name in ("score", "uncertainty"):
+        view = view.set_column(view.schema.get_field_index(name), name,
+                               pc.round(view[name], 4))
     return view
 
 

@@ -266,3 +266,14 @@ def test_sklearn_clone_and_params() -> None:
     X, Y = planted(n=60)
     est.set_params(n_bootstraps=2).fit(X, Y)
     assert not hasattr(clone(est), "boosters_")
+
+
+def test_results_do_not_depend_on_n_jobs() -> None:
+    X, Y = planted(n=120)
+    one = small(n_jobs=1).fit(X, Y)
+    two = small(n_jobs=2).fit(X, Y)
+    np.testing.assert_array_equal(one.weights_, two.weights_)
+    for P, Q in zip(one.predict_mean_std(X), two.predict_mean_std(X), strict=True):
+        np.testing.assert_array_equal(P, Q)
+    with pytest.raises(ConfigError, match="n_jobs"):
+        small(n_jobs=0).fit(X, Y)

@@ -29,8 +29,8 @@ class DatasetsScreen(ModeScreen):
             with Vertical(id="sources-pane", classes="side"):
                 yield Label("Sources", classes="heading")
                 yield OptionList(id="sources")
-                yield Label("Open a file (CSV, Parquet, JSON Lines)", classes="heading")
-                yield Input(placeholder="path/to/data.csv", id="path", compact=True)
+                yield Label("Open a file (o)", classes="heading")
+                yield Input(placeholder="data.csv / .parquet / .jsonl", id="path", compact=True)
                 yield Select([("detect layout", "auto"), ("wide layout", "wide"),
                               ("long layout", "long")], value="auto", allow_blank=False,
                              id="layout", compact=True)
@@ -42,7 +42,7 @@ class DatasetsScreen(ModeScreen):
 
     def on_mount(self) -> None:
         self.query_one("#models", DataTable).add_columns(
-            "model", "accuracy", "mean cost", "rows", "labelled")
+            "model", "accuracy", "mean cost", "rows")
         self.query_one("#queries", DataTable).add_columns("query_id", "query")
         if self.opt_app.settings.layout:
             self.query_one("#layout", Select).value = self.opt_app.settings.layout
@@ -68,7 +68,7 @@ class DatasetsScreen(ModeScreen):
         sources = self.query_one("#sources", OptionList)
         highlighted = sources.highlighted
         sources.clear_options()
-        sources.add_option(Option("Embedded default (synthetic)", id=DEFAULT_OPTION))
+        sources.add_option(Option("Default (synthetic)", id=DEFAULT_OPTION))
         for path in self.opt_app.recent.load():
             sources.add_option(Option(display_path(path), id=path))
         sources.highlighted = highlighted if highlighted is not None else 0
@@ -87,7 +87,7 @@ class DatasetsScreen(ModeScreen):
                      f"models, {dataset.n_labelled:,} labelled")
         for row in summary.itertuples():
             models.add_row(row.model, ratio(row.accuracy), unit_cost(row.mean_cost),
-                           f"{row.rows:,}", f"{row.labelled_rows:,}")
+                           f"{row.rows:,}")
         for qid, text in zip(dataset.query_ids[:PREVIEW_ROWS], dataset.queries[:PREVIEW_ROWS],
                              strict=True):
             queries.add_row(str(qid), " ".join(str(text).split())[:200])
@@ -106,6 +106,7 @@ class DatasetsScreen(ModeScreen):
         layout = self.query_one("#layout", Select).value
         path = str(Path(text).expanduser().resolve())
         self.opt_app.load_source(path, None if layout == "auto" else str(layout))
+        self.action_leave_field()  # so the screen keys (1-6, o, d) work again
 
     def action_focus_path(self) -> None:
         self.query_one("#path", Input).focus()

@@ -33,7 +33,7 @@ class ExportScreen(ModeScreen):
                 for index, (_, label, _) in enumerate(FORMATS):
                     yield RadioButton(label, value=index == 0)
             yield Label("File", classes="heading")
-            yield Input(DEFAULT_NAME + FORMATS[0][2], id="export-path", compact=True)
+            yield Input(DEFAULT_NAME + FORMATS[0][2], id="export-path")
             yield Static("e or Enter writes the file. It appears whole or not at all; an "
                          "existing file is only replaced after you confirm.", classes="hint")
             yield Static("", id="export-status")
@@ -55,6 +55,7 @@ class ExportScreen(ModeScreen):
     @on(Input.Submitted, "#export-path")
     def _submitted(self) -> None:
         self.action_export()
+        self.action_leave_field()  # so the screen keys (1-6, e) work again
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "export":

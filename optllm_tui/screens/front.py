@@ -34,7 +34,8 @@ class FrontScreen(ModeScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="front"):
             yield ParetoPlot(id="front-plot")
-            with VerticalScroll(id="point-box", classes="side"):
+            # Not focusable: its arrow keys would shadow the screen's point keys.
+            with VerticalScroll(id="point-box", classes="side", can_focus=False):
                 yield PointPanel("", id="point")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -121,7 +122,7 @@ class FrontScreen(ModeScreen):
             hull.accuracy[hull_points] if hull is not None else None,
             tuple((s.model, s.cost, s.true_accuracy) for s in evaluation.singles)
             if evaluation is not None else (),
-            (float(front.cost[k]), float(front.accuracy[k])), "selected"))
+            (float(front.cost[k]), float(front.accuracy[k])), "chosen"))
         plot.border_title = f"Pareto front ({front.method}, {len(front):,} points)"
         details = session.details if session.details and session.details.index == k else None
         panel.show(details, len(front), f"Point {k + 1} of {len(front):,}\n...")

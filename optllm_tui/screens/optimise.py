@@ -30,7 +30,7 @@ class OptimiseScreen(ModeScreen):
                          compact=True)
             yield Label("density")
             yield Input(str(config.density), type="integer", id="density", compact=True)
-            yield Static("", id="opt-status")
+        yield Static("", id="opt-status")
         with Container(id="opt-main"):
             yield RunLog(id="log")
             yield ParetoPlot(id="live-plot")
@@ -60,7 +60,7 @@ class OptimiseScreen(ModeScreen):
         if action == "pause":
             return session.running or None
         if action == "reset":
-            return bool(session.events) or None
+            return (bool(session.events) or finished) or None
         if action == "back":
             return (shown is not None and shown > 0) or None
         if action == "forward":
@@ -103,7 +103,11 @@ class OptimiseScreen(ModeScreen):
         self.refresh_bindings()
 
     def redraw(self, change: Change) -> None:
-        if change.topic in ("all", "dataset", "prediction", "optimiser", "steps", "front"):
+        if change.topic == "failed" and change.group == "optimise":
+            status = self.query_one("#opt-status", Static)
+            status.update(change.text)
+            status.set_classes("error")
+        elif change.topic in ("all", "dataset", "prediction", "optimiser", "steps", "front"):
             if change.group == "run":
                 self.query_one("#method", Select).value = self.session.config.method
                 self.query_one("#density", Input).value = str(self.session.config.density)
@@ -117,7 +121,9 @@ class OptimiseScreen(ModeScreen):
         log.append(session.events[log.row_count:])
         shown = session.shown_step
         log.show_step(shown)
-        self.query_one("#opt-status", Static).update(self._status_text())
+        status = self.query_one("#opt-status", Static)
+        status.update(self._status_text())
+        status.set_classes("")
         plot = self.query_one(ParetoPlot)
         if shown is None:
             plot.show_data(None, "no steps yet" if session.prediction else "train first")
@@ -138,7 +144,10 @@ class OptimiseScreen(ModeScreen):
             return "Train the predictor first (screen 2)."
         total = session.stepper.total if session.stepper is not None else None
         done = len(session.events)
-        if session.front is not None:
+        if session.front is not None and not done:
+            text = (f"Front of {len(session.front):,} points opened from a run file; x "
+                    "clears it to run the optimiser again.")
+        elif session.front is not None:
             text = (f"Done: {done} steps, {len(session.front):,} points on the front "
                     f"({session.front.status}).")
         elif session.running:

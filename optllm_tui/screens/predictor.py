@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: (RunConfig field, label, Input type) of the numeric fields.
 FIELDS = (
-    ("train_fraction", "train fraction", "number"),
+    ("train_fraction", "train frac.", "number"),
     ("bootstraps", "bootstraps", "integer"),
     ("alpha", "alpha", "number"),
     ("seed", "seed", "integer"),
@@ -56,7 +56,7 @@ class PredictorScreen(ModeScreen):
 
         config = self.session.config
         with Horizontal(id="predictor"):
-            with Vertical(id="params", classes="side"):
+            with Vertical(id="params"):
                 yield Label("Training parameters", classes="heading")
                 with Grid(id="param-grid"):
                     for name, label, kind in FIELDS:
@@ -77,7 +77,7 @@ class PredictorScreen(ModeScreen):
 
     def on_mount(self) -> None:
         self.query_one("#quality", DataTable).add_columns(
-            "model", "AUC", "Brier", "prior Brier", "base rate", "beats prior")
+            "model", "AUC", "Brier", "base rate", "vs prior")
         super().on_mount()
 
     def read_config(self) -> RunConfig:
@@ -85,13 +85,14 @@ class PredictorScreen(ModeScreen):
         from optllm.exceptions import ConfigError
 
         values: dict[str, object] = {}
-        for name, label, kind in FIELDS:
+        for name, _, kind in FIELDS:
             text = self.query_one(f"#{name}", Input).value.strip()
             try:
                 values[name] = int(text) if kind == "integer" else float(text)
             except ValueError:
                 word = "a whole number" if kind == "integer" else "a number"
-                raise ConfigError(f"{label} must be {word}; got {text!r}") from None
+                raise ConfigError(f"{name.replace('_', ' ')} must be {word}; got {text!r}"
+                                  ) from None
         if int(values["seed"]) < 0:  # type: ignore[call-overload]
             raise ConfigError(f"seed must be 0 or more; got {values['seed']}")
         values["featuriser"] = str(self.query_one("#featuriser", Select).value)
@@ -171,8 +172,7 @@ class PredictorScreen(ModeScreen):
             return
         for row in prediction.quality.itertuples():
             table.add_row(str(row.model), ratio(row.auc), ratio(row.brier),
-                          ratio(row.prior_brier), ratio(row.base_rate),
-                          "yes" if row.beats_prior else "NO")
+                          ratio(row.base_rate), "better" if row.beats_prior else "WORSE")
         took = ""
         if just_trained and elapsed is not None and self.opt_app.settings.show_timings:
             took = f" in {seconds(elapsed)}"

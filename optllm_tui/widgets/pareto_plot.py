@@ -68,11 +68,11 @@ class ParetoPlot(PlotextPlot):
         if data.singles:
             plt.scatter([s[1] for s in data.singles], [s[2] for s in data.singles],
                         marker="+", color="magenta")
-            legend.append("+ single models")
+            legend.append("+ single")
         if data.marked is not None:
             plt.scatter([data.marked[0]], [data.marked[1]], marker="X", color="red")
             legend.append(f"X {data.marked_label}")
-        plt.title("  ".join(legend))
+        plt.title(" ".join(legend))
         plt.xlabel("cost (USD)")
         self.refresh()
 

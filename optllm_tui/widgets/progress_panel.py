@@ -11,8 +11,8 @@ from textual.widgets import Label, ProgressBar
 from optllm_tui.formatting import seconds
 
 STAGE_TEXT = {
-    "features": "featurising query texts",
-    "train": "training bootstrap members",
+    "features": "featurising the query texts",
+    "train": "members",
     "predict": "predicting the queries to allocate",
     "hull": "computing the exact hull front",
 }
@@ -20,38 +20,41 @@ STAGE_TEXT = {
 
 class ProgressPanel(Vertical):
     """Shows one training run. The time left is the mean time per finished member times
-    the members left; `show_timings` off replaces it (stable screenshots)."""
+    the members left; `show_timings` off hides it (stable screenshots)."""
 
     def __init__(self, *, show_timings: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
         self.show_timings = show_timings
         self._train_started: float | None = None
-        self._started = 0.0
+        self._last_report = 0.0
 
     def compose(self) -> ComposeResult:
         yield Label("Not trained yet. Press t to train.", id="progress-text")
         yield ProgressBar(total=1, show_eta=False, id="progress-bar")
 
     def start(self, bootstraps: int) -> None:
-        self._started = time.monotonic()
+        self._last_report = time.monotonic()
         self._train_started = None
         self.query_one(ProgressBar).update(total=bootstraps, progress=0)
-        self._say("starting - Esc cancels")
+        self._say("starting, Esc cancels")
 
     def report(self, stage: str, done: int, total: int | None) -> None:
         what = STAGE_TEXT.get(stage, stage)
+        now, previous = time.monotonic(), self._last_report
+        self._last_report = now
         if stage != "train":
-            self._say(f"{what} - Esc cancels")
+            self._say(f"{what}, Esc cancels")
             return
-        now = time.monotonic()
         if self._train_started is None:
-            self._train_started = now
+            # The first member's report comes when it is done: it started at the report
+            # before (the end of featurising).
+            self._train_started = previous
         self.query_one(ProgressBar).update(total=total, progress=done)
         left = ""
         if self.show_timings and done and total:
             eta = (now - self._train_started) / done * (total - done)
-            left = f", about {seconds(eta)} left"
-        self._say(f"{what}: {done}/{total}{left} - Esc cancels")
+            left = f", ~{seconds(eta)} left"
+        self._say(f"{what} {done}/{total}{left}, Esc cancels")
 
     def finish(self, text: str) -> None:
         bar = self.query_one(ProgressBar)
@@ -60,9 +63,6 @@ class ProgressPanel(Vertical):
 
     def stop(self, text: str) -> None:
         self._say(text)
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self._started
 
     def _say(self, text: str) -> None:
         self.query_one("#progress-text", Label).update(text)

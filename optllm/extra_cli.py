@@ -1,0 +1,178 @@
+"""Command-line pieces for new queries: `run --allocate`, `route` and `datasets`.
+
+`optllm.cli` wires them in: `add_run_arguments` extends its `run` parser, `add_parsers`
+adds the `route` and `datasets` commands, and `HANDLERS` maps those commands to handlers.
+Errors are raised as `OptLLMError`s, which `optllm.cli.main` prints and turns into exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from optllm.exceptions import ConfigError, ExportError
+
+_BATCH_OPTIONS = ("allocate", "prices", "output_tokens", "tokens", "save_policy")
+
+
+def add_run_arguments(run_parser: argparse.ArgumentParser) -> None:
+    """The options of `optllm run` for allocating a batch of new, unlabelled queries."""
+    group = run_parser.add_argument_group(
+        "new queries", "Allocate a batch of new queries, learning from DATA as the labelled "
+        "history; their costs come from token counts and prices.")
+    group.add_argument("--allocate", metavar="BATCH",
+                       help="file of new queries: a 'query' column and optionally 'query_id' "
+                            "(CSV, Parquet or JSON Lines)")
+    group.add_argument("--prices", metavar="FILE.toml",
+                       help='price overrides: [models."name"] input_per_mtok = ..., '
+                            "output_per_mtok = ... (see docs/pricing.md)")
+    group.add_argument("--output-tokens", metavar="MODEL=N,...",
+                       help="expected output tokens per model (default: learnt from DATA)")
+    group.add_argument("--tokens", metavar="METHOD",
+                       help="how input tokens are counted: auto (default: exact where "
+                            "available offline, else the estimate), estimate or cl100k_base")
+    group.add_argument("--save-policy", metavar="FILE",
+                       help="save the chosen point (--budget / --target-accuracy) as a "
+                            "routing policy for `optllm route`")
+
+
+def uses_batch_options(args: argparse.Namespace) -> bool:
+    """Whether a `run` asked for the batch path (so `handle_run_batch` should take it)."""
+    return any(getattr(args, name) is not None for name in _BATCH_OPTIONS)
+
+
+def handle_run_batch(args: argparse.Namespace) -> int:
+    """`optllm run HISTORY --allocate BATCH ...`: train, allocate, write, maybe save a policy."""
+    from optllm.batch import run_batch
+    from optllm.cli import ProgressBar
+    from optllm.default_data import load_default
+    from optllm.loading import load_dataset
+    from optllm.pipeline import RunConfig, write_outputs
+    from optllm.pricing import parse_output_tokens
+    from optllm.routing import policy_from_result
+
+    if args.allocate is None:
+        raise ConfigError("--prices, --output-tokens, --tokens and --save-policy apply only "
+                          "with --allocate BATCH")
+    if args.save_policy is not None:
+        if args.budget is None and args.target_accuracy is None:
+            raise ConfigError("--save-policy needs a chosen point: give --budget or "
+                              "--target-accuracy")
+        if Path(args.save_policy).exists() and not args.force:
+            raise ExportError(f"{args.save_policy} already exists; use --force to overwrite it")
+    output_tokens = parse_output_tokens(args.output_tokens) if args.output_tokens else None
+    history = load_dataset(args.data, layout=args.layout) if args.data else load_default()
+    config = RunConfig(
+        seed=args.seed, bootstraps=args.bootstraps,
+        alpha=_default_alpha() if args.alpha is None else args.alpha, method=args.method,
+        density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
+    ).check()
+    print(f"history {history.title}: {history.n_labelled} labelled queries x "
+          f"{history.n_models} models", file=sys.stderr)
+    bar = ProgressBar()
+    result = run_batch(history, args.allocate, config, prices=args.prices,
+                       output_tokens=output_tokens, token_method=args.tokens or "auto",
+                       progress=bar)
+    bar.finish()
+    written = write_outputs(result, args.out, force=args.force)
+    if args.save_policy is not None:
+        written.append(policy_from_result(result).save(args.save_policy, force=args.force))
+    print_batch_summary(result.summary())
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _default_alpha() -> float:
+    from optllm.prediction import DEFAULT_ALPHA
+    return DEFAULT_ALPHA
+
+
+def print_batch_summary(summary: dict) -> None:
+    """The cost basis, the front and the chosen point of a batch run, on stdout."""
+    costs = summary["costs"]
+    print(f"batch: {summary['n_allocated']} queries, {costs['batch_input_tokens']:,} input "
+          f"tokens ({costs['token_counting']})")
+    print(f"{'model':<24} {'$/M in':>9} {'$/M out':>9} {'out tokens':>10}  price source")
+    for row in costs["models"]:
+        print(f"{row['model']:<24} {row['input_per_mtok']:>9.4g} {row['output_per_mtok']:>9.4g} "
+              f"{row['output_tokens']:>10.1f}  {row['price_source']}")
+    print(f"front: {summary['front_points_total']} points ({summary['method']}), expected "
+          "accuracy only (the batch has no labels)")
+    if "selected" in summary:
+        sel = summary["selected"]
+        print(f"selected point {sel['point']}: cost ${sel['cost']:.4f}, expected accuracy "
+              f"{sel['predicted_accuracy']:.4f} ± {sel['predicted_accuracy_std']:.4f}")
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """The `route` and `datasets` commands."""
+    route = subparsers.add_parser(
+        "route", help="route new queries with a saved policy",
+        description="Give each query of QUERIES the model maximising score - rate x cost, "
+                    "with the policy saved by `optllm run ... --save-policy`; streams files "
+                    "larger than memory.")
+    route.add_argument("policy", help="policy file")
+    route.add_argument("queries", help="file of queries: 'query' and optionally 'query_id'")
+    route.add_argument("--out", required=True,
+                       help="output file (.csv, .parquet or .jsonl), written atomically")
+    route.add_argument("--chunk-rows", type=int, default=50_000,
+                       help="queries per chunk (default 50000)")
+    route.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+    datasets = subparsers.add_parser(
+        "datasets", help="list or download the paper's public outcome datasets",
+        description="The public outcome datasets of the OptLLM paper, downloaded, checked "
+                    "against their SHA-256 and converted to the wide layout.")
+    actions = datasets.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the datasets and whether they are fetched")
+    fetch = actions.add_parser("fetch", help="download, verify and convert one dataset")
+    fetch.add_argument("name", help="dataset name (see `optllm datasets list`)")
+    fetch.add_argument("--url", help="base URL of a mirror (default $OPTLLM_DATASETS_URL, "
+                                     "else the original repository)")
+    fetch.add_argument("--force", action="store_true", help="download and convert again")
+    for parser in (listing, fetch):
+        parser.add_argument("--data-dir", help="where datasets are kept (default: the "
+                                               "user data directory)")
+
+
+def handle_route(args: argparse.Namespace) -> int:
+    """`optllm route POLICY QUERIES --out FILE`."""
+    from optllm.cli import ProgressBar
+    from optllm.routing import Policy, route_file
+
+    policy = Policy.load(args.policy)
+    bar = ProgressBar()
+    done = route_file(policy, args.queries, args.out, chunk_rows=args.chunk_rows,
+                      force=args.force, progress=bar)
+    bar.finish()
+    shares = ", ".join(f"{m} {n}" for m, n in done.counts.items() if n)
+    print(f"routed {done.n_queries} queries at rate {policy.rate:.6g} per $: expected cost "
+          f"${done.cost:.4f}, expected accuracy {done.expected_accuracy:.4f}")
+    print(f"models: {shares}")
+    print(f"wrote {done.path}")
+    return 0
+
+
+def handle_datasets(args: argparse.Namespace) -> int:
+    """`optllm datasets list` and `optllm datasets fetch NAME`."""
+    from optllm.cli import ProgressBar
+    from optllm.public_data import fetch, list_datasets
+
+    if args.action == "list":
+        table = list_datasets(args.data_dir)
+        for row in table.itertuples():
+            state = f"fetched: {row.path}" if row.fetched else "not fetched"
+            print(f"{row.name:<12} {row.description} ({row.files} files, {row.megabytes} MB); "
+                  f"{state}")
+        return 0
+    bar = ProgressBar()
+    path = fetch(args.name, directory=args.data_dir, url=args.url, force=args.force,
+                 progress=bar)
+    bar.finish()
+    print(f"{args.name}: {path}")
+    return 0
+
+
+HANDLERS = {"route": handle_route, "datasets": handle_datasets}

@@ -1,0 +1,204 @@
+"""Cancelling, pausing, quitting, resizing, help, palette, themes, saved runs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from textual.command import CommandList, CommandPalette
+from textual.widgets import DataTable, Input
+
+from optllm_tui.app import OptLLMApp, make_app
+from optllm_tui.commands import COMMANDS
+from optllm_tui.jobs import Stepper
+from optllm_tui.messages import TrainingProgress
+from optllm_tui.screens.help import HelpScreen
+from optllm_tui.settings import Settings
+from optllm_tui.widgets.pareto_plot import ParetoPlot
+from optllm_tui.widgets.progress_panel import ProgressPanel
+
+from .conftest import loaded, run_opened, trained, until
+
+#: Enough members that training is still running when the test acts on it.
+LONG_RUN = {"bootstraps": 400, "train_fraction": 0.2}
+
+
+def training_in_members(messages: list[object]) -> bool:
+    return any(isinstance(m, TrainingProgress) and m.stage == "train" for m in messages)
+
+
+async def test_escape_cancels_training(settings: Settings) -> None:
+    app = make_app(dataclasses.replace(settings, run=LONG_RUN))
+    messages: list[object] = []
+    async with app.run_test(message_hook=messages.append) as pilot:
+        await loaded(pilot)
+        await pilot.press("2", "t")
+        await until(pilot, lambda: training_in_members(messages), "the first member")
+        await pilot.press("escape")
+        assert not app.jobs.running("train")
+        assert "cancelled" in str(app.screen.query_one("#progress-text").render())
+        # The thread stops at its next check, between two members.
+        await until(pilot, lambda: app.jobs.live_threads() == 0, "the thread to stop",
+                    timeout=20)
+        await pilot.pause(0.2)
+        assert app.session.prediction is None
+
+
+async def test_quit_while_training_leaves_no_threads(settings: Settings) -> None:
+    before = set(threading.enumerate())
+    app = make_app(dataclasses.replace(settings, run=LONG_RUN))
+    messages: list[object] = []
+    async with app.run_test(message_hook=messages.append) as pilot:
+        await loaded(pilot)
+        await pilot.press("2", "t")
+        await until(pilot, lambda: training_in_members(messages), "the first member")
+        started = time.monotonic()
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=20)
+    assert time.monotonic() - started < 15
+    # Every thread the app used has returned: shutting the executor down joins them all.
+    await asyncio.wait_for(asyncio.get_running_loop().shutdown_default_executor(), 10)
+    assert set(threading.enumerate()) - before == set()
+
+
+async def test_pause_keeps_the_generator(run_settings: Settings,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_advance = Stepper.advance
+
+    def advance(self: Stepper) -> object:
+        time.sleep(0.05)
+        return slow_advance(self)
+
+    monkeypatch.setattr(Stepper, "advance", advance)
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        session = app.session
+        await pilot.press("3", "x")
+        assert session.front is None and not session.events
+        await pilot.press("r")
+        await until(pilot, lambda: len(session.events) >= 3, "a few steps")
+        assert session.running
+        await pilot.press("p")
+        assert not session.running
+        await until(pilot, lambda: app.jobs.live_threads() == 0, "the run to stop")
+        await pilot.pause(0.3)
+        paused_at = len(session.events)
+        stepper = session.stepper
+        await pilot.press("s")
+        await until(pilot, lambda: len(session.events) == paused_at + 1, "one more step")
+        assert session.stepper is stepper
+        assert [e.step for e in session.events] == list(range(1, paused_at + 2))
+        await pilot.press("escape")  # Escape pauses too; nothing is running: no change
+        await pilot.press("r")
+        await until(pilot, lambda: session.front is not None, "the end")
+        assert len(session.events) == stepper.total
+
+
+async def test_changing_density_resets_the_optimiser(run_settings: Settings) -> None:
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        await pilot.press("3")
+        app.screen.query_one("#density", Input).value = "4"
+        app.screen.query_one("#density", Input).focus()
+        await pilot.press("enter")
+        assert app.session.config.density == 4 and app.session.front is None
+        await pilot.press("r")
+        await until(pilot, lambda: app.session.front is not None, "the front")
+        assert len(app.session.events) == 4 * 4 - 3
+        app.screen.query_one("#density", Input).value = "1"
+        app.screen.query_one("#density", Input).focus()
+        await pilot.press("enter")
+        assert "density must be at least 2" in str(app.screen.query_one("#opt-status").render())
+        assert app.session.config.density == 4 and app.session.front is not None
+
+
+async def test_resize_redraws_and_small_terminal_says_so(run_settings: Settings) -> None:
+    app = make_app(run_settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run_opened(pilot)
+        await pilot.press("4")
+        plot = app.screen.query_one(ParetoPlot)
+        small = plot.size
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        assert plot.size.width > small.width and plot.size.height > small.height
+        assert app.screen.query_one("#too-small").display is False
+
+        await pilot.resize_terminal(50, 15)
+        await pilot.pause()
+        assert app.screen.query_one("#too-small").display is True
+        assert app.screen.query_one("#body").display is False
+        await pilot.press("1")
+        assert app.screen.query_one("#too-small").display is True
+
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.screen.query_one("#body").display is True
+
+
+async def test_help_lists_every_key(app: OptLLMApp) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        assert app.screen.query_one(DataTable).row_count == len(COMMANDS)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_runs_screen_commands(app: OptLLMApp) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("2", "ctrl+p")
+        await pilot.press(*"Predictor: Train the")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette)
+                    and app.screen.query_one(CommandList).option_count > 0, "hits")
+        hits = app.screen.query_one(CommandList)
+        assert "Train the predictor" in str(hits.get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.jobs.running("train")
+                    or app.session.prediction is not None, "training from the palette")
+
+
+async def test_theme_key_switches_theme(app: OptLLMApp) -> None:
+    async with app.run_test() as pilot:
+        first = app.theme
+        await pilot.press("ctrl+t")
+        assert app.theme != first
+
+
+async def test_save_and_reopen_run(settings: Settings, tmp_path: Path) -> None:
+    saved = tmp_path / "run.npz"
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await trained(pilot)
+        await pilot.press("3", "r")
+        await until(pilot, lambda: app.session.front is not None, "the front")
+        await pilot.press("4", "right")
+        front, selected = app.session.front, app.session.selected
+        await pilot.press("f2")
+        app.screen.query_one(Input).value = str(saved)
+        await pilot.press("enter")
+        await until(pilot, saved.exists, "the run file")
+
+    again = make_app(dataclasses.replace(settings, data=None))
+    async with again.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f3")
+        again.screen.query_one(Input).value = str(saved)
+        await pilot.press("enter")
+        await until(pilot, lambda: again.session.front is not None, "the reopened run")
+        session = again.session
+        assert session.selected == selected
+        assert list(session.front.cost) == pytest.approx(list(front.cost))
+        assert session.dataset is not None and session.dataset.name == "small"
+        assert session.config.bootstraps == settings.run["bootstraps"]
+        await pilot.press("2")
+        assert len(again.screen.query_one("#quality", DataTable).rows) == 4
+        assert "Trained" in str(again.screen.query_one(ProgressPanel).query_one(
+            "#progress-text").render())

@@ -1,0 +1,101 @@
+"""SVG snapshots of every screen at 80x24 and 160x48.
+
+Each app starts from the same saved run of the tiny seeded dataset (no training, so the
+pictures are stable and quick); timings are hidden, the input cursor does not blink, and
+notifications are cleared before the picture. Update with `--snapshot-update` only after
+looking at the report (snapshot_report.html).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from optllm_tui.app import make_app
+from optllm_tui.settings import Settings
+from optllm_tui.widgets.allocation_table import AllocationTable
+
+from .conftest import RUN, app_of, run_opened, until
+
+SIZES = [(80, 24), (160, 48)]
+
+
+async def on_optimise(pilot: Pilot[None]) -> None:
+    """Clear the opened front, take three steps, look back at the second."""
+    app = app_of(pilot)
+    await pilot.press("3", "x")
+    for n in (1, 2, 3):
+        await pilot.press("s")
+        await until(pilot, lambda n=n: len(app.session.events) == n, "a step")
+        await until(pilot, lambda: app.jobs.live_threads() == 0, "the step to end")
+    await pilot.press("left_square_bracket")
+
+
+async def on_front(pilot: Pilot[None]) -> None:
+    app = app_of(pilot)
+    await pilot.press("4", "right")
+    await until(pilot, lambda: app.session.details is not None
+                and app.session.details.index == app.session.selected, "point details")
+
+
+async def on_allocation(pilot: Pilot[None]) -> None:
+    app = app_of(pilot)
+    await pilot.press("5")
+    await until(pilot, lambda: bool(app.screen.query(AllocationTable)), "the table")
+
+
+def keys(*pressed: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    async def press(pilot: Pilot[None]) -> None:
+        await pilot.press(*pressed)
+
+    return press
+
+
+SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
+    "datasets": keys(),
+    "predictor": keys("2"),
+    "optimise": on_optimise,
+    "front": on_front,
+    "allocation": on_allocation,
+    "export": keys("6"),
+    "help": keys("f1"),
+}
+
+
+@pytest.fixture(autouse=True)
+def stable_screen(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    """No blinking cursor, and paths shown relative to the data folder."""
+    monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.chdir(data_dir)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(snap_compare, run_file: Path, tmp_path: Path, screen: str,
+                size: tuple[int, int]) -> None:
+    app = make_app(Settings(run_file=str(run_file), run=dict(RUN),
+                            config_dir=tmp_path / "config", show_timings=False))
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await run_opened(pilot)
+        await SCREENS[screen](pilot)
+        await pilot.pause()
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_too_small(snap_compare, run_file: Path, tmp_path: Path) -> None:
+    app = make_app(Settings(run_file=str(run_file), run=dict(RUN),
+                            config_dir=tmp_path / "config", show_timings=False))
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await run_opened(pilot)
+        app.clear_notifications()
+
+    assert snap_compare(app, terminal_size=(50, 15), run_before=run_before)

@@ -1,0 +1,95 @@
+"""The real `optllm-tui` console script in tmux, driven by keys like a user over SSH:
+load, train, run, choose a point, export, quit. Polls the screen; no fixed sleeps.
+
+Runs with `--bootstraps 3 --train-fraction 0.2` on a 300-query file, and keeps the recent
+files list in a temporary OPTLLM_CONFIG_DIR. Skipped when tmux is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+TMUX = shutil.which("tmux")
+SCRIPT = Path(sys.executable).with_name("optllm-tui")
+pytestmark = [
+    pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)"),
+    pytest.mark.skipif(not SCRIPT.exists(), reason="the optllm-tui script is not installed "
+                       "(pip install -e .)"),
+]
+DEADLINE = 120.0
+
+
+class Terminal:
+    """One tmux session on a private server socket, so no user session is touched."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run([str(TMUX), "-L", self.socket, *args], capture_output=True,
+                              text=True, check=False)
+        return done.stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.tmux("send-keys", "-t", "e2e", key)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-t", "e2e", "-p")
+
+    def wait_for(self, text: str, timeout: float = DEADLINE) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        pytest.fail(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+    def alive(self) -> bool:
+        return bool(self.tmux("list-sessions"))
+
+
+@pytest.fixture
+def terminal(tmp_path: Path, small_csv: Path) -> Iterator[Terminal]:
+    shutil.copy(small_csv, tmp_path / "small.csv")
+    term = Terminal(f"optllm-e2e-{os.getpid()}")
+    command = f"{SCRIPT} small.csv --bootstraps 3 --train-fraction 0.2"
+    term.tmux("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", "-c", str(tmp_path),
+              "-e", f"OPTLLM_CONFIG_DIR={tmp_path / 'config'}", command)
+    try:
+        yield term
+    finally:
+        term.tmux("kill-server")
+
+
+def test_load_train_run_select_export(terminal: Terminal, tmp_path: Path) -> None:
+    terminal.wait_for("Loaded small.")
+    terminal.keys("2", "t")
+    terminal.wait_for("Trained 3 members")
+    terminal.keys("3", "r")
+    terminal.wait_for("Done: 37 steps")
+    terminal.keys("4", "Right")
+    screen = terminal.wait_for("queries per model")
+    assert "Pareto front (optllm" in screen
+    terminal.keys("5")
+    terminal.wait_for("240 rows")
+    terminal.keys("6", "e")
+    terminal.wait_for("Wrote 240 rows to optllm-allocation.csv")
+    frame = pd.read_csv(tmp_path / "optllm-allocation.csv")
+    assert len(frame) == 240 and {"query_id", "model", "cost"} <= set(frame)
+    assert (tmp_path / "config" / "recent.json").exists()
+    terminal.keys("C-q")
+    deadline = time.monotonic() + 30
+    while terminal.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not terminal.alive()
