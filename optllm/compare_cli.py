@@ -25,21 +25,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="For each seed, split DATA (the embedded synthetic default when omitted), "
                     "train one predictor, run every method on its predicted scores and measure "
                     "each front against the true front; write the tables to --out.")
-    p.add_argument("data", nargs="?", help="dataset file: wide or long CSV / Parquet / JSONL")
-    p.add_argument("--seeds", type=int, default=5,
+    p.add_argument("data", nargs="?", metavar="DATA",
+                   help="dataset file: wide or long CSV / Parquet / JSONL")
+    p.add_argument("--seeds", type=int, default=5, metavar="K",
                    help="number of seeds 0..K-1, each its own split and predictor (default 5)")
-    p.add_argument("--methods", help=f"comma-separated, from {', '.join(METHOD_NAMES)} "
-                                     "(default: all; nsga2, smsemoa and moead only when pymoo "
-                                     "is installed)")
-    p.add_argument("--train-fraction", type=float, default=0.02,
+    p.add_argument("--methods", metavar="M1,M2,...",
+                   help=f"comma-separated, from {', '.join(METHOD_NAMES)} (default: all; "
+                        "nsga2, smsemoa and moead only when pymoo is installed)")
+    p.add_argument("--train-fraction", type=float, default=0.02, metavar="F",
                    help="share of queries in the labelled training sample (default 0.02)")
-    p.add_argument("--bootstraps", type=int, default=100,
+    p.add_argument("--bootstraps", type=int, default=100, metavar="B",
                    help="bootstrap XGBoost models in the ensemble (default 100)")
-    p.add_argument("--pop-size", type=int, default=100,
+    p.add_argument("--pop-size", type=int, default=100, metavar="P",
                    help="population of the evolutionary methods (default 100)")
-    p.add_argument("--generations", type=int, default=200,
+    p.add_argument("--generations", type=int, default=200, metavar="G",
                    help="generations of the evolutionary methods (default 200)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     return p
 

@@ -7,9 +7,10 @@ never leaves half a run behind.
 
 The dataset itself is not copied: the header names its source (a file path, or None for the
 embedded default) and its shape, and `SavedRun.rebuild_front` checks that the reloaded data
-still gives the saved front's costs. The fitted ensemble is not saved either; its predictions
-are. A front is kept as at most `MAX_SAVED_POINTS` allocations spread evenly by cost (plus
-the chosen point), since an exact hull front can have millions of points.
+still gives the saved front's costs. The fitted ensemble and featuriser are not saved
+either; their predictions are. A front is kept as at most `MAX_SAVED_POINTS` allocations
+spread evenly by cost (plus the chosen point), since an exact hull front can have millions
+of points.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ class SavedRun:
     selected: int | None
 
     def prediction(self) -> Prediction:
-        """The saved predictions (the fitted ensemble itself is not kept: predictor is None)."""
-        return Prediction(self.mean, self.spread, self.scores, None, self.quality)
+        """The saved predictions; the fitted ensemble and featuriser are not kept, so
+        `predictor` and `featuriser` are None."""
+        return Prediction(self.mean, self.spread, self.scores, None, self.quality, None)
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise RunFileError when `dataset` is not the one the run was made on."""

@@ -55,9 +55,6 @@ if TYPE_CHECKING:
     from optllm.pipeline import Prediction, RunConfig, Split
     from optllm.progress import Progress
 
-#: Columns of the allocation table as shown, the long query text last (the export keeps
-#: every column, in the library's order).
-TABLE_COLUMNS = ("query_id", "model", "cost", "score", "uncertainty", "label", "query")
 #: Seconds between two progress messages (or two batches of optimiser steps).
 REPORT_INTERVAL = 0.1
 
@@ -271,9 +268,7 @@ class Jobs:
         and build the table widget's backend, all off the UI thread."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.pipeline import allocation_table
-
-            table = base if base is not None else allocation_table(
+            table = base if base is not None else browser_table(
                 allocated, prediction, front.allocation(index))
             view = table_view(table, sort, descending, model)
             backend = _backend(view, max_rows)
@@ -349,8 +344,9 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
                   evaluation: Evaluation | None) -> PointDetails:
     """Cost, expected and true accuracy, uncertainty band, baseline and model shares of a
     point (see PointDetails for the band and the baseline)."""
+    from optllm.pipeline import accuracy_std
+
     allocation = front.allocation(index)
-    rows = np.arange(allocation.size)
     models = allocated.models
     shares = np.bincount(allocation, minlength=len(models)) / max(1, allocation.size)
     if evaluation is not None:
@@ -367,7 +363,7 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
         index=index,
         cost=float(front.cost[index]),
         expected=float(front.accuracy[index]),
-        band=float(prediction.spread[rows, allocation].mean()),
+        band=float(accuracy_std(front, prediction.spread)[index]),
         true_accuracy=true_accuracy,
         baseline_model=baseline[0],
         baseline_cost=baseline[1],
@@ -377,14 +373,39 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
     )
 
 
+def browser_table(allocated: Dataset, prediction: Prediction, allocation: np.ndarray
+                  ) -> pa.Table:
+    """What the allocation browser shows of a point, the long query text last.
+
+    The export writes `pipeline.allocation_table` (every column); this builds only the
+    shown ones, and builds the text columns with Arrow straight from the object arrays:
+    the library's numpy `astype(str)` takes 2.7 s per million queries (and a fixed-width
+    copy of every text), which alone would blow the one-second budget of this screen.
+    """
+    import pyarrow as pa
+
+    rows = np.arange(allocation.size)
+    label = np.where(allocated.labelled, allocated.labels[rows, allocation], -1)
+    return pa.table({
+        "query_id": pa.array(allocated.query_ids, type=pa.string()),
+        "model": pa.DictionaryArray.from_arrays(pa.array(allocation.astype(np.int32)),
+                                                pa.array(list(allocated.models))),
+        "cost": pa.array(allocated.cost[rows, allocation]),
+        "score": pa.array(prediction.scores[rows, allocation]),
+        "uncertainty": pa.array(prediction.spread[rows, allocation]),
+        "label": pa.array(label, mask=label < 0, type=pa.int8()),
+        "query": pa.array(allocated.queries, type=pa.string()),
+    })
+
+
 def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None
                ) -> pa.Table:
-    """The displayed columns, filtered to one model and sorted, with pyarrow compute; then
+    """The browser table filtered to one model and sorted, with pyarrow compute; then
     rounded for reading (costs as 8-decimal numbers rather than 2.985e-05)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    view = table.select(list(TABLE_COLUMNS))
+    view = table
     if model is not None:
         view = view.filter(pc.equal(view["model"], model))
     if sort is not None:

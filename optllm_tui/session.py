@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 class PointDetails:
     """What the Front screen shows beside the plot for one point.
 
-    `band` is the mean, over the allocated queries, of the ensemble's spread (std) of the
-    chosen model's success probability: the uncertainty of the expected accuracy if the
-    predictor's errors were fully correlated across queries (a deliberately wide band;
-    independent errors would give sqrt(sum spread^2) / N, far narrower).
+    `band` is the standard deviation of the expected accuracy, sqrt(sum of U^2) / N over
+    the allocation's queries (U: the ensemble's spread of the chosen model's success
+    probability), treating the queries as independent: the library's `accuracy_std`, so
+    the app and front.csv agree.
     The baseline is the best single model: by true accuracy when labels exist, else by
     expected accuracy.
     """

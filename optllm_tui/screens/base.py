@@ -40,6 +40,7 @@ class ModeScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._pending: list[Change] = []
+        self._key_states: tuple[bool | None, ...] = ()
 
     @property
     def opt_app(self) -> OptLLMApp:
@@ -71,14 +72,23 @@ class ModeScreen(Screen[None]):
         for change in pending:
             if change.topic == "failed":
                 self.redraw(change)
-        self.refresh_bindings()
+        self.update_keys()
 
     def _on_change(self, change: Change) -> None:
         if self.is_current:
             self.redraw(change)
-            self.refresh_bindings()
+            self.update_keys()
         else:
             self._pending.append(change)
+
+    def update_keys(self) -> None:
+        """Refresh the footer when a key turned on or off. Only then: rebuilding the
+        footer costs tens of milliseconds, and changes arrive up to ten times a second."""
+        states = tuple(self.check_action(binding.action.split("(", 1)[0], ())
+                       for _, binding in self._bindings)
+        if states != self._key_states:
+            self._key_states = states
+            self.refresh_bindings()
 
     def redraw(self, change: Change) -> None:
         """Bring the widgets up to date with the session for `change`."""

@@ -90,7 +90,7 @@ class OptimiseScreen(ModeScreen):
     def action_follow(self) -> None:
         self.session.view_step = None
         self._sync()
-        self.refresh_bindings()
+        self.update_keys()
 
     def _view(self, delta: int) -> None:
         """Step through the recorded steps; reaching the newest one follows live again."""
@@ -100,7 +100,7 @@ class OptimiseScreen(ModeScreen):
         target = max(0, min(len(self.session.events) - 1, shown + delta))
         self.session.view_step = None if target == len(self.session.events) - 1 else target
         self._sync()
-        self.refresh_bindings()
+        self.update_keys()
 
     def redraw(self, change: Change) -> None:
         if change.topic == "failed" and change.group == "optimise":

@@ -35,7 +35,8 @@ def describe(details: PointDetails, n_points: int) -> Text:
     for name, share in details.shares:
         bar = "#" * round(share * BAR_WIDTH)
         text.append(f"{name:<{width}} {100 * share:5.1f}% {bar}\n")
-    text.append("(+- : mean per-query ensemble spread)", style="dim")
+    text.append("(+- : std of the expected accuracy,\n queries taken as independent)",
+                style="dim")
     return text
 
 

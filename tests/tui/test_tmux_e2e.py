@@ -74,16 +74,26 @@ def terminal(tmp_path: Path, small_csv: Path) -> Iterator[Terminal]:
 
 def test_load_train_run_select_export(terminal: Terminal, tmp_path: Path) -> None:
     terminal.wait_for("Loaded small.")
-    terminal.keys("2", "t")
+    # After a screen key, wait for the screen: a key typed in the same instant would still
+    # go to the old screen (as it would for a person typing that fast).
+    terminal.keys("2")
+    terminal.wait_for("2 Predictor")
+    terminal.keys("t")
     terminal.wait_for("Trained 3 members")
-    terminal.keys("3", "r")
+    terminal.keys("3")
+    terminal.wait_for("3 Optimise")
+    terminal.keys("r")
     terminal.wait_for("Done: 37 steps")
-    terminal.keys("4", "Right")
+    terminal.keys("4")
+    terminal.wait_for("4 Front")
+    terminal.keys("Right")
     screen = terminal.wait_for("queries per model")
     assert "Pareto front (optllm" in screen
     terminal.keys("5")
     terminal.wait_for("240 rows")
-    terminal.keys("6", "e")
+    terminal.keys("6")
+    terminal.wait_for("6 Export")
+    terminal.keys("e")
     terminal.wait_for("Wrote 240 rows to optllm-allocation.csv")
     frame = pd.read_csv(tmp_path / "optllm-allocation.csv")
     assert len(frame) == 240 and {"query_id", "model", "cost"} <= set(frame)

@@ -1,0 +1,143 @@
+"""Run files: a saved run reopens to the same front and point; damage is reported clearly."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optllm import optimize, runfile
+from optllm.exceptions import ExportError
+from optllm.pipeline import Prediction, RunConfig, split_queries
+from optllm.runfile import RunFileError, load_run, save_run
+from optllm.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def run() -> dict:
+    """A small run with made-up predictions (the file does not care how they were made)."""
+    dataset = generate(200, 4, seed=3)
+    config = RunConfig(bootstraps=2, train_fraction=0.1)
+    split = split_queries(dataset, config.train_fraction, config.seed)
+    rng = np.random.default_rng(0)
+    mean = rng.random((split.allocate.size, dataset.n_models))
+    spread = rng.random(mean.shape) * 0.1
+    quality = pd.DataFrame({"model": list(dataset.models), "auc": 0.6, "brier": 0.2,
+                            "base_rate": 0.7, "prior_brier": 0.21, "beats_prior": True,
+                            "n_oob": 10})
+    prediction = Prediction(mean, spread, mean.copy(), None, quality, None)
+    allocated = dataset.subset(split.allocate)
+    return {"dataset": dataset, "config": config, "split": split, "prediction": prediction,
+            "allocated": allocated, "front": optimize(mean, allocated.cost, "optllm", 6)}
+
+
+def save(run: dict, path: Path, front=None, selected: int | None = 2, **kw) -> Path:
+    return save_run(path, dataset_source="data/x.csv", dataset=run["dataset"],
+                    config=run["config"], prediction=run["prediction"], split=run["split"],
+                    front=front or run["front"], selected=selected, **kw)
+
+
+def test_round_trip(run: dict, tmp_path: Path) -> None:
+    path = save(run, tmp_path / "run.npz")
+    saved = load_run(path)
+    assert saved.dataset_source == "data/x.csv"
+    assert saved.config == run["config"]
+    assert saved.models == run["dataset"].models
+    np.testing.assert_array_equal(saved.split.train, run["split"].train)
+    np.testing.assert_array_equal(saved.scores, run["prediction"].scores)
+    front = saved.rebuild_front(run["allocated"].cost)
+    np.testing.assert_allclose(front.cost, run["front"].cost)
+    assert saved.selected == 2
+    np.testing.assert_array_equal(front.allocation(2), run["front"].allocation(2))
+    assert list(saved.prediction().quality["model"]) == list(run["dataset"].models)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_big_fronts_are_thinned_but_keep_the_chosen_point(
+        run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runfile, "MAX_SAVED_POINTS", 40)
+    hull = optimize(run["prediction"].scores, run["allocated"].cost, "hull")
+    assert len(hull) > 40
+    chosen = 123
+    saved = load_run(save(run, tmp_path / "hull.npz", front=hull, selected=chosen))
+    front = saved.rebuild_front(run["allocated"].cost)
+    assert len(front) <= 40 + 1
+    assert saved.selected is not None
+    assert front.cost[saved.selected] == pytest.approx(hull.cost[chosen])
+    np.testing.assert_array_equal(front.allocation(saved.selected), hull.allocation(chosen))
+
+
+def test_existing_file_needs_force(run: dict, tmp_path: Path) -> None:
+    path = save(run, tmp_path / "run.npz")
+    with pytest.raises(ExportError, match="already exists"):
+        save(run, path)
+    save(run, path, selected=None, force=True)
+    assert load_run(path).selected is None
+
+
+def test_missing_directory(run: dict, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="not an existing directory"):
+        save(run, tmp_path / "nowhere" / "run.npz")
+
+
+def test_damaged_files(run: dict, tmp_path: Path) -> None:
+    good = save(run, tmp_path / "run.npz")
+    with pytest.raises(RunFileError, match="file not found"):
+        load_run(tmp_path / "absent.npz")
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(RunFileError, match="not a readable run file"):
+        load_run(text)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(RunFileError, match=r"cut\.npz"):
+        load_run(cut)
+    other = tmp_path / "other.npz"
+    np.savez(other, numbers=np.arange(3))
+    with pytest.raises(RunFileError, match="missing header"):
+        load_run(other)
+
+
+def rewrite(path: Path, target: Path, **changes: object) -> Path:
+    """Copy a run file, changing header fields or replacing arrays."""
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays["header"]))
+    for key, value in changes.items():
+        if key in header:
+            header[key] = value
+        else:
+            arrays[key] = value
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez(target, **arrays)
+    return target
+
+
+def test_wrong_format_version_and_shapes(run: dict, tmp_path: Path) -> None:
+    good = save(run, tmp_path / "run.npz")
+    with pytest.raises(RunFileError, match="not an OptLLM run file"):
+        load_run(rewrite(good, tmp_path / "a.npz", format="something"))
+    with pytest.raises(RunFileError, match="version 99"):
+        load_run(rewrite(good, tmp_path / "b.npz", version=99))
+    with pytest.raises(RunFileError, match="damaged run header"):
+        load_run(rewrite(good, tmp_path / "c.npz", config={"bootstraps": 0}))
+    with pytest.raises(RunFileError, match="scores has shape"):
+        load_run(rewrite(good, tmp_path / "d.npz", scores=np.zeros((3, 3))))
+    with pytest.raises(RunFileError, match="models that do not exist"):
+        bad = np.full_like(np.load(good)["front_allocations"], 9)
+        load_run(rewrite(good, tmp_path / "e.npz", front_allocations=bad))
+    with pytest.raises(RunFileError, match="not on the saved front"):
+        load_run(rewrite(good, tmp_path / "f.npz", selected=10_000))
+    assert zipfile.is_zipfile(good)
+
+
+def test_changed_dataset_is_detected(run: dict, tmp_path: Path) -> None:
+    saved = load_run(save(run, tmp_path / "run.npz"))
+    with pytest.raises(RunFileError, match="200 queries x 4 models"):
+        saved.check_dataset(generate(150, 4, seed=3))
+    with pytest.raises(RunFileError, match="costs differ"):
+        saved.rebuild_front(run["allocated"].cost * 2)
