@@ -90,12 +90,14 @@ def markdown(results: pd.DataFrame) -> str:
     """Mean (sd) over seeds per data set and alpha."""
     grouped = results.groupby(["dataset", "alpha"], sort=True)
     mean, sd = grouped.mean(numeric_only=True), grouped.std(numeric_only=True)
+    reached, seeds = grouped["cost_saving"].count(), grouped.size()
     lines = ["| dataset | alpha | AUC | hypervolume ratio | cost saving at best-model accuracy "
-             "| models beating prior (OOB) | featurise+fit+predict s |",
+             "(seeds reaching it) | models beating prior (OOB) | featurise+fit+predict s |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for (dataset, alpha), m in mean.iterrows():
         s = sd.loc[(dataset, alpha)]
-        saving = "n/a" if np.isnan(m["cost_saving"]) else f"{m['cost_saving']:.1%}"
+        k = f"{reached[(dataset, alpha)]}/{seeds[(dataset, alpha)]}"
+        saving = f"n/a ({k})" if np.isnan(m["cost_saving"]) else f"{m['cost_saving']:.1%} ({k})"
         lines.append(
             f"| {dataset} | {alpha:+.1f} | {m['auc']:.3f} ({s['auc']:.3f}) "
             f"| {m['hypervolume']:.3f} ({s['hypervolume']:.3f}) | {saving} "

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from optllm import compare_cli
 from optllm.exceptions import Cancelled, OptLLMError
 from optllm.extra_cli import (
     HANDLERS,
@@ -91,8 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         return handle_run_batch(args)
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
-    from optllm.pipeline import RunConfig, run, write_outputs
-    from optllm.prediction import DEFAULT_ALPHA
+    from optllm.pipeline import DEFAULT_ALPHA, RunConfig, run, write_outputs
 
     dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
     config = RunConfig(
@@ -136,12 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
     add_parsers(sub)
+    compare_cli.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, **HANDLERS}
+    handlers = {"run": _run, "compare": compare_cli.run, **HANDLERS}
     try:
         return handlers[args.command](args)
     except OptLLMError as exc:

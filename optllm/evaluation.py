@@ -82,7 +82,10 @@ def igd(points: np.ndarray, reference: np.ndarray) -> float:
     """Mean distance from each reference point to its nearest point of the front (2-D)."""
     if len(points) == 0:
         return float("inf")
-    distances, _ = cKDTree(points).query(reference)
+    # A front is nearly a 1-D curve: an unbalanced tree without compact nodes builds
+    # about ten times faster on it than the default.
+    tree = cKDTree(points, compact_nodes=False, balanced_tree=False)
+    distances, _ = tree.query(reference)
     return float(np.mean(distances))
 
 

@@ -48,7 +48,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     from optllm.cli import ProgressBar
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
-    from optllm.pipeline import RunConfig, write_outputs
+    from optllm.pipeline import DEFAULT_ALPHA, RunConfig, write_outputs
     from optllm.pricing import parse_output_tokens
     from optllm.routing import policy_from_result
 
@@ -65,7 +65,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     history = load_dataset(args.data, layout=args.layout) if args.data else load_default()
     config = RunConfig(
         seed=args.seed, bootstraps=args.bootstraps,
-        alpha=_default_alpha() if args.alpha is None else args.alpha, method=args.method,
+        alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
         density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
     ).check()
     print(f"history {history.title}: {history.n_labelled} labelled queries x "
@@ -82,11 +82,6 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
-
-
-def _default_alpha() -> float:
-    from optllm.prediction import DEFAULT_ALPHA
-    return DEFAULT_ALPHA
 
 
 def print_batch_summary(summary: dict) -> None:

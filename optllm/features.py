@@ -123,8 +123,11 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
         self.n_features_out_ = matrix.shape[1]
         return matrix
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "vectorizer_")
+
     def _prepare(self, texts: Iterable[object]) -> list[str]:
-        if not hasattr(self, "vectorizer_"):
+        if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(texts) first")
         return strip_affixes(as_texts(texts), self.prefix_, self.suffix_)
 
@@ -151,6 +154,7 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
 
     def fit(self, texts: Iterable[object], y: object = None) -> TfidfSvdFeaturiser:
         """Learn affixes, TF-IDF and the SVD basis; returns self."""
+        vars(self).pop("svd_", None)  # a failed refit must not look fitted
         matrix = self._fit_tfidf(as_texts(texts))
         if matrix.shape[1] < 2:
             raise ConfigError("truncated SVD needs at least 2 distinct words in the texts; "
@@ -160,6 +164,9 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
         self.svd_ = TruncatedSVD(n_components=self.n_components_, algorithm="randomized",
                                  random_state=self.random_state).fit(matrix)
         return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "svd_")
 
     def transform(self, texts: Iterable[object]) -> np.ndarray:
         """SVD coordinates of `texts`, computed in batches."""

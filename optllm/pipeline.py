@@ -25,6 +25,10 @@ from optllm.optimize import METHODS, StepEvent, iter_optimize
 from optllm.prediction import BootstrapXGBoostPredictor, robust_score
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
+#: Robust score S = P + alpha * U; the alpha that gave the best fronts on the shared datasets
+#: (benchmarks/bench_alpha.py, docs/benchmarks.md).
+DEFAULT_ALPHA = 0.0
+
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
 MAX_FRONT_POINTS = 2000
 
@@ -36,7 +40,7 @@ class RunConfig:
     train_fraction: float = 0.02
     seed: int = 0
     bootstraps: int = 100
-    alpha: float = 0.0
+    alpha: float = DEFAULT_ALPHA
     method: str = "optllm"
     density: int = 10
     featuriser: str = "tfidf-svd"

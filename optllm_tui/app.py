@@ -6,7 +6,8 @@ publish a `Change` on `session_changed`, and each screen redraws what it shows.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.signal import Signal
@@ -42,6 +43,10 @@ from optllm_tui.screens.optimise import OptimiseScreen
 from optllm_tui.screens.predictor import PredictorScreen
 from optllm_tui.session import Session
 from optllm_tui.settings import Settings
+
+if TYPE_CHECKING:
+    from optllm.front import Front
+    from optllm.pipeline import RunConfig
 
 DEFAULT_RUN_FILE = "optllm-run.npz"
 
@@ -163,7 +168,7 @@ class OptLLMApp(App[None]):
 
     # ---------------------------------------------------------------- training
 
-    def start_training(self, config: Any) -> None:
+    def start_training(self, config: RunConfig) -> None:
         dataset = self.session.dataset
         if dataset is None:
             self.report_error("train", "Load a dataset first (screen 1).")
@@ -226,7 +231,7 @@ class OptLLMApp(App[None]):
             session.stepper = Stepper(session.prediction, session.allocated, session.config)
         session.running = steps is None
         session.view_step = None
-        self.jobs.advance(session.stepper, session.prediction, steps)
+        self.jobs.advance(session.stepper, steps)
         self.publish("optimiser")
 
     def optimiser_pause(self) -> None:
@@ -276,7 +281,7 @@ class OptLLMApp(App[None]):
     def select_target(self, accuracy: float) -> None:
         self._select_by(lambda front: front.index_for_accuracy(accuracy))
 
-    def _select_by(self, find: Any) -> None:
+    def _select_by(self, find: Callable[[Front], int]) -> None:
         from optllm.exceptions import ConfigError
 
         front = self.session.front

@@ -28,7 +28,6 @@ from optllm_tui.messages import (
     DatasetLoaded,
     ExportDone,
     ExportExists,
-    JobCancelled,
     JobFailed,
     OptimiseFinished,
     OptimiseStopped,
@@ -132,7 +131,7 @@ class Jobs:
             try:
                 work(worker, post)
             except Cancelled:
-                post(JobCancelled(worker, group))
+                pass  # the UI said so when it cancelled; nothing is left to report
             except (OptLLMError, OSError) as exc:
                 post(JobFailed(worker, group, str(exc)))
             except Exception as exc:
@@ -149,8 +148,10 @@ class Jobs:
                    for w in self._app.workers)
 
     def cancel(self, group: str) -> bool:
-        """Cancel the group's workers; True if one was running."""
-        return bool(self._app.workers.cancel_group(self._app, group))
+        """Cancel the group's workers; True if one was running (and not yet cancelled)."""
+        was_running = self.running(group)
+        self._app.workers.cancel_group(self._app, group)
+        return was_running
 
     def live_threads(self) -> int:
         """Threads still running job code, cancelled ones included."""
@@ -218,7 +219,7 @@ class Jobs:
 
         self._run("train", "train the success predictor", work)
 
-    def advance(self, stepper: Stepper, prediction: Prediction, steps: int | None) -> None:
+    def advance(self, stepper: Stepper, steps: int | None) -> None:
         """Advance the optimiser `steps` steps (None: to the end) until cancelled (paused);
         steps are posted in batches at most every REPORT_INTERVAL seconds."""
 

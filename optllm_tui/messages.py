@@ -45,11 +45,6 @@ class JobFailed(JobMessage):
 
 
 @dataclass(eq=False)
-class JobCancelled(JobMessage):
-    group: str
-
-
-@dataclass(eq=False)
 class DatasetLoaded(JobMessage):
     dataset: Dataset
     source: str | None

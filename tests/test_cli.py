@@ -25,7 +25,8 @@ def check_outputs(out: Path, *, allocation: bool) -> dict:
     assert SUMMARY_KEYS <= set(summary)
     assert set(summary["timings_s"]) == {"features", "train", "predict", "optimize", "evaluate"}
     front = pd.read_csv(out / "front.csv")
-    assert list(front.columns) == ["point", "cost", "predicted_accuracy", "true_accuracy"]
+    assert list(front.columns) == ["point", "cost", "predicted_accuracy",
+                                   "predicted_accuracy_std", "true_accuracy"]
     assert front["cost"].is_monotonic_increasing
     assert front["predicted_accuracy"].is_monotonic_increasing
     assert len(summary["front"]) == len(front)

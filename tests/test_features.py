@@ -137,3 +137,11 @@ def test_missing_texts_become_empty() -> None:
     Z = fz.transform(pd.Series([None, np.nan, "alpha"]))
     assert Z.shape == (3, 3)
     np.testing.assert_array_equal(Z[0], 0.0)
+
+
+def test_svd_needs_two_words_and_failed_fit_is_unfitted() -> None:
+    fz = TfidfSvdFeaturiser()
+    with pytest.raises(ConfigError, match="2 distinct words"):
+        fz.fit(["word", "word"])
+    with pytest.raises(NotFittedError):
+        fz.transform(["word"])

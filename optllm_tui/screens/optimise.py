@@ -22,6 +22,10 @@ class OptimiseScreen(ModeScreen):
     BINDINGS = bindings_for("optimise")
     AUTO_FOCUS = "#log"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._plotted: object = None
+
     def compose_body(self) -> ComposeResult:
         config = self.session.config
         with Horizontal(id="opt-params"):
@@ -126,9 +130,13 @@ class OptimiseScreen(ModeScreen):
         status.set_classes("")
         plot = self.query_one(ParetoPlot)
         if shown is None:
+            self._plotted = None
             plot.show_data(None, "no steps yet" if session.prediction else "train first")
             return
         event = session.events[shown]
+        if self._plotted is event:  # new steps arrived while an older one is on show
+            return
+        self._plotted = event
         hull_cost = hull_accuracy = None
         if session.hull is not None:
             points = session.hull.thin(MAX_PLOT_POINTS)
