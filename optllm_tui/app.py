@@ -21,6 +21,7 @@ from optllm_tui.messages import (
     ExportDone,
     ExportExists,
     JobFailed,
+    LibraryReady,
     OptimiseFinished,
     OptimiseStopped,
     PointDetailsReady,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from optllm.pipeline import RunConfig
 
 DEFAULT_RUN_FILE = "optllm-run.npz"
+#: Screens whose forms show the run config, hence need the pipeline module imported.
+NEEDS_LIBRARY = ("predictor", "optimise")
 
 
 class OptLLMApp(App[None]):
@@ -79,9 +82,11 @@ class OptLLMApp(App[None]):
         self.jobs = Jobs(self)
         self.recent = RecentFiles(settings.config_dir / "recent.json")
         self.session_changed: Signal[Change] = Signal(self, "session-changed")
-        self._warmed_up = False
+        self.library_ready = False
+        self._waiting_mode: str | None = None
 
     def on_mount(self) -> None:
+        self.jobs.warm_up()
         if self.settings.run_file:
             self._open_run(self.settings.run_file)
         else:
@@ -98,7 +103,21 @@ class OptLLMApp(App[None]):
     # ------------------------------------------------------------- app actions
 
     def action_show_screen(self, mode: str) -> None:
+        """Switch screens; a screen that needs the training library while it is still
+        being imported opens once it is there, so the key never freezes the UI."""
+        if mode in NEEDS_LIBRARY and not self.library_ready:
+            self._waiting_mode = mode
+            self.notify("Loading the training library; the screen opens when it is ready.",
+                        timeout=3)
+            return
+        self._waiting_mode = None
         self.show_screen(mode)
+
+    def on_library_ready(self, message: LibraryReady) -> None:
+        self.library_ready = True
+        if self._waiting_mode is not None:
+            self.show_screen(self._waiting_mode)
+            self._waiting_mode = None
 
     def show_screen(self, mode: str) -> None:
         self.switch_mode(mode)
@@ -154,9 +173,6 @@ class OptLLMApp(App[None]):
         dataset = message.dataset
         self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
         self.publish("dataset")
-        if not self._warmed_up:
-            self._warmed_up = True
-            self.jobs.warm_up()
 
     def on_job_failed(self, message: JobFailed) -> None:
         if message.stale:
@@ -407,9 +423,6 @@ class OptLLMApp(App[None]):
         self.publish("all", group="run")
         self.notify(f"Opened the run {display_path(message.path)}.", timeout=4, markup=False)
         self._describe_selected()
-        if not self._warmed_up:
-            self._warmed_up = True
-            self.jobs.warm_up()
 
 
 def make_app(settings: Settings | None = None) -> OptLLMApp:

@@ -29,6 +29,7 @@ from optllm_tui.messages import (
     ExportDone,
     ExportExists,
     JobFailed,
+    LibraryReady,
     OptimiseFinished,
     OptimiseStopped,
     PointDetailsReady,
@@ -172,10 +173,14 @@ class Jobs:
     # ------------------------------------------------------------------ jobs
 
     def warm_up(self) -> None:
-        """Import the pipeline in the background so the first training starts at once."""
+        """Import the pipeline (xgboost, scikit-learn: about a second) in the background,
+        so neither the first paint nor a key press waits for it."""
 
         def work(worker: Worker[Any], post: Post) -> None:
+            import optllm.features
             import optllm.pipeline  # noqa: F401
+
+            post(LibraryReady(worker))
 
         self._run("warmup", "import the training pipeline", work)
 
@@ -271,10 +276,10 @@ class Jobs:
         def work(worker: Worker[Any], post: Post) -> None:
             table = base if base is not None else browser_table(
                 allocated, prediction, front.allocation(index))
-            view = table_view(table, sort, descending, model)
-            backend = _backend(view, max_rows)
+            shown, rows = table_view(table, sort, descending, model, max_rows)
+            backend = _backend(shown)
             post(AllocationReady(worker, table, AllocationView(
-                index, sort, descending, model, backend, view.num_rows, table.num_rows)))
+                index, sort, descending, model, backend, rows, table.num_rows)))
 
         self._run("table", f"build the allocation of point {index}", work)
 
@@ -399,33 +404,37 @@ def browser_table(allocated: Dataset, prediction: Prediction, allocation: np.nda
     })
 
 
-def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None
-               ) -> pa.Table:
-    """The browser table filtered to one model and sorted, with pyarrow compute; then
-    rounded for reading (costs as 8-decimal numbers rather than 2.985e-05)."""
+def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None,
+               limit: int) -> tuple[pa.Table, int]:
+    """The first `limit` rows of the browser table filtered to one model and sorted, and
+    the number of rows before the cut, with pyarrow compute. Only the rows shown are
+    gathered and rounded for reading (costs as 8-decimal numbers, not 2.985e-05)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     view = table
     if model is not None:
         view = view.filter(pc.equal(view["model"], model))
+    rows = view.num_rows
     if sort is not None:
         order = "descending" if descending else "ascending"
-        view = view.take(pc.sort_indices(view, sort_keys=[(sort, order)]))
+        view = view.take(pc.sort_indices(view, sort_keys=[(sort, order)])[:limit])
+    else:
+        view = view.slice(0, limit)
     cost = pc.cast(pc.round(view["cost"], 8), pa.decimal128(18, 8), safe=False)
     view = view.set_column(view.schema.get_field_index("cost"), "cost", cost)
     for name in ("score", "uncertainty"):
         view = view.set_column(view.schema.get_field_index(name), name,
                                pc.round(view[name], 4))
-    return view
+    return view, rows
 
 
-def _backend(view: pa.Table, max_rows: int) -> Any:
-    """An ArrowBackend capped at `max_rows`, with its column widths measured here rather
-    than on the UI thread at first paint."""
+def _backend(view: pa.Table) -> Any:
+    """An ArrowBackend with its column widths measured here rather than on the UI thread
+    at first paint."""
     from textual_fastdatatable import ArrowBackend
 
-    backend = ArrowBackend(view, max_rows=max_rows)
+    backend = ArrowBackend(view)
     backend.render_markup = False
     _ = backend.column_content_widths
     return backend

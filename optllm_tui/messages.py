@@ -45,6 +45,11 @@ class JobFailed(JobMessage):
 
 
 @dataclass(eq=False)
+class LibraryReady(JobMessage):
+    """The training pipeline (xgboost, scikit-learn) has been imported in the background."""
+
+
+@dataclass(eq=False)
 class DatasetLoaded(JobMessage):
     dataset: Dataset
     source: str | None

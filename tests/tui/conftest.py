@@ -12,6 +12,7 @@ import pytest
 from textual.pilot import Pilot
 
 from optllm_tui.app import OptLLMApp, make_app
+from optllm_tui.commands import SCREENS
 from optllm_tui.settings import Settings
 
 #: 300 queries x 4 models, seed 1: trains in about a second with 3 members.
@@ -87,6 +88,15 @@ async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str =
         await pilot.pause(0.02)
 
 
+async def show(pilot: Pilot[None], key: str) -> None:
+    """Press a screen key (1-6) and wait for that screen: the Predictor and Optimise
+    screens open once the training library has been imported in the background."""
+    app = app_of(pilot)
+    mode = next(mode for mode, screen_key, _ in SCREENS if screen_key == key)
+    await pilot.press(key)
+    await until(pilot, lambda: getattr(app.screen, "SCOPE", None) == mode, f"screen {mode}")
+
+
 async def loaded(pilot: Pilot[None]) -> None:
     app = app_of(pilot)
     await until(pilot, lambda: app.session.dataset is not None, "the dataset")
@@ -96,7 +106,8 @@ async def trained(pilot: Pilot[None]) -> None:
     """Train from the Predictor screen with the settings' small config."""
     app = app_of(pilot)
     await loaded(pilot)
-    await pilot.press("2", "t")
+    await show(pilot, "2")
+    await pilot.press("t")
     await until(pilot, lambda: app.session.prediction is not None, "training")
 
 

@@ -21,7 +21,7 @@ from optllm_tui.settings import Settings
 from optllm_tui.widgets.pareto_plot import ParetoPlot
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
-from .conftest import loaded, run_opened, trained, until
+from .conftest import loaded, run_opened, show, trained, until
 
 #: Enough members that training is still running when the test acts on it.
 LONG_RUN = {"bootstraps": 400, "train_fraction": 0.2}
@@ -36,7 +36,8 @@ async def test_escape_cancels_training(settings: Settings) -> None:
     messages: list[object] = []
     async with app.run_test(message_hook=messages.append) as pilot:
         await loaded(pilot)
-        await pilot.press("2", "t")
+        await show(pilot, "2")
+        await pilot.press("t")
         await until(pilot, lambda: training_in_members(messages), "the first member")
         await pilot.press("escape")
         assert not app.jobs.running("train")
@@ -54,7 +55,8 @@ async def test_quit_while_training_leaves_no_threads(settings: Settings) -> None
     messages: list[object] = []
     async with app.run_test(message_hook=messages.append) as pilot:
         await loaded(pilot)
-        await pilot.press("2", "t")
+        await show(pilot, "2")
+        await pilot.press("t")
         await until(pilot, lambda: training_in_members(messages), "the first member")
         started = time.monotonic()
         await pilot.press("ctrl+q")
@@ -78,7 +80,8 @@ async def test_pause_keeps_the_generator(run_settings: Settings,
     async with app.run_test() as pilot:
         await run_opened(pilot)
         session = app.session
-        await pilot.press("3", "x")
+        await show(pilot, "3")
+        await pilot.press("x")
         assert session.front is None and not session.events
         await pilot.press("r")
         await until(pilot, lambda: len(session.events) >= 3, "a few steps")
@@ -103,7 +106,7 @@ async def test_changing_density_resets_the_optimiser(run_settings: Settings) -> 
     app = make_app(run_settings)
     async with app.run_test() as pilot:
         await run_opened(pilot)
-        await pilot.press("3")
+        await show(pilot, "3")
         app.screen.query_one("#density", Input).value = "4"
         app.screen.query_one("#density", Input).focus()
         await pilot.press("enter")
@@ -154,7 +157,8 @@ async def test_help_lists_every_key(app: OptLLMApp) -> None:
 async def test_palette_runs_screen_commands(app: OptLLMApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        await pilot.press("2", "ctrl+p")
+        await show(pilot, "2")
+        await pilot.press("ctrl+p")
         await pilot.press(*"Predictor: Train the")
         await until(pilot, lambda: isinstance(app.screen, CommandPalette)
                     and app.screen.query_one(CommandList).option_count > 0, "hits")
@@ -177,7 +181,8 @@ async def test_save_and_reopen_run(settings: Settings, tmp_path: Path) -> None:
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:
         await trained(pilot)
-        await pilot.press("3", "r")
+        await show(pilot, "3")
+        await pilot.press("r")
         await until(pilot, lambda: app.session.front is not None, "the front")
         await pilot.press("4", "right")
         front, selected = app.session.front, app.session.selected
@@ -198,7 +203,7 @@ async def test_save_and_reopen_run(settings: Settings, tmp_path: Path) -> None:
         assert list(session.front.cost) == pytest.approx(list(front.cost))
         assert session.dataset is not None and session.dataset.name == "small"
         assert session.config.bootstraps == settings.run["bootstraps"]
-        await pilot.press("2")
+        await show(pilot, "2")
         assert len(again.screen.query_one("#quality", DataTable).rows) == 4
         assert "Trained" in str(again.screen.query_one(ProgressPanel).query_one(
             "#progress-text").render())

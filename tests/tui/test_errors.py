@@ -11,7 +11,7 @@ from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.screens.modals import ConfirmModal
 from optllm_tui.settings import Settings
 
-from .conftest import loaded, run_opened, until
+from .conftest import loaded, run_opened, show, until
 
 
 def status_text(app: OptLLMApp, selector: str) -> str:
@@ -52,8 +52,7 @@ async def test_malformed_file_names_row_and_column(app: OptLLMApp, tmp_path: Pat
         text = status_text(app, "#load-status")
         assert column in text and "row" in text
         assert app.session.dataset is not None and app.session.dataset.name == "small"
-        await pilot.press("2")  # still usable
-        assert app.screen.SCOPE == "predictor"
+        await show(pilot, "2")  # still usable
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), [
@@ -67,7 +66,7 @@ async def test_bad_parameters_show_a_message(app: OptLLMApp, field: str, value: 
                                              expected: str) -> None:
     async with app.run_test() as pilot:
         await loaded(pilot)
-        await pilot.press("2")
+        await show(pilot, "2")
         app.screen.query_one(f"#{field}", Input).value = value
         await pilot.press("t")
         assert expected in status_text(app, "#param-status")

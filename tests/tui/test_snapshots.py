@@ -19,7 +19,7 @@ from optllm_tui.app import make_app
 from optllm_tui.settings import Settings
 from optllm_tui.widgets.allocation_table import AllocationTable
 
-from .conftest import RUN, app_of, run_opened, until
+from .conftest import RUN, app_of, run_opened, show, until
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -27,7 +27,8 @@ SIZES = [(80, 24), (160, 48)]
 async def on_optimise(pilot: Pilot[None]) -> None:
     """Clear the opened front, take three steps, look back at the second."""
     app = app_of(pilot)
-    await pilot.press("3", "x")
+    await show(pilot, "3")
+    await pilot.press("x")
     for n in (1, 2, 3):
         await pilot.press("s")
         await until(pilot, lambda n=n: len(app.session.events) == n, "a step")
@@ -57,7 +58,7 @@ def keys(*pressed: str) -> Callable[[Pilot[None]], Awaitable[None]]:
 
 SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "datasets": keys(),
-    "predictor": keys("2"),
+    "predictor": lambda pilot: show(pilot, "2"),
     "optimise": on_optimise,
     "front": on_front,
     "allocation": on_allocation,

@@ -15,7 +15,7 @@ from optllm_tui.screens.optimise import OptimiseScreen
 from optllm_tui.widgets.allocation_table import AllocationTable
 from optllm_tui.widgets.run_log import RunLog
 
-from .conftest import loaded, trained, until
+from .conftest import loaded, show, trained, until
 
 
 async def test_whole_workflow(app: OptLLMApp, tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ async def test_whole_workflow(app: OptLLMApp, tmp_path: Path) -> None:
         assert session.split is not None and session.hull is not None
 
         # Three single steps: each key press advances the live generator by exactly one.
-        await pilot.press("3")
+        await show(pilot, "3")
         for expected in (1, 2, 3):
             await pilot.press("s")
             await until(pilot, lambda n=expected: len(session.events) == n, "a step")
