@@ -22,9 +22,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 def main() -> None:
     from optllm.cli import ProgressBar
     from optllm.compare import compare, default_methods
+    from optllm.config import RunConfig
     from optllm.export import write_table
     from optllm.loading import load_dataset
-    from optllm.pipeline import RunConfig
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from optllm.batch import run_batch
+from optllm.config import RunConfig
 from optllm.dataset import Dataset
 from optllm.default_data import load_default
 from optllm.loading import load_dataset
 from optllm.optimize import optimize
-from optllm.pipeline import RunConfig
 from optllm.pricing import parse_overrides
 from optllm.routing import policy_from_result, route_scores
 from optllm.synthetic import MODELS

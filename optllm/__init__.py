@@ -1,5 +1,11 @@
 """OptLLM: assign queries to LLMs along the Pareto front of cost and expected accuracy."""
 
+import os
+
+# XGBoost's OpenMP threads busy-wait by default; on a shared machine (or beside a UI thread)
+# that spinning makes training several times slower. libgomp reads this when it loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from optllm.exceptions import Cancelled, ConfigError, DatasetError, OptLLMError
 from optllm.front import Front
 from optllm.optimize import StepEvent, iter_optimize, optimize

@@ -90,9 +90,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     if uses_batch_options(args):
         return handle_run_batch(args)
+    from optllm.config import DEFAULT_ALPHA, RunConfig
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
-    from optllm.pipeline import DEFAULT_ALPHA, RunConfig, run, write_outputs
+    from optllm.pipeline import run, write_outputs
 
     dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
     config = RunConfig(

@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the comparison and write its files; errors are `OptLLMError`s."""
     from optllm.cli import ProgressBar
     from optllm.compare import check_methods, compare, default_methods
+    from optllm.config import RunConfig
     from optllm.default_data import load_default
     from optllm.export import atomic_path, write_table
     from optllm.loading import load_dataset
-    from optllm.pipeline import RunConfig
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1; got {args.seeds}")

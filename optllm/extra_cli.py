@@ -46,9 +46,10 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     """`optllm run HISTORY --allocate BATCH ...`: train, allocate, write, maybe save a policy."""
     from optllm.batch import run_batch
     from optllm.cli import ProgressBar
+    from optllm.config import DEFAULT_ALPHA, RunConfig
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
-    from optllm.pipeline import DEFAULT_ALPHA, RunConfig, write_outputs
+    from optllm.pipeline import write_outputs
     from optllm.pricing import parse_output_tokens
     from optllm.routing import policy_from_result
 

@@ -115,13 +115,16 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
             rng = np.random.default_rng(self.random_state)
             rows = np.sort(rng.choice(len(texts), size=self.fit_sample, replace=False))
             texts = [texts[i] for i in rows]
-        self.vectorizer_ = TfidfVectorizer(ngram_range=self.ngram_range,
-                                           max_features=self.max_features, min_df=self.min_df,
-                                           token_pattern=r"(?u)\b\w+\b", sublinear_tf=True,
-                                           dtype=np.float32)
+        self.vectorizer_ = self._make_vectorizer()
         matrix = self.vectorizer_.fit_transform(strip_affixes(texts, self.prefix_, self.suffix_))
         self.n_features_out_ = matrix.shape[1]
         return matrix
+
+    def _make_vectorizer(self) -> TfidfVectorizer:
+        """Word n-grams; single-character words count (ids, numbers and code tokens)."""
+        return TfidfVectorizer(ngram_range=self.ngram_range, max_features=self.max_features,
+                               min_df=self.min_df, token_pattern=r"(?u)\b\w+\b",
+                               sublinear_tf=True, dtype=np.float32)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "vectorizer_")
@@ -178,14 +181,78 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
         return out
 
 
-_REGISTRY: dict[str, type[TfidfFeaturiser]] = {
+class CharTfidfFeaturiser(TfidfFeaturiser):
+    """Sparse character 2-5-gram TF-IDF (`char_wb`: n-grams inside word boundaries).
+
+    For logs, code and identifiers, where the informative units are pieces of tokens
+    (`<*>`-like placeholders, paths, numbers, camelCase) that word n-grams miss or split.
+    Parameters, fitted attributes and output as in `TfidfFeaturiser`.
+    """
+
+    def __init__(self, ngram_range: tuple[int, int] = (2, 5), max_features: int | None = 50_000,
+                 min_df: int | float = 1, fit_sample: int = 100_000,
+                 random_state: int | None = 0) -> None:
+        super().__init__(ngram_range=ngram_range, max_features=max_features, min_df=min_df,
+                         fit_sample=fit_sample, random_state=random_state)
+
+    def _make_vectorizer(self) -> TfidfVectorizer:
+        return TfidfVectorizer(analyzer="char_wb", ngram_range=self.ngram_range,
+                               max_features=self.max_features, min_df=self.min_df,
+                               sublinear_tf=True, dtype=np.float32)
+
+
+class WordCharFeaturiser(TransformerMixin, BaseEstimator):
+    """Word 1-2-gram and character 2-5-gram TF-IDF side by side, rows scaled to unit norm.
+
+    Lets one linear model use whole words where they carry the signal and word pieces where
+    they do not. Each block is unit-norm, so dividing by sqrt(2) keeps rows unit-norm (cosine
+    similarity stays a dot product). Parameters as in `TfidfFeaturiser`, for both blocks.
+
+    Fitted attributes: `word_`, `char_` (the two featurisers), `n_features_out_`.
+    `transform` returns a CSR float32 matrix of shape (n_texts, n_features_out_).
+    """
+
+    def __init__(self, max_features: int | None = 50_000, min_df: int | float = 1,
+                 fit_sample: int = 100_000, random_state: int | None = 0) -> None:
+        self.max_features = max_features
+        self.min_df = min_df
+        self.fit_sample = fit_sample
+        self.random_state = random_state
+
+    def fit(self, texts: Iterable[object], y: object = None) -> WordCharFeaturiser:
+        """Fit both blocks on the same texts; returns self."""
+        texts = as_texts(texts)
+        kw = {"max_features": self.max_features, "min_df": self.min_df,
+              "fit_sample": self.fit_sample, "random_state": self.random_state}
+        self.word_ = TfidfFeaturiser(**kw).fit(texts)
+        self.char_ = CharTfidfFeaturiser(**kw).fit(texts)
+        self.n_features_out_ = self.word_.n_features_out_ + self.char_.n_features_out_
+        return self
+
+    def transform(self, texts: Iterable[object]) -> sp.csr_matrix:
+        """Both blocks of `texts`, concatenated column-wise."""
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(texts) first")
+        texts = as_texts(texts)
+        both = sp.hstack([self.word_.transform(texts), self.char_.transform(texts)],
+                         format="csr")
+        return (both * np.float32(np.sqrt(0.5))).astype(np.float32)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "char_")
+
+
+_REGISTRY: dict[str, type[TfidfFeaturiser] | type[WordCharFeaturiser]] = {
     "tfidf-svd": TfidfSvdFeaturiser,
     "tfidf": TfidfFeaturiser,
+    "char-tfidf": CharTfidfFeaturiser,
+    "word+char": WordCharFeaturiser,
 }
 FEATURISERS: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object) -> TfidfFeaturiser:
+def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object
+                    ) -> TfidfFeaturiser | WordCharFeaturiser:
     """A new, unfitted featuriser by registry name (see `FEATURISERS`), with parameters `kw`."""
     try:
         cls = _REGISTRY[name]

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optllm.config import METHODS
 from optllm.exceptions import ConfigError
 from optllm.front import Front, non_dominated
 from optllm.hull import cheapest_allocation, hull_front, most_accurate_allocation
 from optllm.progress import ShouldStop
 from optllm.search import search
-
-METHODS = ("optllm", "hull")
 
 
 @dataclass(frozen=True)

@@ -5,96 +5,28 @@ The CLI chains them in `run`; the TUI calls the stages one by one from its worke
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Generator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from optllm.config import RunConfig, Split, split_queries
 from optllm.dataset import Dataset
 from optllm.evaluation import Evaluation, evaluate
 from optllm.exceptions import ConfigError, ExportError
 from optllm.export import write_json, write_table
 from optllm.features import TfidfFeaturiser, make_featuriser
 from optllm.front import Front
-from optllm.optimize import METHODS, StepEvent, iter_optimize
+from optllm.optimize import StepEvent, iter_optimize
 from optllm.prediction import BootstrapXGBoostPredictor, robust_score
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
-#: Robust score S = P + alpha * U; the alpha that gave the best fronts on the shared datasets
-#: (benchmarks/bench_alpha.py, docs/benchmarks.md).
-DEFAULT_ALPHA = 0.0
-
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
 MAX_FRONT_POINTS = 2000
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Every parameter of a run; saved as config.json next to its results."""
-
-    train_fraction: float = 0.02
-    seed: int = 0
-    bootstraps: int = 100
-    alpha: float = DEFAULT_ALPHA
-    method: str = "optllm"
-    density: int = 10
-    featuriser: str = "tfidf-svd"
-    budget: float | None = None
-    target_accuracy: float | None = None
-
-    def check(self) -> RunConfig:
-        """Raise ConfigError naming the first parameter out of range."""
-        if not 0 < self.train_fraction < 1:
-            raise ConfigError(f"train fraction must be between 0 and 1 (exclusive); "
-                              f"got {self.train_fraction}")
-        if self.bootstraps < 1:
-            raise ConfigError(f"bootstraps must be at least 1; got {self.bootstraps}")
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
-        if self.density < 2:
-            raise ConfigError(f"density must be at least 2; got {self.density}")
-        if not math.isfinite(self.alpha):
-            raise ConfigError(f"alpha must be a finite number; got {self.alpha}")
-        if self.budget is not None and self.target_accuracy is not None:
-            raise ConfigError("give either a budget or a target accuracy, not both")
-        if self.budget is not None and not self.budget >= 0:
-            raise ConfigError(f"budget must be a non-negative amount in USD; got {self.budget}")
-        if self.target_accuracy is not None and not 0 <= self.target_accuracy <= 1:
-            raise ConfigError(f"target accuracy must be between 0 and 1; "
-                              f"got {self.target_accuracy}")
-        return self
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Split:
-    """Row indices of the labelled sample to learn from and of the queries to allocate."""
-
-    train: np.ndarray
-    allocate: np.ndarray
-
-
-def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
-    """Draw `train_fraction` of all queries, from the labelled ones, as the training sample."""
-    n_train = max(2, round(train_fraction * dataset.n_queries))
-    labelled = np.flatnonzero(dataset.labelled)
-    if labelled.size < n_train:
-        raise ConfigError(
-            f"{dataset.name}: a train fraction of {train_fraction:g} needs {n_train} labelled "
-            f"queries, but only {labelled.size} of {dataset.n_queries} are labelled")
-    if dataset.n_queries - n_train < 1:
-        raise ConfigError(f"{dataset.name}: no queries would be left to allocate")
-    rng = np.random.default_rng(seed)
-    train = np.sort(rng.choice(labelled, size=n_train, replace=False))
-    allocate = np.setdiff1d(np.arange(dataset.n_queries), train)
-    return Split(train, allocate)
 
 
 @dataclass
@@ -104,9 +36,9 @@ class Prediction:
     mean: np.ndarray
     spread: np.ndarray
     scores: np.ndarray
-    predictor: BootstrapXGBoostPredictor
+    predictor: BootstrapXGBoostPredictor | None  # None in a reopened run (predictions only)
     quality: pd.DataFrame
-    featuriser: TfidfFeaturiser
+    featuriser: TfidfFeaturiser | None
 
 
 def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
@@ -126,7 +58,7 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
 
     t0 = time.perf_counter()
     predictor = BootstrapXGBoostPredictor(n_bootstraps=config.bootstraps, alpha=config.alpha,
-                                          random_state=config.seed)
+                                          n_jobs=config.n_jobs, random_state=config.seed)
     predictor.fit(features[split.train], dataset.labels[split.train],
                   model_names=list(dataset.models), progress=progress, should_stop=should_stop)
     timings["train"] = time.perf_counter() - t0
@@ -177,10 +109,10 @@ def allocation_table(allocated: Dataset, prediction: Prediction, allocation: np.
     models = np.asarray(allocated.models, dtype=object)
     label = np.where(allocated.labelled, allocated.labels[rows, allocation], -1)
     return pa.table({
-        "query_id": pa.array(allocated.query_ids.astype(str)),
-        "query": pa.array(allocated.queries.astype(str)),
+        "query_id": pa.array(allocated.query_ids, type=pa.string()),
+        "query": pa.array(allocated.queries, type=pa.string()),
         "model": pa.DictionaryArray.from_arrays(
-            pa.array(allocation.astype(np.int32)), pa.array(models.astype(str))),
+            pa.array(allocation.astype(np.int32)), pa.array(models, type=pa.string())),
         "cost": pa.array(allocated.cost[rows, allocation]),
         "score": pa.array(prediction.scores[rows, allocation]),
         "probability": pa.array(prediction.mean[rows, allocation]),

@@ -22,7 +22,6 @@ one-thread one. It also makes the results independent of `n_jobs`.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import os
 import tempfile
@@ -58,6 +57,11 @@ FILE_VERSION = 1
 # Fewer histogram bins than XGBoost's default 256: about twice as fast to train with no
 # measurable loss at the sample sizes used here (hundreds to tens of thousands of rows).
 _MAX_BIN = 64
+
+# Rows per booster call in prediction. XGBoost keeps each booster's last output buffer per
+# calling thread, so B x threads x chunk x M floats stay allocated after predicting: with
+# 8192 rows that is ~80 MB for B=100, M=12 (50k-row calls kept ~500 MB), at no cost in speed.
+_PREDICT_CHUNK = 8192
 
 
 class ModelFileError(OptLLMError, ValueError):
@@ -279,8 +283,9 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         """Weighted mean P and weighted std U over the members, both (N, M) float64.
 
         Rows are processed in batches with running weighted sums of p and p^2, so memory is
-        O(batch_size * M) beyond the outputs, never B x N x M; each batch is split across
-        `n_jobs` threads by rows, so the result does not depend on `n_jobs` or `batch_size`.
+        O(batch_size * M) beyond the outputs, never B x N x M; each batch is split into row
+        chunks shared by `n_jobs` threads, so the result does not depend on `n_jobs` or
+        `batch_size`.
         Reports `("predict", rows done, N)` per batch and checks `should_stop` before each.
         """
         self._check_fitted()
@@ -300,8 +305,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
             for start in range(0, n, batch_size):
                 check_cancelled(should_stop, "predict")
                 stop = min(start + batch_size, n)
-                bounds = np.linspace(start, stop, workers + 1).astype(int)
-                list(pool.map(fill, [slice(a, b) for a, b in itertools.pairwise(bounds)]))
+                list(pool.map(fill, [slice(a, min(a + _PREDICT_CHUNK, stop))
+                                     for a in range(start, stop, _PREDICT_CHUNK)]))
                 report(progress, "predict", stop, n)
         return P, U
 

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optllm.config import RunConfig, Split
 from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError, OptLLMError
 from optllm.export import atomic_path
 from optllm.front import Front
-from optllm.pipeline import Prediction, RunConfig, Split
+from optllm.pipeline import Prediction
 
 FILE_FORMAT = "optllm-run"
 FILE_VERSION = 1

@@ -46,8 +46,8 @@ from optllm_tui.session import Session
 from optllm_tui.settings import Settings
 
 if TYPE_CHECKING:
+    from optllm.config import RunConfig
     from optllm.front import Front
-    from optllm.pipeline import RunConfig
 
 DEFAULT_RUN_FILE = "optllm-run.npz"
 #: Screens whose forms show the run config, hence need the pipeline module imported.

@@ -48,11 +48,12 @@ if TYPE_CHECKING:
     from textual.message import Message
     from textual.worker import Worker
 
+    from optllm.config import RunConfig, Split
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
     from optllm.front import Front
     from optllm.optimize import StepEvent
-    from optllm.pipeline import Prediction, RunConfig, Split
+    from optllm.pipeline import Prediction
     from optllm.progress import Progress
 
 #: Seconds between two progress messages (or two batches of optimiser steps).

@@ -17,11 +17,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual.worker import Worker
 
+    from optllm.config import RunConfig, Split
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
     from optllm.front import Front
     from optllm.optimize import StepEvent
-    from optllm.pipeline import Prediction, RunConfig, Split
+    from optllm.pipeline import Prediction
     from optllm_tui.jobs import Stepper
     from optllm_tui.session import AllocationView, PointDetails
 

@@ -13,11 +13,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual_fastdatatable import ArrowBackend
 
+    from optllm.config import RunConfig, Split
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
     from optllm.front import Front
     from optllm.optimize import StepEvent
-    from optllm.pipeline import Prediction, RunConfig, Split
+    from optllm.pipeline import Prediction
     from optllm_tui.jobs import Stepper
 
 
@@ -86,7 +87,7 @@ class Session:
     @property
     def config(self) -> RunConfig:
         if self._config is None:
-            from optllm.pipeline import RunConfig
+            from optllm.config import RunConfig
 
             self._config = RunConfig(**self.run_defaults).check()
         return self._config

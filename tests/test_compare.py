@@ -19,9 +19,9 @@ from optllm.compare import (
     compare,
     default_methods,
 )
+from optllm.config import RunConfig
 from optllm.exceptions import Cancelled, ConfigError, ExportError
 from optllm.loading import write_wide
-from optllm.pipeline import RunConfig
 from optllm.progress import Progress
 from optllm.synthetic import generate
 

@@ -14,10 +14,10 @@ import pytest
 
 from optllm import cli
 from optllm.batch import run_batch
+from optllm.config import RunConfig
 from optllm.exceptions import DatasetError, ExportError
 from optllm.extra_cli import add_parsers, handle_route
 from optllm.optimize import optimize
-from optllm.pipeline import RunConfig
 from optllm.routing import (
     Policy,
     PolicyFileError,

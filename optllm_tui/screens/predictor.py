@@ -18,7 +18,7 @@ from optllm_tui.widgets.progress_panel import ProgressPanel
 if TYPE_CHECKING:
     import pandas as pd
 
-    from optllm.pipeline import RunConfig
+    from optllm.config import RunConfig
 
 #: (RunConfig field, label, Input type) of the numeric fields.
 FIELDS = (

@@ -1,0 +1,115 @@
+"""Does `auto` earn its keep? Front quality of the automatically chosen predictor.
+
+For logparsing.csv and overruling.csv (from ../shared/datasets beside the repository) and
+each labelled fraction: draw a seeded labelled sample, let `optllm.auto.fit_predictor` choose
+and fit the featuriser and learner on it, predict the other queries, build the exact hull
+front of P and score it with their true labels (design.md, "Measures"). The base-rate prior's
+front on the same split is shown beside it. Medians over seeds; prints a Markdown table.
+
+Goals at 2% labelled: logparsing HV ratio >= 0.83, cost saving at the best single model's
+accuracy >= 59%, accuracy gain at its cost >= +8 pp, mean AUC >= 0.95, predictor time <= 5 s;
+overruling never below the prior's front (HV >= 0.85).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_predictors.py [--seeds 3]
+        [--fractions 0.01 0.02 0.05 0.1 0.2] [--datasets logparsing overruling]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from optllm.auto import fit_predictor
+from optllm.evaluation import evaluate
+from optllm.learners import make_learner
+from optllm.optimize import optimize
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def read_wide(path: Path) -> tuple[pd.Series, list[str], np.ndarray, np.ndarray]:
+    """Queries, model names, cost (N, M) and labels (N, M) of a wide CSV."""
+    frame = pd.read_csv(path)
+    models = [c.removesuffix("_cost") for c in frame.columns
+              if c.endswith("_cost") and c.removesuffix("_cost") in frame.columns]
+    return (frame["query"], models, frame[[f"{m}_cost" for m in models]].to_numpy(np.float64),
+            frame[models].to_numpy(np.int8))
+
+
+def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mean per-model ROC AUC over the models with both outcomes present."""
+    both = (labels.min(axis=0) == 0) & (labels.max(axis=0) == 1)
+    return float(np.mean([roc_auc_score(labels[:, j], scores[:, j])
+                          for j in np.flatnonzero(both)]))
+
+
+def run(name: str, fraction: float, seed: int) -> dict:
+    """One split: auto's front and the prior's, scored on the allocated queries."""
+    queries, models, cost, labels = read_wide(DATASETS / f"{name}.csv")
+    n = len(queries)
+    rng = np.random.default_rng(seed)
+    train = np.sort(rng.choice(n, size=max(2, round(fraction * n)), replace=False))
+    rest = np.setdiff1d(np.arange(n), train)
+    t0 = time.perf_counter()
+    featuriser, predictor, choice = fit_predictor(queries, train, labels[train],
+                                                  model_names=models, random_state=seed)
+    t1 = time.perf_counter()
+    P, _ = predictor.predict_mean_std(featuriser.transform(queries.iloc[rest]))
+    t2 = time.perf_counter()
+    ev = evaluate(optimize(P, cost[rest], method="hull"), labels[rest], cost[rest], models)
+    prior = make_learner("prior").fit(np.zeros((train.size, 0)), labels[train])
+    P0, _ = prior.predict_mean_std(np.zeros((rest.size, 0)))
+    ev0 = evaluate(optimize(P0, cost[rest], method="hull"), labels[rest], cost[rest], models)
+    return {"dataset": name, "fraction": fraction, "seed": seed, "n_train": train.size,
+            "choice": choice.candidate.name, "auc": mean_auc(labels[rest], P),
+            "hypervolume": ev.hypervolume, "cost_saving": ev.cost_saving_at_best_accuracy,
+            "accuracy_gain": ev.accuracy_gain_at_best_cost, "prior_hypervolume": ev0.hypervolume,
+            "prior_cost_saving": ev0.cost_saving_at_best_accuracy,
+            "fit_s": t1 - t0, "predict_s": t2 - t1}
+
+
+def markdown(results: pd.DataFrame) -> str:
+    """Medians over seeds per data set and fraction; the choices of all seeds."""
+    lines = ["| dataset | labelled | n | chosen (per seed) | AUC | HV ratio | cost saving "
+             "| accuracy gain | prior HV | prior saving | fit s | predict s |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (dataset, fraction), g in results.groupby(["dataset", "fraction"], sort=True):
+        med = g.median(numeric_only=True)
+
+        def pct(value: float) -> str:
+            return "n/a" if np.isnan(value) else f"{value:.1%}"
+
+        lines.append(
+            f"| {dataset} | {fraction:.0%} | {med['n_train']:.0f} | {'; '.join(g['choice'])} "
+            f"| {med['auc']:.3f} | {med['hypervolume']:.3f} | {pct(med['cost_saving'])} "
+            f"| {med['accuracy_gain'] * 100:+.1f} pp | {med['prior_hypervolume']:.3f} "
+            f"| {pct(med['prior_cost_saving'])} | {med['fit_s']:.1f} | {med['predict_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3, help="splits 0..seeds-1 (default 3)")
+    parser.add_argument("--fractions", type=float, nargs="+",
+                        default=[0.01, 0.02, 0.05, 0.1, 0.2])
+    parser.add_argument("--datasets", nargs="+", default=["logparsing", "overruling"])
+    args = parser.parse_args()
+    rows = []
+    for name in args.datasets:
+        for fraction in args.fractions:
+            for seed in range(args.seeds):
+                rows.append(run(name, fraction, seed))
+                print(rows[-1], flush=True)
+    results = pd.DataFrame(rows).astype({"cost_saving": float, "prior_cost_saving": float})
+    print(f"\nauto predictor, medians over seeds 0..{args.seeds - 1}; front = exact hull of P; "
+          "fit s = featurise all texts + choose + fit; predict s = transform + predict\n")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

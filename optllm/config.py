@@ -1,0 +1,87 @@
+"""Run parameters and the train / allocate split: light to import (no ML libraries)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from optllm.dataset import Dataset
+from optllm.exceptions import ConfigError
+
+METHODS = ("optllm", "hull")
+
+#: Robust score S = P + alpha * U; the alpha that gave the best fronts on the shared datasets
+#: (benchmarks/bench_alpha.py, docs/benchmarks.md).
+DEFAULT_ALPHA = 0.0
+
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every parameter of a run; saved as config.json next to its results."""
+
+    train_fraction: float = 0.02
+    seed: int = 0
+    bootstraps: int = 100
+    alpha: float = DEFAULT_ALPHA
+    method: str = "optllm"
+    density: int = 10
+    featuriser: str = "tfidf-svd"
+    n_jobs: int = 2
+    budget: float | None = None
+    target_accuracy: float | None = None
+
+    def check(self) -> RunConfig:
+        """Raise ConfigError naming the first parameter out of range."""
+        if not 0 < self.train_fraction < 1:
+            raise ConfigError(f"train fraction must be between 0 and 1 (exclusive); "
+                              f"got {self.train_fraction}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0; got {self.seed}")
+        if self.n_jobs < 1:
+            raise ConfigError(f"n_jobs must be at least 1; got {self.n_jobs}")
+        if self.bootstraps < 1:
+            raise ConfigError(f"bootstraps must be at least 1; got {self.bootstraps}")
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.density < 2:
+            raise ConfigError(f"density must be at least 2; got {self.density}")
+        if not math.isfinite(self.alpha):
+            raise ConfigError(f"alpha must be a finite number; got {self.alpha}")
+        if self.budget is not None and self.target_accuracy is not None:
+            raise ConfigError("give either a budget or a target accuracy, not both")
+        if self.budget is not None and not self.budget >= 0:
+            raise ConfigError(f"budget must be a non-negative amount in USD; got {self.budget}")
+        if self.target_accuracy is not None and not 0 <= self.target_accuracy <= 1:
+            raise ConfigError(f"target accuracy must be between 0 and 1; "
+                              f"got {self.target_accuracy}")
+        return self
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices of the labelled sample to learn from and of the queries to allocate."""
+
+    train: np.ndarray
+    allocate: np.ndarray
+
+
+def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
+    """Draw `train_fraction` of all queries, from the labelled ones, as the training sample."""
+    n_train = max(2, round(train_fraction * dataset.n_queries))
+    labelled = np.flatnonzero(dataset.labelled)
+    if labelled.size < n_train:
+        raise ConfigError(
+            f"{dataset.name}: a train fraction of {train_fraction:g} needs {n_train} labelled "
+            f"queries, but only {labelled.size} of {dataset.n_queries} are labelled")
+    if dataset.n_queries - n_train < 1:
+        raise ConfigError(f"{dataset.name}: no queries would be left to allocate")
+    rng = np.random.default_rng(seed)
+    train = np.sort(rng.choice(labelled, size=n_train, replace=False))
+    allocate = np.setdiff1d(np.arange(dataset.n_queries), train)
+    return Split(train, allocate)
