@@ -1,5 +1,10 @@
 """Query-text featurisers: TF-IDF, optionally reduced to a small dense matrix by truncated SVD.
 
+Registry (`make_featuriser`): "tfidf" (sparse word 1-2-grams), "char-tfidf" (character
+2-5-grams within word boundaries, for logs, code and ids), "word+char" (both side by side) and
+"tfidf-svd" (word TF-IDF projected to ~100 dense columns, for gradient boosting). Sentence
+embeddings would be a natural optional extra (a heavy dependency); they are not included.
+
 Every featuriser is a scikit-learn transformer (`fit(texts)`, `transform(texts)`,
 `fit_transform`), so `clone` and `Pipeline` work. TF-IDF is unsupervised: fit it on every query
 you have (labelled and to-allocate). Text shared by all queries, such as a few-shot prompt

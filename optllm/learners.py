@@ -13,6 +13,9 @@ base-rate prior's. The learners other than XGBoost also keep those out-of-sample
   cross-validated log-loss; bootstrap refits give the spread. Best with few labels.
 - "knn": cosine k-nearest neighbours, their success rate shrunk toward the base rate.
 - "prior": the per-model base rate for every query: what to use when nothing beats it.
+
+`predict_mean_std` takes `progress` and `should_stop` like the XGBoost one (per batch of rows).
+Sentence embeddings would be a further featuriser (an optional extra); they are not included.
 """
 
 from __future__ import annotations
@@ -138,6 +141,7 @@ class PriorPredictor(_Learner):
             should_stop: ShouldStop | None = None) -> PriorPredictor:
         """Per-model rate and its standard error; returns self."""
         X, Y, names = _check_xy(X, Y, model_names)
+        check_cancelled(should_stop, "train")
         n = Y.shape[0]
         self.rate_ = smoothed_rate(Y.sum(axis=0), n)
         self.se_ = np.sqrt(self.rate_ * (1.0 - self.rate_) / n)
@@ -147,9 +151,12 @@ class PriorPredictor(_Learner):
         report(progress, "train", 1, 1)
         return self
 
-    def predict_mean_std(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+                         should_stop: ShouldStop | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """The rate and its standard error, repeated for every row: (N, M) float64 each."""
         n = self._check_X(X).shape[0]
+        report(progress, "predict", n, n)
         return (np.repeat(self.rate_[None, :], n, axis=0),
                 np.repeat(self.se_[None, :], n, axis=0))
 
@@ -171,6 +178,8 @@ class LogisticPredictor(_Learner):
     Cs : inverse regularisation strengths tried.
     n_bootstraps : resampled refits for the spread.
     cv, random_state : K folds for choosing C (and `oof_proba_`); seed of folds and resamples.
+    warm_start : refit on the same rows keeping `C_` and `oof_proba_` (no new choice of C),
+        e.g. to add the bootstrap refits to a model first fitted without them.
 
     Fitted attributes: `C_` (M,) (NaN for a constant column), `columns_` (features seen in
     training; others have zero weight), `coef_` (d_used, M), `intercept_` (M,),
@@ -179,11 +188,13 @@ class LogisticPredictor(_Learner):
     """
 
     def __init__(self, Cs: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0), n_bootstraps: int = 30,
-                 cv: int = 5, random_state: int | None = None) -> None:
+                 cv: int = 5, random_state: int | None = None, warm_start: bool = False
+                 ) -> None:
         self.Cs = Cs
         self.n_bootstraps = n_bootstraps
         self.cv = cv
         self.random_state = random_state
+        self.warm_start = warm_start
 
     def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
             progress: ProgressCallback | None = None,
@@ -198,13 +209,16 @@ class LogisticPredictor(_Learner):
         columns = np.flatnonzero(X.getnnz(axis=0) > 0)
         Xu = X[:, columns]
         folds = fold_ids(n, self.cv, self.random_state)
-        oof = np.empty((n, n_models))
-        C = np.full(n_models, np.nan)
         total = n_models * (1 + self.n_bootstraps)
-        for j in range(n_models):
-            check_cancelled(should_stop, "train")
-            C[j], oof[:, j] = self._choose_C(Xu, Y[:, j], folds)
-            report(progress, "train", j + 1, total)
+        if self.warm_start and getattr(self, "oof_proba_", np.empty(0)).shape == Y.shape:
+            C, oof = self.C_, self.oof_proba_
+        else:
+            oof = np.empty((n, n_models))
+            C = np.full(n_models, np.nan)
+            for j in range(n_models):
+                check_cancelled(should_stop, "train")
+                C[j], oof[:, j] = self._choose_C(Xu, Y[:, j], folds)
+                report(progress, "train", j + 1, total)
         coef, intercept = self._fit_all(Xu, Y, C, np.ones(n))
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=self.n_bootstraps)
@@ -265,7 +279,9 @@ class LogisticPredictor(_Learner):
                 best_C, best_p, best_loss = C, p, loss
         return best_C, best_p
 
-    def predict_mean_std(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+                         should_stop: ShouldStop | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """P from the fit on all rows, U the std over the bootstrap refits; (N, M) float64."""
         X = self._check_X(X)
         Xu = (X[:, self.columns_] if sp.issparse(X) else sp.csr_matrix(X[:, self.columns_]))
@@ -273,12 +289,14 @@ class LogisticPredictor(_Learner):
         P = np.empty((n, n_models))
         U = np.zeros((n, n_models))
         for start in range(0, n, _PREDICT_BATCH):
+            check_cancelled(should_stop, "predict")
             rows = Xu[start:start + _PREDICT_BATCH]
             P[start:start + rows.shape[0]] = _sigmoid(rows @ self.coef_ + self.intercept_)
             if self.boot_intercept_.size:
                 Z = np.asarray(rows @ self.boot_coef_) + self.boot_intercept_
                 U[start:start + rows.shape[0]] = _sigmoid(Z).reshape(
                     rows.shape[0], -1, n_models).std(axis=1)
+            report(progress, "predict", start + rows.shape[0], n)
         return P, U
 
 
@@ -309,6 +327,7 @@ class KNNPredictor(_Learner):
         X, Y, names = _check_xy(X, Y, model_names)
         if self.n_neighbors < 1 or self.prior_strength < 0:
             raise ConfigError("n_neighbors must be >= 1 and prior_strength >= 0")
+        check_cancelled(should_stop, "train")
         self.X_ = normalize(X)
         self.Y_ = Y
         self.rate_ = smoothed_rate(Y.sum(axis=0), Y.shape[0])
@@ -336,17 +355,21 @@ class KNNPredictor(_Learner):
         U = np.sqrt(P * (1.0 - P) / (total + 1.0))
         return P, U
 
-    def predict_mean_std(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+                         should_stop: ShouldStop | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
         """Shrunk neighbour success rate P and its Beta posterior std U, (N, M) float64."""
         X = normalize(self._check_X(X).astype(np.float64))
         n = X.shape[0]
         P = np.empty((n, self.n_models_))
         U = np.empty((n, self.n_models_))
         for start in range(0, n, _PREDICT_BATCH):
+            check_cancelled(should_stop, "predict")
             stop = min(start + _PREDICT_BATCH, n)
             P[start:stop], U[start:stop] = self._vote(
                 self._similarity(X[start:stop]), self.rate_[None, :],
                 min(self.n_neighbors, self.Y_.shape[0]))
+            report(progress, "predict", stop, n)
         return P, U
 
 

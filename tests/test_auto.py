@@ -34,6 +34,9 @@ def test_auto_picks_the_prior_without_signal(seed: int) -> None:
     assert choice.scores["chosen"].sum() == 1
     assert set(choice.scores["candidate"]) >= {"prior", "logistic on word+char"}
     assert "xgboost" not in set(choice.scores["learner"])  # too few rows for it
+    curve = learning_curve(texts[:80], Y[:80], np.ones((80, 3)), choice, cv=3)
+    best_other = choice.scores.loc[choice.scores["candidate"] != "prior", "candidate"].iloc[0]
+    assert curve["candidate"].iloc[0] == best_other  # would more labels make it pay?
 
 
 def test_auto_picks_a_per_query_learner_with_planted_signal() -> None:
@@ -70,14 +73,15 @@ def test_fit_predictor_gives_a_working_featuriser_and_predictor() -> None:
 def test_verdict_says_when_prediction_does_not_pay() -> None:
     quality = pd.DataFrame({"auc": [0.5, 0.55], "beats_prior": [False, False]})
     assert "does not beat" in verdict(quality)
-    assert "1 of 2" in verdict(quality.assign(beats_prior=[True, False]))
+    assert "weakly" in verdict(quality.assign(beats_prior=[True, False]))
+    assert "1 of 2" in verdict(pd.DataFrame({"auc": [0.9, 0.55], "beats_prior": [True, False]}))
 
 
 def test_learning_curve_improves_with_more_labels() -> None:
     texts, Y = texts_and_labels(160, signal=True)
     costs = np.tile([1.0, 2.0, 3.0], (160, 1))
     choice = choose_predictor(texts, Y, texts, candidates=[Candidate("tfidf", "logistic")])
-    curve = learning_curve(texts, Y, costs, choice.featuriser, choice.candidate, cv=4)
+    curve = learning_curve(texts, Y, costs, choice, cv=4)
     assert list(curve["fraction"]) == [0.25, 0.5, 0.75, 1.0]
     first, last = curve.iloc[0], curve.iloc[-1]
     assert last["log_loss"] < first["log_loss"]

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optllm.exceptions import ConfigError, NotFittedError
+from optllm.exceptions import Cancelled, ConfigError, NotFittedError
 from optllm.features import make_featuriser
 from optllm.learners import LEARNERS, fold_ids, fold_prior, make_learner
+from optllm.progress import Progress
 
 FAST = {
     "xgboost": {"n_bootstraps": 3, "n_estimators": 5, "n_jobs": 1, "random_state": 0},
@@ -68,6 +69,16 @@ def test_logistic_spread_from_bootstraps_and_seeded() -> None:
     assert (no_spread.predict_mean_std(X)[1] == 0).all()
 
 
+def test_logistic_warm_start_keeps_C_and_adds_spread() -> None:
+    X, Y = planted()
+    quick = make_learner("logistic", **(FAST["logistic"] | {"n_bootstraps": 0})).fit(X, Y)
+    C, oof = quick.C_.copy(), quick.oof_proba_
+    quick.set_params(n_bootstraps=3, warm_start=True, Cs=(1e-3,)).fit(X, Y)
+    np.testing.assert_array_equal(quick.C_, C)
+    assert quick.oof_proba_ is oof
+    assert quick.predict_mean_std(X)[1].max() > 0
+
+
 def test_knn_shrinks_toward_base_rate() -> None:
     X, Y = planted()
     strong = make_learner("knn", n_neighbors=5, prior_strength=1e6).fit(X, Y)
@@ -113,3 +124,16 @@ def test_char_and_word_char_featurisers() -> None:
     assert Xb.shape == (4, both.word_.n_features_out_ + char.n_features_out_)
     np.testing.assert_allclose(sp.linalg.norm(Xb, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(sp.linalg.norm(Xc, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["logistic", "knn"])
+def test_cancel_and_progress(name: str) -> None:
+    X, Y = planted()
+    with pytest.raises(Cancelled):
+        make_learner(name, **FAST[name]).fit(X, Y, should_stop=lambda: True)
+    est = make_learner(name, **FAST[name]).fit(X, Y)
+    seen: list[Progress] = []
+    est.predict_mean_std(X, progress=seen.append)
+    assert seen[-1].done == seen[-1].total == X.shape[0]
+    with pytest.raises(Cancelled):
+        est.predict_mean_std(X, should_stop=lambda: True)
