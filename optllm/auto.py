@@ -33,8 +33,9 @@ from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, repor
 AUTO = "auto"
 
 #: XGBoost on an SVD projection needs more rows than a linear model on sparse TF-IDF before
-#: it pays; below this it is not tried (it is also the slowest candidate).
-XGBOOST_MIN_ROWS = 1000
+#: it pays; below this it is not tried. On logparsing with 1600 labelled rows it lost to
+#: logistic regression on word+char (log-loss 0.221 vs 0.179) and took 23 of the 27 s.
+XGBOOST_MIN_ROWS = 5000
 
 #: A per-query candidate must lower the prior's cross-validated log-loss by more than this many
 #: standard errors of the paired per-row gain. The best of several K-fold scores (and of the

@@ -121,15 +121,12 @@ class Reconstructor:
             _update(table, _rescore(allocation, scores, costs, rows), rows)
         buy_rate, buy_model, sell_rate, sell_model = table
         for _ in range(MAX_SWAP_ROUNDS):
-            buyers = np.flatnonzero(buy_rate > -np.inf)
-            sellers = np.flatnonzero(sell_rate < np.inf)
-            if buyers.size == 0 or sellers.size == 0:
-                break
             # Only candidates that can possibly pair matter: prune before sorting.
-            buyers = buyers[buy_rate[buyers] > sell_rate[sellers].min()]
-            sellers = sellers[sell_rate[sellers] < buy_rate[buyers].max(initial=-np.inf)]
-            if buyers.size == 0 or sellers.size == 0:
+            cheapest_sell, best_buy = sell_rate.min(), buy_rate.max()
+            if not cheapest_sell < best_buy:
                 break
+            buyers = np.flatnonzero(buy_rate > cheapest_sell)
+            sellers = np.flatnonzero(sell_rate < best_buy)
             buyers = buyers[_argsort(-buy_rate[buyers])]
             sellers = sellers[_argsort(sell_rate[sellers])]
             n_pairs = _pair_count(buy_rate[buyers], sell_rate[sellers])
