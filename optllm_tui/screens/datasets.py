@@ -15,6 +15,8 @@ from optllm_tui.formatting import display_path, ratio, unit_cost
 from optllm_tui.screens.base import Change, ModeScreen
 
 PREVIEW_ROWS = 200
+#: Characters of each query shown in the preview (one line; the full text is in exports).
+PREVIEW_CHARS = 80
 DEFAULT_OPTION = "default"
 
 
@@ -43,7 +45,11 @@ class DatasetsScreen(ModeScreen):
     def on_mount(self) -> None:
         self.query_one("#models", DataTable).add_columns(
             "model", "accuracy", "mean cost", "rows")
-        self.query_one("#queries", DataTable).add_columns("query_id", "query")
+        queries = self.query_one("#queries", DataTable)
+        # Fixed widths: rows arrive after the first paint, and a column that widens then
+        # keeps showing cells cut at its first width.
+        queries.add_column("query_id", width=12)
+        queries.add_column("query", width=PREVIEW_CHARS)
         if self.opt_app.settings.layout:
             self.query_one("#layout", Select).value = self.opt_app.settings.layout
         super().on_mount()
@@ -90,7 +96,7 @@ class DatasetsScreen(ModeScreen):
                            f"{row.rows:,}")
         for qid, text in zip(dataset.query_ids[:PREVIEW_ROWS], dataset.queries[:PREVIEW_ROWS],
                              strict=True):
-            queries.add_row(str(qid), " ".join(str(text).split())[:200])
+            queries.add_row(str(qid), " ".join(str(text).split())[:PREVIEW_CHARS])
 
     @on(OptionList.OptionSelected, "#sources")
     def _open_source(self, event: OptionList.OptionSelected) -> None:
