@@ -7,6 +7,7 @@ import sys
 import time
 
 from optllm import compare_cli
+from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
 from optllm.exceptions import Cancelled, OptLLMError
 from optllm.extra_cli import (
     HANDLERS,
@@ -70,8 +71,15 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-fraction", type=float, default=0.02,
                    help="share of queries in the labelled training sample (default 0.02)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--bootstraps", type=int, default=100,
-                   help="bootstrap XGBoost models in the ensemble (default 100)")
+    p.add_argument("--bootstraps", type=int, default=30,
+                   help="bootstrap refits for the spread (default 30; the paper: 100)")
+    p.add_argument("--learner", choices=LEARNER_CHOICES, default="auto",
+                   help="auto (default: chosen by cross-validated log-loss, falling back to "
+                        "the per-model prior), or xgboost (the paper's), logistic, knn, prior")
+    p.add_argument("--featuriser", choices=FEATURISER_CHOICES, default="auto",
+                   help="query text features (default auto; the paper's: tfidf-svd)")
+    p.add_argument("--learning-curve", action="store_true",
+                   help="also estimate how the front would improve with more labels")
     p.add_argument("--alpha", type=float, default=None,
                    help="robust score = mean + alpha * std (default: the measured best)")
     p.add_argument("--method", choices=["optllm", "hull"], default="optllm",
@@ -100,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         train_fraction=args.train_fraction, seed=args.seed, bootstraps=args.bootstraps,
         alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
         density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
+        learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
     ).check()
     print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models",
           file=sys.stderr)
@@ -117,6 +126,9 @@ def _print_summary(summary: dict) -> None:
     def pct(x: float | None, scale: float = 100.0, unit: str = "%") -> str:
         return "n/a" if x is None else f"{x * scale:+.1f}{unit}"
 
+    predictor = summary["predictor"]
+    print(f"predictor: {predictor['learner']} on {predictor['featuriser']} features")
+    print(predictor["verdict"])
     print(f"front: {summary['front_points_total']} points ({summary['method']})")
     if summary["best_single_model"] is not None:
         print(f"best single model: {summary['best_single_model']}")

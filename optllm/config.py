@@ -11,6 +11,10 @@ from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError
 
 METHODS = ("optllm", "hull")
+#: Learner and featuriser names a run accepts ("auto" chooses by cross-validated log-loss);
+#: tests check them against the registries in optllm.learners and optllm.features.
+LEARNER_CHOICES = ("auto", "xgboost", "logistic", "knn", "prior")
+FEATURISER_CHOICES = ("auto", "tfidf", "char-tfidf", "word+char", "tfidf-svd")
 
 #: Robust score S = P + alpha * U; the alpha that gave the best fronts on the shared datasets
 #: (benchmarks/bench_alpha.py, docs/benchmarks.md).
@@ -24,11 +28,13 @@ class RunConfig:
 
     train_fraction: float = 0.02
     seed: int = 0
-    bootstraps: int = 100
+    bootstraps: int = 30
     alpha: float = DEFAULT_ALPHA
     method: str = "optllm"
     density: int = 10
-    featuriser: str = "tfidf-svd"
+    featuriser: str = "auto"
+    learner: str = "auto"
+    learning_curve: bool = False
     n_jobs: int = 2
     budget: float | None = None
     target_accuracy: float | None = None
@@ -42,6 +48,12 @@ class RunConfig:
             raise ConfigError(f"seed must be a whole number >= 0; got {self.seed}")
         if self.n_jobs < 1:
             raise ConfigError(f"n_jobs must be at least 1; got {self.n_jobs}")
+        if self.learner not in LEARNER_CHOICES:
+            raise ConfigError(f"learner must be one of {', '.join(LEARNER_CHOICES)}; "
+                              f"got {self.learner!r}")
+        if self.featuriser not in FEATURISER_CHOICES:
+            raise ConfigError(f"featuriser must be one of {', '.join(FEATURISER_CHOICES)}; "
+                              f"got {self.featuriser!r}")
         if self.bootstraps < 1:
             raise ConfigError(f"bootstraps must be at least 1; got {self.bootstraps}")
         if self.method not in METHODS:

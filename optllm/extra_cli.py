@@ -68,6 +68,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
         seed=args.seed, bootstraps=args.bootstraps,
         alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
         density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
+        learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
     ).check()
     print(f"history {history.title}: {history.n_labelled} labelled queries x "
           f"{history.n_models} models", file=sys.stderr)

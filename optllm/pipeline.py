@@ -9,20 +9,21 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from optllm import auto
 from optllm.config import RunConfig, Split, split_queries
 from optllm.dataset import Dataset
 from optllm.evaluation import Evaluation, evaluate
 from optllm.exceptions import ConfigError, ExportError
 from optllm.export import write_json, write_table
-from optllm.features import TfidfFeaturiser, make_featuriser
 from optllm.front import Front
 from optllm.optimize import StepEvent, iter_optimize
-from optllm.prediction import BootstrapXGBoostPredictor, robust_score
+from optllm.prediction import robust_score
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
@@ -31,44 +32,53 @@ MAX_FRONT_POINTS = 2000
 
 @dataclass
 class Prediction:
-    """Predicted success per allocated query and model: mean P, spread U, robust score S."""
+    """Predicted success per allocated query and model: mean P, spread U, robust score S.
+
+    `predictor` and `featuriser` are None in a reopened run (predictions only); `choice`
+    says which featuriser and learner were used and why, with every candidate's score.
+    """
 
     mean: np.ndarray
     spread: np.ndarray
     scores: np.ndarray
-    predictor: BootstrapXGBoostPredictor | None  # None in a reopened run (predictions only)
+    predictor: Any | None
     quality: pd.DataFrame
-    featuriser: TfidfFeaturiser | None
+    featuriser: Any | None
+    choice: auto.Choice | None = None
+    learning_curve: pd.DataFrame | None = None
 
 
 def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
                       progress: ProgressCallback | None = None,
                       should_stop: ShouldStop | None = None,
                       timings: dict[str, float] | None = None) -> Prediction:
-    """Featurise all query texts, fit the bootstrap ensemble on the training sample and
-    predict the queries to allocate."""
+    """Choose (or take from `config`) the featuriser and learner, fit them on the training
+    sample, and predict the queries to allocate."""
     timings = timings if timings is not None else {}
+    featuriser, predictor, choice = auto.fit_predictor(
+        dataset.queries, split.train, dataset.labels[split.train],
+        featuriser=config.featuriser, learner=config.learner, n_bootstraps=config.bootstraps,
+        model_names=list(dataset.models), random_state=config.seed, n_jobs=config.n_jobs,
+        progress=progress, should_stop=should_stop, timings=timings)
     t0 = time.perf_counter()
-    report(progress, "features", 0, 1, "featurising query texts")
-    featuriser = make_featuriser(config.featuriser, random_state=config.seed)
-    features = featuriser.fit_transform(dataset.queries)
+    report(progress, "features", 0, 1, "featurising the queries to allocate")
+    features = featuriser.transform(dataset.queries[split.allocate])
     check_cancelled(should_stop, "features")
     report(progress, "features", 1, 1)
-    timings["features"] = time.perf_counter() - t0
-
+    timings["features"] = timings.pop("choose", 0.0) + time.perf_counter() - t0
     t0 = time.perf_counter()
-    predictor = BootstrapXGBoostPredictor(n_bootstraps=config.bootstraps, alpha=config.alpha,
-                                          n_jobs=config.n_jobs, random_state=config.seed)
-    predictor.fit(features[split.train], dataset.labels[split.train],
-                  model_names=list(dataset.models), progress=progress, should_stop=should_stop)
-    timings["train"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    mean, spread = predictor.predict_mean_std(features[split.allocate], progress=progress,
+    mean, spread = predictor.predict_mean_std(features, progress=progress,
                                               should_stop=should_stop)
     timings["predict"] = time.perf_counter() - t0
+    curve = None
+    if config.learning_curve:
+        t0 = time.perf_counter()
+        curve = auto.learning_curve(dataset.queries[split.train], dataset.labels[split.train],
+                                    dataset.cost[split.train], choice,
+                                    random_state=config.seed, should_stop=should_stop)
+        timings["learning_curve"] = time.perf_counter() - t0
     return Prediction(mean, spread, robust_score(mean, spread, config.alpha), predictor,
-                      predictor.quality_, featuriser)
+                      predictor.quality_, featuriser, choice, curve)
 
 
 def optimise_steps(prediction: Prediction, allocated: Dataset, config: RunConfig, *,
@@ -162,6 +172,24 @@ class RunResult:
     def allocated(self) -> Dataset:
         return self.dataset.subset(self.split.allocate)
 
+    def _predictor_summary(self) -> dict:
+        """Which learner and featuriser, why, how well against the prior, and whether more
+        labels would pay."""
+        p = self.prediction
+        return {
+            "learner": p.choice.candidate.learner if p.choice else self.config.learner,
+            "featuriser": p.choice.candidate.featuriser if p.choice else self.config.featuriser,
+            "requested": {"learner": self.config.learner, "featuriser": self.config.featuriser},
+            "bootstraps": self.config.bootstraps,
+            "alpha": self.config.alpha,
+            "quality": p.quality.to_dict(orient="records"),
+            "verdict": auto.verdict(p.quality),
+            "reason": p.choice.reason if p.choice else None,
+            "candidates": p.choice.scores.to_dict(orient="records") if p.choice else None,
+            "learning_curve": (p.learning_curve.to_dict(orient="records")
+                               if p.learning_curve is not None else None),
+        }
+
     def summary(self) -> dict:
         """The contents of summary.json."""
         ev = self.evaluation
@@ -191,13 +219,7 @@ class RunResult:
             "igd": ev.igd if ev else None,
             "delta": ev.spread if ev else None,
             "hypervolume": ev.hypervolume if ev else None,
-            "predictor": {
-                "learner": "bootstrap-xgboost",
-                "featuriser": self.config.featuriser,
-                "bootstraps": self.config.bootstraps,
-                "alpha": self.config.alpha,
-                "quality": self.prediction.quality.to_dict(orient="records"),
-            },
+            "predictor": self._predictor_summary(),
             "timings_s": self.timings,
         }
         if self.selected is not None:

