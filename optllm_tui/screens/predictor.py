@@ -16,9 +16,8 @@ from optllm_tui.screens.base import Change, ModeScreen
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from optllm.config import RunConfig
+    from optllm.pipeline import Prediction
 
 #: (RunConfig field, label, Input type) of the numeric fields.
 FIELDS = (
@@ -29,20 +28,20 @@ FIELDS = (
 )
 
 
-def verdict(quality: pd.DataFrame) -> str:
-    """One plain sentence on whether per-query prediction beats each model's prior."""
-    losers = [str(m) for m, beats in zip(quality["model"], quality["beats_prior"], strict=True)
-              if not beats]
-    if not losers:
-        return ("For every model the per-query prediction beats the prior (its Brier score "
-                "is lower than that of the model's base rate).")
-    if len(losers) == len(quality):
-        return ("For no model does the per-query prediction beat the prior: the predictor "
-                "has not learnt which queries each model gets right, so the front is no "
-                "better than choosing by base rates. More training data may help.")
-    return (f"For {', '.join(losers)} the per-query prediction does not beat the prior (the "
-            "model's base rate), so allocations cannot tell that model's easy queries from "
-            "its hard ones.")
+def explain(prediction: Prediction) -> str:
+    """Which learner was used and why, every candidate's cross-validated log-loss, and
+    the plain verdict on whether per-query prediction beats the prior."""
+    from optllm.auto import verdict
+
+    lines = []
+    choice = prediction.choice
+    if choice is not None:
+        lines.append(f"Chose {choice.candidate.name}: {choice.reason.rstrip('.')}.")
+        scores = ", ".join(f"{row.candidate} {row.log_loss:.3f}"
+                           for row in choice.scores.itertuples())
+        lines.append(f"Cross-validated log-loss: {scores}.")
+    lines.append(verdict(prediction.quality))
+    return "\n".join(lines)
 
 
 class PredictorScreen(ModeScreen):
@@ -52,7 +51,7 @@ class PredictorScreen(ModeScreen):
     AUTO_FOCUS = "#quality"
 
     def compose_body(self) -> ComposeResult:
-        from optllm.features import FEATURISERS
+        from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
 
         config = self.session.config
         with Horizontal(id="predictor"):
@@ -63,8 +62,11 @@ class PredictorScreen(ModeScreen):
                         yield Label(label)
                         yield Input(str(getattr(config, name)), type=kind, id=name,
                                     compact=True, select_on_focus=False)
+                    yield Label("learner")
+                    yield Select([(f, f) for f in LEARNER_CHOICES], value=config.learner,
+                                 allow_blank=False, id="learner", compact=True)
                     yield Label("featuriser")
-                    yield Select([(f, f) for f in FEATURISERS], value=config.featuriser,
+                    yield Select([(f, f) for f in FEATURISER_CHOICES], value=config.featuriser,
                                  allow_blank=False, id="featuriser", compact=True)
                 yield Static("t trains, Esc cancels, Enter applies a field.", classes="hint")
                 yield Static("", id="param-status")
@@ -96,6 +98,7 @@ class PredictorScreen(ModeScreen):
         if int(values["seed"]) < 0:  # type: ignore[call-overload]
             raise ConfigError(f"seed must be 0 or more; got {values['seed']}")
         values["featuriser"] = str(self.query_one("#featuriser", Select).value)
+        values["learner"] = str(self.query_one("#learner", Select).value)
         return dataclasses.replace(self.session.config, **values).check()
 
     def _checked_config(self) -> RunConfig | None:
@@ -160,6 +163,7 @@ class PredictorScreen(ModeScreen):
         for name, _, _ in FIELDS:
             self.query_one(f"#{name}", Input).value = str(getattr(config, name))
         self.query_one("#featuriser", Select).value = config.featuriser
+        self.query_one("#learner", Select).value = config.learner
 
     def _fill_quality(self, just_trained: bool, elapsed: float | None) -> None:
         table = self.query_one("#quality", DataTable)
@@ -179,4 +183,4 @@ class PredictorScreen(ModeScreen):
         self.query_one(ProgressPanel).finish(
             f"Trained {self.session.config.bootstraps} members{took} on {split.train.size:,} "
             f"labelled queries; {split.allocate.size:,} to allocate.")
-        self.query_one("#verdict", Static).update(verdict(prediction.quality))
+        self.query_one("#verdict", Static).update(explain(prediction))

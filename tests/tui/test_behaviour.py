@@ -23,8 +23,10 @@ from optllm_tui.widgets.progress_panel import ProgressPanel
 
 from .conftest import loaded, run_opened, show, trained, until
 
-#: Enough members that training is still running when the test acts on it.
-LONG_RUN = {"bootstraps": 400, "train_fraction": 0.2}
+#: Enough members of the paper's XGBoost ensemble that training is still running when the
+#: test acts on it.
+LONG_RUN = {"bootstraps": 400, "train_fraction": 0.2, "learner": "xgboost",
+            "featuriser": "tfidf-svd"}
 
 
 def training_in_members(messages: list[object]) -> bool:
