@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import threading
 import zipfile
 from collections import deque
@@ -42,7 +41,8 @@ from scipy.stats import rankdata
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 
-from optllm.exceptions import ConfigError, ExportError, NotFittedError, OptLLMError
+from optllm.exceptions import ConfigError, NotFittedError, OptLLMError
+from optllm.export import atomic_path
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 # benchmarks/bench_alpha.py (2% labelled, B=100, 5 seeds, exact hull front): alpha in
@@ -372,7 +372,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
             for b, booster in enumerate(self.boosters_):
                 if booster is not None:
                     zf.writestr(f"booster_{b:04d}.ubj", bytes(booster.save_raw("ubj")))
-        _atomic_write_bytes(Path(path), payload.getvalue())
+        with atomic_path(path, force=True) as tmp:
+            tmp.write_bytes(payload.getvalue())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BootstrapXGBoostPredictor:
@@ -445,19 +446,3 @@ def _json_scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot store {type(value).__name__} in a predictor file")
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, fsync, then `os.replace`; no partial file."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise ExportError(f"could not write predictor to {path}: {e}") from e
