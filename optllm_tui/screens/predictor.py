@@ -41,6 +41,12 @@ def explain(prediction: Prediction) -> str:
                            for row in choice.scores.itertuples())
         lines.append(f"Cross-validated log-loss: {scores}.")
     lines.append(verdict(prediction.quality))
+    curve = prediction.learning_curve
+    if curve is not None:
+        points = ", ".join(f"{row.n_labelled:.0f} labels: AUC {row.auc:.3f}, "
+                           f"HV {row.hypervolume:.3f}" for row in curve.itertuples())
+        lines.append(f"Learning curve ({curve['candidate'].iloc[0]}, held-out folds): "
+                     f"{points}. Still rising at the end means more labels would pay.")
     return "\n".join(lines)
 
 
@@ -68,6 +74,9 @@ class PredictorScreen(ModeScreen):
                     yield Label("featuriser")
                     yield Select([(f, f) for f in FEATURISER_CHOICES], value=config.featuriser,
                                  allow_blank=False, id="featuriser", compact=True)
+                    yield Label("learn. curve")
+                    yield Select([("off", False), ("on", True)], value=config.learning_curve,
+                                 allow_blank=False, id="learning_curve", compact=True)
                 yield Static("t trains, Esc cancels, Enter applies a field.", classes="hint")
                 yield Static("", id="param-status")
             with Vertical(id="results"):
@@ -99,6 +108,7 @@ class PredictorScreen(ModeScreen):
             raise ConfigError(f"seed must be 0 or more; got {values['seed']}")
         values["featuriser"] = str(self.query_one("#featuriser", Select).value)
         values["learner"] = str(self.query_one("#learner", Select).value)
+        values["learning_curve"] = bool(self.query_one("#learning_curve", Select).value)
         return dataclasses.replace(self.session.config, **values).check()
 
     def _checked_config(self) -> RunConfig | None:
@@ -164,6 +174,7 @@ class PredictorScreen(ModeScreen):
             self.query_one(f"#{name}", Input).value = str(getattr(config, name))
         self.query_one("#featuriser", Select).value = config.featuriser
         self.query_one("#learner", Select).value = config.learner
+        self.query_one("#learning_curve", Select).value = config.learning_curve
 
     def _fill_quality(self, just_trained: bool, elapsed: float | None) -> None:
         table = self.query_one("#quality", DataTable)
