@@ -104,13 +104,18 @@ class Front:
 
     @classmethod
     def from_allocations(cls, allocations: np.ndarray, scores: np.ndarray, costs: np.ndarray,
-                         *, method: str, status: str = "converged",
-                         elapsed_s: float = 0.0) -> Front:
-        """The non-dominated subset of candidate allocations (P, N), sorted by cost."""
+                         *, method: str, status: str = "converged", elapsed_s: float = 0.0,
+                         cost: np.ndarray | None = None, accuracy: np.ndarray | None = None
+                         ) -> Front:
+        """The non-dominated subset of candidate allocations (P, N), sorted by cost.
+
+        `cost` and `accuracy` of the candidates are computed unless the caller has them.
+        """
         allocations = np.asarray(allocations)
         n = scores.shape[0]
-        cost = allocation_totals(allocations, costs)
-        accuracy = allocation_totals(allocations, scores) / n
+        if cost is None or accuracy is None:
+            cost = allocation_totals(allocations, costs)
+            accuracy = allocation_totals(allocations, scores) / n
         keep = non_dominated(cost, accuracy)
         dtype = np.int16 if scores.shape[1] < 2**15 else np.int32
         return cls(cost[keep], accuracy[keep], _Dense(allocations[keep].astype(dtype)),

@@ -98,26 +98,30 @@ def iter_optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
     cand_cost = [costs[rows, cheapest].sum(), costs[rows, accurate].sum()]
     cand_acc = [scores[rows, cheapest].mean(), scores[rows, accurate].mean()]
 
-    def snapshot(step: int, side: str, phase: str, alloc: np.ndarray, changed: int) -> StepEvent:
+    def snapshot(step: int, side: str, phase: str, cost: float, accuracy: float,
+                 changed: int) -> StepEvent:
         keep = non_dominated(np.array(cand_cost), np.array(cand_acc))
-        return StepEvent(step, side, phase, float(costs[rows, alloc].sum()),
-                         float(scores[rows, alloc].mean()), changed,
+        return StepEvent(step, side, phase, float(cost), float(accuracy), changed,
                          _frozen(np.array(cand_cost)[keep]), _frozen(np.array(cand_acc)[keep]),
                          time.perf_counter() - t0)
 
     status = "converged"
-    yield snapshot(1, "both", "extremes", accurate, int((accurate != cheapest).sum()))
+    yield snapshot(1, "both", "extremes", cand_cost[1], cand_acc[1],
+                   int((accurate != cheapest).sum()))
     for step, move in enumerate(search(scores, costs, cheapest, accurate, density), start=2):
         if should_stop is not None and should_stop():
             status = "cancelled"
             break
+        cost = costs[rows, move.allocation].sum()
+        accuracy = scores[rows, move.allocation].mean()
         if move.phase == "reconstruct":
             candidates.append(move.allocation)
-            cand_cost.append(costs[rows, move.allocation].sum())
-            cand_acc.append(scores[rows, move.allocation].mean())
-        yield snapshot(step, move.side, move.phase, move.allocation, move.n_changed)
+            cand_cost.append(cost)
+            cand_acc.append(accuracy)
+        yield snapshot(step, move.side, move.phase, cost, accuracy, move.n_changed)
     front = Front.from_allocations(np.stack(candidates), scores, costs, method="optllm",
-                                   status=status, elapsed_s=time.perf_counter() - t0)
+                                   status=status, elapsed_s=time.perf_counter() - t0,
+                                   cost=np.array(cand_cost), accuracy=np.array(cand_acc))
     yield front
     return front
 
