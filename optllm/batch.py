@@ -183,18 +183,28 @@ class BatchRunResult(RunResult):
         return summary
 
 
-def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: RunConfig, *,
-              prices: Overrides | str | os.PathLike[str] | None = None,
-              output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
-              progress: ProgressCallback | None = None,
-              should_stop: ShouldStop | None = None) -> BatchRunResult:
-    """Learn from every labelled row of `history`, predict and allocate the `batch`
-    (a file, or `(query_ids, queries)` arrays) with costs from token counts.
+@dataclass
+class PreparedBatch:
+    """History and batch as one dataset, ready to train and allocate.
 
-    `config.train_fraction` is not used: the history is the training set.
+    `dataset` holds the history rows followed by the batch rows; `split.train` are the
+    labelled history rows, `split.allocate` the batch. `input_tokens` (n_batch,) are the
+    batch's counted input tokens.
     """
-    config.check()
-    t0 = time.perf_counter()
+
+    dataset: Dataset
+    split: Split
+    cost_model: CostModel
+    input_tokens: np.ndarray
+
+
+def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, *,
+                  prices: Overrides | str | os.PathLike[str] | None = None,
+                  output_tokens: Mapping[str, float] | None = None,
+                  token_method: str = "auto",
+                  progress: ProgressCallback | None = None) -> PreparedBatch:
+    """Load and price the `batch` (a file, or `(query_ids, queries)` arrays) and append it
+    to `history`: every labelled history row trains, the batch is allocated."""
     if isinstance(batch, tuple):
         ids, queries = (np.asarray(a, dtype=object) for a in batch)
         name, source = "batch", None
@@ -224,8 +234,25 @@ def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: R
         source=source,
     )
     split = Split(train, np.arange(n_history, n_history + n_batch))
+    return PreparedBatch(dataset, split, cost_model, counts.tokens)
+
+
+def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: RunConfig, *,
+              prices: Overrides | str | os.PathLike[str] | None = None,
+              output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
+              progress: ProgressCallback | None = None,
+              should_stop: ShouldStop | None = None) -> BatchRunResult:
+    """Learn from every labelled row of `history`, predict and allocate the `batch`
+    (a file, or `(query_ids, queries)` arrays) with costs from token counts.
+
+    `config.train_fraction` is not used: the history is the training set.
+    """
+    config.check()
+    t0 = time.perf_counter()
+    prepared = prepare_batch(history, batch, prices=prices, output_tokens=output_tokens,
+                             token_method=token_method, progress=progress)
     timings = {"costs": time.perf_counter() - t0}
-    result = run_split(dataset, split, config, progress=progress, should_stop=should_stop,
-                       timings=timings)
-    return BatchRunResult(**vars(result), cost_model=cost_model, input_tokens=counts.tokens,
-                          history_name=history.title)
+    result = run_split(prepared.dataset, prepared.split, config, progress=progress,
+                       should_stop=should_stop, timings=timings)
+    return BatchRunResult(**vars(result), cost_model=prepared.cost_model,
+                          input_tokens=prepared.input_tokens, history_name=history.title)

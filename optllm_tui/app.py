@@ -17,6 +17,7 @@ from optllm_tui.formatting import display_path, seconds
 from optllm_tui.jobs import Jobs, Stepper
 from optllm_tui.messages import (
     AllocationReady,
+    BatchLoaded,
     DatasetLoaded,
     ExportDone,
     ExportExists,
@@ -143,6 +144,10 @@ class OptLLMApp(App[None]):
         if self.session.front is None:
             self.report_error("run", "Nothing to save yet: train and run the optimiser first.")
             return
+        if self.session.trained_dataset is not None:
+            self.report_error("run", "A run on a batch of new queries cannot be saved as a run "
+                              "file; export its allocation instead (screen 6).")
+            return
         self.push_screen(ValueModal("Save run", "Save the run to (.npz)", DEFAULT_RUN_FILE),
                          lambda path: self.save_run(path, force=False))
 
@@ -152,7 +157,8 @@ class OptLLMApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "save_run":
-            return self.session.front is not None or None
+            session = self.session
+            return (session.front is not None and session.trained_dataset is None) or None
         return True
 
     # ---------------------------------------------------------------- datasets
@@ -174,6 +180,34 @@ class OptLLMApp(App[None]):
         self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
         self.publish("dataset")
 
+    def load_batch(self, source: str) -> None:
+        """Read a batch of new unlabelled queries to allocate, in a worker."""
+        self.jobs.load_batch(source)
+        self.publish("batch-loading", text=display_path(source))
+
+    def on_batch_loaded(self, message: BatchLoaded) -> None:
+        if message.stale:
+            return
+        self.jobs.cancel("train")
+        self.jobs.cancel("optimise")
+        self.session.set_batch(message.source, (message.ids, message.queries))
+        self.publish("batch")
+
+    def clear_batch(self) -> None:
+        """Back to splitting the labelled dataset: no batch to allocate."""
+        self.jobs.cancel("batch")
+        if self.session.batch is None:
+            return
+        self.jobs.cancel("train")
+        self.jobs.cancel("optimise")
+        self.session.set_batch(None, None)
+        self.publish("batch")
+
+    def set_prices(self, path: str | None) -> None:
+        """A prices TOML for the batch's costs (None: the bundled price table)."""
+        self.session.prices = path
+        self.publish("batch")
+
     def on_job_failed(self, message: JobFailed) -> None:
         if message.stale:
             return
@@ -191,7 +225,7 @@ class OptLLMApp(App[None]):
             return
         self.jobs.cancel("optimise")
         self.session.config = config
-        self.jobs.train(dataset, config)
+        self.jobs.train(dataset, config, self.session.batch, self.session.prices)
         self.publish("training")
 
     def cancel_training(self) -> None:
@@ -210,7 +244,7 @@ class OptLLMApp(App[None]):
             return
         self.session.config = message.config
         self.session.set_prediction(message.split, message.allocated, message.prediction,
-                                    message.hull)
+                                    message.hull, message.dataset, message.cost_model)
         self.publish("prediction", payload=message.elapsed_s)
         took = f" in {seconds(message.elapsed_s)}" if self.settings.show_timings else ""
         self.notify(f"Predictor trained{took}. Press 3 to optimise.", timeout=4)

@@ -69,6 +69,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("datasets", "o", "focus_path", "Open file", "Type a file path to open"),
     Command("datasets", "d", "load_default", "Default", "Open the embedded default dataset "
             "(synthetic)"),
+    Command("datasets", "a", "focus_batch", "Batch", "Type the path of new unlabelled queries "
+            "to allocate (optional)"),
+    Command("datasets", "x", "clear_batch", "No batch", "Clear the batch of queries to "
+            "allocate (split the labelled dataset instead)", show=False),
+    Command("datasets", "p", "focus_prices", "Prices", "Type the path of a prices TOML for "
+            "the batch (optional)", show=False),
     Command("datasets", "enter", "open", "Open", "Open the highlighted source or the typed "
             "path", bound=False),
     Command("datasets", "escape", "leave_field", "Leave field", "Leave the path field",

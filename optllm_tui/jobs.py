@@ -25,6 +25,7 @@ import numpy as np
 
 from optllm_tui.messages import (
     AllocationReady,
+    BatchLoaded,
     DatasetLoaded,
     ExportDone,
     ExportExists,
@@ -201,8 +202,25 @@ class Jobs:
 
         self._run("load", f"load {source or 'the default dataset'}", work)
 
-    def train(self, dataset: Dataset, config: RunConfig) -> None:
-        """Split, featurise, train the ensemble, predict, and compute the exact hull front."""
+    def load_batch(self, source: str) -> None:
+        """Read a batch of new unlabelled queries (`optllm.batch.load_batch`)."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.batch import load_batch
+
+            ids, queries = load_batch(source)
+            post(BatchLoaded(worker, source, ids, queries))
+
+        self._run("batch", f"load the batch {source}", work)
+
+    def train(self, dataset: Dataset, config: RunConfig,
+              batch: tuple[np.ndarray, np.ndarray] | None = None,
+              prices: str | None = None) -> None:
+        """Split, featurise, train the ensemble, predict, and compute the exact hull front.
+
+        With a `batch`, as `optllm.batch.run_batch` does: every labelled history row
+        trains (no split), the batch is allocated with costs from token counts x prices.
+        """
 
         def work(worker: Worker[Any], post: Post) -> None:
             from optllm import optimize
@@ -211,17 +229,26 @@ class Jobs:
 
             started = time.perf_counter()
             should_stop = lambda: worker.is_cancelled  # noqa: E731
-            split = split_queries(dataset, config.train_fraction, config.seed)
-            allocated = dataset.subset(split.allocate)
             throttle = Throttle(worker, post)
-            prediction = train_and_predict(dataset, split, config, progress=throttle,
+            trained, cost_model = dataset, None
+            if batch is None:
+                split = split_queries(dataset, config.train_fraction, config.seed)
+            else:
+                from optllm.batch import prepare_batch
+
+                prepared = prepare_batch(dataset, batch, prices=prices, progress=throttle)
+                trained, split, cost_model = (prepared.dataset, prepared.split,
+                                              prepared.cost_model)
+            allocated = trained.subset(split.allocate)
+            prediction = train_and_predict(trained, split, config, progress=throttle,
                                            should_stop=should_stop)
             check_cancelled(should_stop, "train")
             throttle(Progress("hull", 0, 1, "exact hull front"))
             hull = optimize(prediction.scores, allocated.cost, method="hull")
             check_cancelled(should_stop, "train")
             post(TrainingFinished(worker, config, split, allocated, prediction, hull,
-                                  time.perf_counter() - started))
+                                  time.perf_counter() - started,
+                                  trained if batch is not None else None, cost_model))
 
         self._run("train", "train the success predictor", work)
 

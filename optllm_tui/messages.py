@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
     from textual.worker import Worker
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from optllm.front import Front
     from optllm.optimize import StepEvent
     from optllm.pipeline import Prediction
+    from optllm.pricing import CostModel
     from optllm_tui.jobs import Stepper
     from optllm_tui.session import AllocationView, PointDetails
 
@@ -58,6 +60,15 @@ class DatasetLoaded(JobMessage):
 
 
 @dataclass(eq=False)
+class BatchLoaded(JobMessage):
+    """A batch of new unlabelled queries to allocate, read by `optllm.batch.load_batch`."""
+
+    source: str
+    ids: np.ndarray
+    queries: np.ndarray
+
+
+@dataclass(eq=False)
 class TrainingProgress(JobMessage):
     """Throttled by the job (about 10 a second); a queued one is replaced by the next."""
 
@@ -78,6 +89,9 @@ class TrainingFinished(JobMessage):
     prediction: Prediction
     hull: Front
     elapsed_s: float
+    #: Batch runs: the combined history + batch dataset and the batch's cost model.
+    dataset: Dataset | None = None
+    cost_model: CostModel | None = None
 
 
 @dataclass(eq=False)

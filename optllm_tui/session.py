@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
     from textual_fastdatatable import ArrowBackend
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from optllm.front import Front
     from optllm.optimize import StepEvent
     from optllm.pipeline import Prediction
+    from optllm.pricing import CostModel
     from optllm_tui.jobs import Stepper
 
 
@@ -82,6 +84,14 @@ class Session:
     details: PointDetails | None = None
     allocation_base: tuple[int, pa.Table] | None = None
     allocation_view: AllocationView | None = None
+    #: The batch of new unlabelled queries to allocate (Datasets screen), if any: its
+    #: source path and (query_ids, queries); `prices` is an optional prices TOML path.
+    batch_source: str | None = None
+    batch: tuple[np.ndarray, np.ndarray] | None = None
+    prices: str | None = None
+    #: Set by a batch run: history + batch rows (what `split` indexes) and the cost model.
+    trained_dataset: Dataset | None = None
+    cost_model: CostModel | None = None
     _config: RunConfig | None = None
 
     @property
@@ -100,12 +110,23 @@ class Session:
         """A new dataset: everything learnt from the old one goes."""
         self.dataset, self.source, self.summary = dataset, source, summary
         self.split = self.allocated = self.prediction = self.hull = None
+        self.trained_dataset = self.cost_model = None
+        self.clear_optimiser()
+
+    def set_batch(self, source: str | None, batch: tuple[np.ndarray, np.ndarray] | None
+                  ) -> None:
+        """A new batch (or none): a prediction made with the old one no longer applies."""
+        self.batch_source, self.batch = source, batch
+        self.split = self.allocated = self.prediction = self.hull = None
+        self.trained_dataset = self.cost_model = None
         self.clear_optimiser()
 
     def set_prediction(self, split: Split, allocated: Dataset, prediction: Prediction,
-                       hull: Front) -> None:
+                       hull: Front, trained_dataset: Dataset | None = None,
+                       cost_model: CostModel | None = None) -> None:
         self.split, self.allocated, self.prediction, self.hull = (
             split, allocated, prediction, hull)
+        self.trained_dataset, self.cost_model = trained_dataset, cost_model
         self.clear_optimiser()
 
     def clear_optimiser(self) -> None:

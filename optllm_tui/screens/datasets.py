@@ -1,9 +1,12 @@
-"""Screen 1: choose the data (embedded default, recent files, a typed path) and preview it."""
+"""Screen 1: choose the data (embedded default, recent files, a typed path) and preview it;
+optionally a second file, a batch of new unlabelled queries to allocate, and a prices TOML
+for their costs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -17,6 +20,8 @@ from optllm_tui.screens.base import Change, ModeScreen
 PREVIEW_ROWS = 200
 #: Characters of each query shown in the preview (one line; the full text is in exports).
 PREVIEW_CHARS = 80
+#: Rows of the batch shown under the dataset preview.
+BATCH_PREVIEW_ROWS = 5
 DEFAULT_OPTION = "default"
 
 
@@ -37,10 +42,17 @@ class DatasetsScreen(ModeScreen):
                               ("long layout", "long")], value="auto", allow_blank=False,
                              id="layout", compact=True)
                 yield Static("", id="load-status")
+                yield Label("Queries to allocate, optional (a)", classes="heading")
+                yield Input(placeholder="new queries .csv / .parquet / .jsonl", id="batch-path",
+                            compact=True)
+                yield Input(placeholder="prices .toml, optional (p)", id="prices-path",
+                            compact=True)
+                yield Static("", id="batch-status")
             with Vertical(id="preview"):
                 yield Static("", id="dataset-title", classes="heading")
                 yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="queries", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="batch-preview")
 
     def on_mount(self) -> None:
         self.query_one("#models", DataTable).add_columns(
@@ -50,6 +62,7 @@ class DatasetsScreen(ModeScreen):
         # keeps showing cells cut at its first width.
         queries.add_column("query_id", width=12)
         queries.add_column("query", width=PREVIEW_CHARS)
+        self.query_one("#batch-preview", Static).display = False
         if self.opt_app.settings.layout:
             self.query_one("#layout", Select).value = self.opt_app.settings.layout
         super().on_mount()
@@ -64,6 +77,47 @@ class DatasetsScreen(ModeScreen):
             self._fill_preview()
             if self.session.dataset is not None:
                 self._status(f"Loaded {self.session.dataset.title}.", "ok")
+        if change.topic == "batch-loading":
+            self._batch_status(f"Loading {change.text} ...", "")
+        elif change.topic == "failed" and change.group == "batch":
+            self._batch_status(change.text, "error")
+        elif change.topic in ("all", "batch", "prediction"):
+            self._fill_batch()
+            if change.topic == "batch":
+                batch = self.session.batch
+                self._batch_status(
+                    f"{len(batch[0]):,} queries to allocate." if batch is not None else
+                    "No batch: the labelled dataset is split.", "ok")
+
+    def _batch_status(self, text: str, kind: str) -> None:
+        status = self.query_one("#batch-status", Static)
+        status.update(text)
+        status.set_classes(kind)
+
+    def _fill_batch(self) -> None:
+        """The batch preview: count, first rows, and where its costs come from."""
+        session = self.session
+        preview = self.query_one("#batch-preview", Static)
+        preview.display = session.batch is not None
+        if session.batch is None:
+            preview.update("")
+            return
+        ids, queries = session.batch
+        prices = display_path(session.prices) if session.prices else "the bundled price table"
+        lines = [f"Batch to allocate: {display_path(session.batch_source or '')}: "
+                 f"{len(ids):,} new unlabelled queries. Training uses every labelled row "
+                 "above; the batch is allocated.",
+                 f"Its costs come from token counts x prices ({prices}), not billed costs; "
+                 "no true accuracy can be measured."]
+        for qid, text in zip(ids[:BATCH_PREVIEW_ROWS], queries[:BATCH_PREVIEW_ROWS],
+                             strict=True):
+            lines.append(f"  {str(qid)[:12]:<12} {' '.join(str(text).split())[:PREVIEW_CHARS]}")
+        if session.cost_model is not None:
+            costs = session.cost_model.as_dict()
+            sources = ", ".join(f"{m['model']}: {m['price_source']}" for m in costs["models"])
+            lines.append(f"Token counting: {costs['token_counting']}.")
+            lines.append(f"Prices: {sources}.")
+        preview.update(Text("\n".join(lines)))
 
     def _status(self, text: str, kind: str) -> None:
         status = self.query_one("#load-status", Static)
@@ -113,6 +167,32 @@ class DatasetsScreen(ModeScreen):
         path = str(Path(text).expanduser().resolve())
         self.opt_app.load_source(path, None if layout == "auto" else str(layout))
         self.action_leave_field()  # so the screen keys (1-6, o, d) work again
+
+    @on(Input.Submitted, "#batch-path")
+    def _open_batch(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if text:
+            self.opt_app.load_batch(str(Path(text).expanduser().resolve()))
+        else:
+            self.opt_app.clear_batch()
+        self.action_leave_field()
+
+    @on(Input.Submitted, "#prices-path")
+    def _set_prices(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        self.opt_app.set_prices(str(Path(text).expanduser().resolve()) if text else None)
+        self.action_leave_field()
+
+    def action_focus_batch(self) -> None:
+        self.query_one("#batch-path", Input).focus()
+
+    def action_focus_prices(self) -> None:
+        self.query_one("#prices-path", Input).focus()
+
+    def action_clear_batch(self) -> None:
+        self.query_one("#batch-path", Input).value = ""
+        self.opt_app.clear_batch()
+        self._batch_status("No batch: the labelled dataset is split.", "")
 
     def action_focus_path(self) -> None:
         self.query_one("#path", Input).focus()

@@ -27,6 +27,8 @@ FIELDS = (
     ("seed", "seed", "integer"),
 )
 
+TRAIN_HINT = "t trains, Esc cancels, Enter applies a field."
+
 
 def explain(prediction: Prediction) -> str:
     """Which learner was used and why, every candidate's cross-validated log-loss, and
@@ -55,6 +57,7 @@ class PredictorScreen(ModeScreen):
     TITLE = "OptLLM - 2 Predictor"
     BINDINGS = bindings_for("predictor")
     AUTO_FOCUS = "#quality"
+    _hint = TRAIN_HINT
 
     def compose_body(self) -> ComposeResult:
         from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
@@ -77,7 +80,7 @@ class PredictorScreen(ModeScreen):
                     yield Label("learn. curve")
                     yield Select([("off", False), ("on", True)], value=config.learning_curve,
                                  allow_blank=False, id="learning_curve", compact=True)
-                yield Static("t trains, Esc cancels, Enter applies a field.", classes="hint")
+                yield Static(TRAIN_HINT, classes="hint", id="train-hint")
                 yield Static("", id="param-status")
             with Vertical(id="results"):
                 yield ProgressPanel(show_timings=self.opt_app.settings.show_timings,
@@ -163,10 +166,23 @@ class PredictorScreen(ModeScreen):
         elif topic == "failed" and change.group == "train":
             panel.stop("Training failed.")
             self._status(change.text, "error")
-        elif topic in ("all", "dataset", "prediction"):
+        elif topic in ("all", "dataset", "batch", "prediction"):
+            self._fill_hint()
             if change.group == "run":
                 self._fill_inputs()
             self._fill_quality(topic == "prediction", change.payload)
+
+    def _fill_hint(self) -> None:
+        """With a batch set, say that all labelled history rows train (no train fraction)."""
+        session = self.session
+        text = TRAIN_HINT
+        if session.batch is not None and session.dataset is not None:
+            text = (f"Batch of {len(session.batch[0]):,} new queries set (screen 1): training "
+                    f"uses all {session.dataset.n_labelled:,} labelled history rows; train "
+                    f"frac. is not used.\n{TRAIN_HINT}")
+        if text != self._hint:
+            self._hint = text
+            self.query_one("#train-hint", Static).update(text)
 
     def _fill_inputs(self) -> None:
         config = self.session.config

@@ -17,7 +17,10 @@ def describe(details: PointDetails, n_points: int) -> Text:
     text.append(f"Point {details.index + 1} of {n_points:,}\n", style="bold")
     text.append(f"cost      {usd(details.cost)}\n")
     text.append(f"expected  {ratio(details.expected)} +- {ratio(details.band)}\n")
-    text.append(f"true      {ratio(details.true_accuracy)}\n")
+    if details.true_accuracy is None:
+        text.append("true      - (unlabelled)\n")
+    else:
+        text.append(f"true      {ratio(details.true_accuracy)}\n")
     kind = "true acc." if details.baseline_is_true else "expected acc."
     text.append(f"vs best single ({kind}):\n", style="bold")
     text.append(f"  {details.baseline_model}: {usd(details.baseline_cost)}, "
