@@ -55,11 +55,12 @@ class DatasetsScreen(ModeScreen):
                 yield Static("", id="batch-preview")
 
     def on_mount(self) -> None:
-        self.query_one("#models", DataTable).add_columns(
-            "model", "accuracy", "mean cost", "rows")
-        queries = self.query_one("#queries", DataTable)
         # Fixed widths: rows arrive after the first paint, and a column that widens then
         # keeps showing cells cut at its first width.
+        models = self.query_one("#models", DataTable)
+        for label, width in (("model", 20), ("accuracy", 8), ("mean cost", 10), ("rows", 9)):
+            models.add_column(label, width=width)
+        queries = self.query_one("#queries", DataTable)
         queries.add_column("query_id", width=12)
         queries.add_column("query", width=PREVIEW_CHARS)
         self.query_one("#batch-preview", Static).display = False
