@@ -13,6 +13,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from optllm.front import Front, non_dominated
+from optllm.hull import cheapest_allocation
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,7 @@ def true_front(labels: np.ndarray, costs: np.ndarray) -> TrueFront:
     labels = np.asarray(labels, dtype=np.float64)
     n = labels.shape[0]
     rows = np.arange(n)
-    at_min = costs == costs.min(axis=1, keepdims=True)
-    cheapest = np.where(at_min, labels, -np.inf).argmax(axis=1)
+    cheapest = cheapest_allocation(labels, costs)
     correct_cost = np.where(labels > 0, costs, np.inf)
     best = correct_cost.argmin(axis=1)
     switch = np.isfinite(correct_cost[rows, best]) & (labels[rows, cheapest] == 0)
