@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
+
+from optllm_tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from optllm_tui.app import OptLLMApp
@@ -40,7 +43,6 @@ class ModeScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._pending: list[Change] = []
-        self._key_states: tuple[bool | None, ...] = ()
 
     @property
     def opt_app(self) -> OptLLMApp:
@@ -55,7 +57,7 @@ class ModeScreen(Screen[None]):
         with Container(id="body"):
             yield from self.compose_body()
         yield Static(TOO_SMALL, id="too-small")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -64,7 +66,12 @@ class ModeScreen(Screen[None]):
         self.opt_app.session_changed.subscribe(self, self._on_change)
         self.redraw(Change("all"))
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual's own handler (run after this one) re-applies the whole stylesheet to
+        # every widget of a resumed screen: a third of a screen switch. Nothing it would
+        # change can go stale here: class changes apply at once, suspended or not, and a
+        # new theme or resize is applied by the switch itself.
+        event.refresh_styles = False
         pending, self._pending = self._pending, []
         if any(change.topic not in ("progress", "failed") for change in pending):
             opened = any(change.group == "run" for change in pending)
@@ -82,13 +89,8 @@ class ModeScreen(Screen[None]):
             self._pending.append(change)
 
     def update_keys(self) -> None:
-        """Refresh the footer when a key turned on or off. Only then: rebuilding the
-        footer costs tens of milliseconds, and changes arrive up to ten times a second."""
-        states = tuple(self.check_action(binding.action.split("(", 1)[0], ())
-                       for _, binding in self._bindings)
-        if states != self._key_states:
-            self._key_states = states
-            self.refresh_bindings()
+        """Show which keys apply now (the footer rebuilds only if that changed)."""
+        self.refresh_bindings()
 
     def redraw(self, change: Change) -> None:
         """Bring the widgets up to date with the session for `change`."""

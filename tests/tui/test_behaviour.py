@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandList, CommandPalette
+from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
 from optllm_tui.app import OptLLMApp, make_app
@@ -209,3 +210,28 @@ async def test_save_and_reopen_run(settings: Settings, tmp_path: Path) -> None:
         assert len(again.screen.query_one("#quality", DataTable).rows) == 4
         assert "Trained" in str(again.screen.query_one(ProgressPanel).query_one(
             "#progress-text").render())
+
+
+async def test_footer_rebuilds_only_when_its_keys_change(run_settings: Settings) -> None:
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        await show(pilot, "3")
+        await pilot.pause()
+
+        def footer_keys() -> dict[str, Widget]:
+            return {key.key: key for key in app.screen.query("KeyFooter FooterKey")}
+
+        def off(key: str) -> bool:
+            return footer_keys()[key].has_class("-disabled")
+
+        shown = footer_keys()
+        assert off("s") and not off("x")  # finished: only reset applies
+        await show(pilot, "4")
+        await show(pilot, "3")
+        await pilot.pause()
+        assert footer_keys() == shown and all(
+            key is shown[name] for name, key in footer_keys().items())
+        await pilot.press("x")
+        await until(pilot, lambda: not off("s"), "Step to turn on")
+        assert off("x")
