@@ -234,4 +234,5 @@ async def test_footer_rebuilds_only_when_its_keys_change(run_settings: Settings)
             key is shown[name] for name, key in footer_keys().items())
         await pilot.press("x")
         await until(pilot, lambda: not off("s"), "Step to turn on")
-        assert off("x")
+        assert off("x") and not off("r")
+        assert all(key is shown[name] for name, key in footer_keys().items())  # dimmed in place
