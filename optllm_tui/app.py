@@ -6,6 +6,7 @@ publish a `Change` on `session_changed`, and each screen redraws what it shows.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -53,6 +54,16 @@ if TYPE_CHECKING:
 DEFAULT_RUN_FILE = "optllm-run.npz"
 #: Screens whose forms show the run config, hence need the pipeline module imported.
 NEEDS_LIBRARY = ("predictor", "optimise")
+
+
+def settle_heap() -> None:
+    """Collect once, then leave everything alive out of later collections. A full
+    collection of the heap that the libraries and a loaded dataset leave takes 100-200 ms
+    of the UI thread, enough to hold up a key press; after big allocations it is done
+    here, once, while the user waits for the load anyway."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class OptLLMApp(App[None]):
@@ -116,6 +127,7 @@ class OptLLMApp(App[None]):
 
     def on_library_ready(self, message: LibraryReady) -> None:
         self.library_ready = True
+        settle_heap()
         if self._waiting_mode is not None:
             self.show_screen(self._waiting_mode)
             self._waiting_mode = None
@@ -179,6 +191,7 @@ class OptLLMApp(App[None]):
         dataset = message.dataset
         self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
         self.publish("dataset")
+        settle_heap()
 
     def load_batch(self, source: str) -> None:
         """Read a batch of new unlabelled queries to allocate, in a worker."""
@@ -246,6 +259,7 @@ class OptLLMApp(App[None]):
         self.session.set_prediction(message.split, message.allocated, message.prediction,
                                     message.hull, message.dataset, message.cost_model)
         self.publish("prediction", payload=message.elapsed_s)
+        settle_heap()
         took = f" in {seconds(message.elapsed_s)}" if self.settings.show_timings else ""
         self.notify(f"Predictor trained{took}. Press 3 to optimise.", timeout=4)
 
@@ -457,6 +471,7 @@ class OptLLMApp(App[None]):
         self.publish("all", group="run")
         self.notify(f"Opened the run {display_path(message.path)}.", timeout=4, markup=False)
         self._describe_selected()
+        settle_heap()
 
 
 def make_app(settings: Settings | None = None) -> OptLLMApp:
