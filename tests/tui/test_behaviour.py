@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import dataclasses
 import threading
 import time
@@ -236,3 +237,11 @@ async def test_footer_rebuilds_only_when_its_keys_change(run_settings: Settings)
         await until(pilot, lambda: not off("s"), "Step to turn on")
         assert off("x") and not off("r")
         assert all(key is shown[name] for name, key in footer_keys().items())  # dimmed in place
+
+
+async def test_loaded_data_is_left_out_of_garbage_collection(app: OptLLMApp) -> None:
+    gc.unfreeze()
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        await pilot.pause()
+        assert gc.get_freeze_count() > 0
