@@ -7,7 +7,7 @@ import sys
 import time
 
 from optllm import compare_cli
-from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
+from optllm.config import DEFAULT_ALPHA, FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
 from optllm.exceptions import Cancelled, OptLLMError
 from optllm.extra_cli import (
     HANDLERS,
@@ -68,8 +68,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                                    "default when omitted) and write the results to --out.")
     p.add_argument("data", nargs="?", help="dataset file: wide or long CSV / Parquet / JSONL")
     p.add_argument("--layout", choices=["wide", "long"], help="override layout detection")
-    p.add_argument("--train-fraction", type=float, default=0.02,
-                   help="share of queries in the labelled training sample (default 0.02)")
+    p.add_argument("--train-fraction", type=float, default=None,
+                   help="share of queries in the labelled training sample (default 0.02; "
+                        "not with --allocate, which learns from all of DATA)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--bootstraps", type=int, default=30,
                    help="bootstrap refits for the spread (default 30; the paper: 100)")
@@ -95,21 +96,26 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     add_run_arguments(p)
 
 
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The checked run config of `optllm run`'s options (the batch path's too)."""
+    fraction = {} if args.train_fraction is None else {"train_fraction": args.train_fraction}
+    return RunConfig(
+        **fraction, seed=args.seed, bootstraps=args.bootstraps,
+        alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
+        density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
+        learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
+    ).check()
+
+
 def _run(args: argparse.Namespace) -> int:
     if uses_batch_options(args):
         return handle_run_batch(args)
-    from optllm.config import DEFAULT_ALPHA, RunConfig
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
     from optllm.pipeline import run, write_outputs
 
     dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
-    config = RunConfig(
-        train_fraction=args.train_fraction, seed=args.seed, bootstraps=args.bootstraps,
-        alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
-        density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
-        learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
-    ).check()
+    config = config_from_args(args)
     print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models",
           file=sys.stderr)
     bar = ProgressBar()

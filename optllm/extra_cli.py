@@ -45,8 +45,7 @@ def uses_batch_options(args: argparse.Namespace) -> bool:
 def handle_run_batch(args: argparse.Namespace) -> int:
     """`optllm run HISTORY --allocate BATCH ...`: train, allocate, write, maybe save a policy."""
     from optllm.batch import run_batch
-    from optllm.cli import ProgressBar
-    from optllm.config import DEFAULT_ALPHA, RunConfig
+    from optllm.cli import ProgressBar, config_from_args
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
     from optllm.pipeline import write_outputs
@@ -56,6 +55,9 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     if args.allocate is None:
         raise ConfigError("--prices, --output-tokens, --tokens and --save-policy apply only "
                           "with --allocate BATCH")
+    if args.train_fraction is not None:
+        raise ConfigError("--train-fraction does not apply with --allocate: the predictor "
+                          "learns from every labelled query of DATA")
     if args.save_policy is not None:
         if args.budget is None and args.target_accuracy is None:
             raise ConfigError("--save-policy needs a chosen point: give --budget or "
@@ -64,12 +66,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
             raise ExportError(f"{args.save_policy} already exists; use --force to overwrite it")
     output_tokens = parse_output_tokens(args.output_tokens) if args.output_tokens else None
     history = load_dataset(args.data, layout=args.layout) if args.data else load_default()
-    config = RunConfig(
-        seed=args.seed, bootstraps=args.bootstraps,
-        alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
-        density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
-        learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
-    ).check()
+    config = config_from_args(args)
     print(f"history {history.title}: {history.n_labelled} labelled queries x "
           f"{history.n_models} models", file=sys.stderr)
     bar = ProgressBar()

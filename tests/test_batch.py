@@ -185,6 +185,7 @@ def test_run_allocate_on_the_command_line(history, batch_file, tmp_path, capsys)
 @pytest.mark.parametrize("extra, message", [
     (["--prices", "p.toml"], "apply only with --allocate"),
     (["--allocate", "b.csv", "--save-policy", "p.policy"], "needs a chosen point"),
+    (["--allocate", "b.csv", "--train-fraction", "0.5"], "does not apply with --allocate"),
 ])
 def test_batch_options_misused(tmp_path, extra, message):
     args = parser().parse_args(["run", "--out", str(tmp_path), *extra])
