@@ -19,6 +19,11 @@ class NotFittedError(OptLLMError, ValueError, AttributeError):
     """An estimator was used before `fit`."""
 
 
+class SavedFileError(OptLLMError, ValueError):
+    """A file this library saved (predictor, routing policy, run) is unreadable, truncated,
+    of another format or version; the subclass says which kind."""
+
+
 class ExportError(OptLLMError, OSError):
     """A result could not be written; nothing partial is left behind."""
 

@@ -41,7 +41,7 @@ from scipy.stats import rankdata
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 
-from optllm.exceptions import ConfigError, NotFittedError, OptLLMError
+from optllm.exceptions import ConfigError, NotFittedError, SavedFileError
 from optllm.export import atomic_path
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
@@ -64,7 +64,7 @@ _MAX_BIN = 64
 _PREDICT_CHUNK = 8192
 
 
-class ModelFileError(OptLLMError, ValueError):
+class ModelFileError(SavedFileError):
     """A saved predictor file is unreadable, truncated or of another format/version."""
 
 

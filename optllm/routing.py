@@ -32,7 +32,7 @@ import sklearn
 import xgboost
 
 from optllm.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
-from optllm.exceptions import ConfigError, DatasetError, OptLLMError
+from optllm.exceptions import ConfigError, DatasetError, SavedFileError
 from optllm.export import atomic_path, format_for
 from optllm.front import Front
 from optllm.optimize import optimize
@@ -44,7 +44,7 @@ POLICY_FORMAT = "optllm.Policy"
 POLICY_VERSION = 2
 
 
-class PolicyFileError(OptLLMError, ValueError):
+class PolicyFileError(SavedFileError):
     """A policy file is unreadable, truncated or of another format or version."""
 
 

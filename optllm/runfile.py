@@ -26,7 +26,7 @@ import pandas as pd
 
 from optllm.config import RunConfig, Split
 from optllm.dataset import Dataset
-from optllm.exceptions import ConfigError, OptLLMError
+from optllm.exceptions import ConfigError, SavedFileError
 from optllm.export import atomic_path
 from optllm.front import Front
 from optllm.pipeline import Prediction
@@ -38,7 +38,7 @@ _ARRAYS = ("train", "allocate", "mean", "spread", "scores", "front_cost", "front
            "front_allocations")
 
 
-class RunFileError(OptLLMError, ValueError):
+class RunFileError(SavedFileError):
     """A run file is unreadable, corrupt, of another format, or no longer matches its data."""
 
 

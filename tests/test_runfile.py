@@ -141,3 +141,14 @@ def test_changed_dataset_is_detected(run: dict, tmp_path: Path) -> None:
         saved.check_dataset(generate(150, 4, seed=3))
     with pytest.raises(RunFileError, match="costs differ"):
         saved.rebuild_front(run["allocated"].cost * 2)
+
+
+def test_saved_file_errors_share_one_base() -> None:
+    from optllm.exceptions import OptLLMError, SavedFileError
+    from optllm.prediction import ModelFileError
+    from optllm.routing import PolicyFileError
+    from optllm.runfile import RunFileError
+
+    for error in (ModelFileError, PolicyFileError, RunFileError):
+        assert issubclass(error, SavedFileError) and issubclass(error, OptLLMError)
+        assert issubclass(error, ValueError)
