@@ -1,6 +1,7 @@
 """Methods side by side on the same split and the same predicted scores, over several seeds.
 
-For each seed: one split of the queries, one bootstrap-XGBoost prediction, then every method
+For each seed: one split of the queries, one prediction (the config's learner; `auto` by
+default), then every method
 builds its front of allocations of the allocated queries, and each front is re-scored with the
 true labels and measured against the true front (`optllm.evaluation`). Sharing the prediction
 means the methods differ only in how they search, except for `prior` (no per-query prediction)
@@ -57,7 +58,8 @@ class Trial:
     """What every method of one seed shares: the allocated queries and their predictions.
 
     `scores`, `costs` and `labels` are (N, M) float64 over the allocated queries; `base_rate`
-    (M,) is the mean label per model over the training sample.
+    (M,) is the mean label per model over the training sample; `predictor` names the
+    featuriser and learner that made the scores.
     """
 
     seed: int
@@ -68,6 +70,7 @@ class Trial:
     density: int
     pop_size: int
     generations: int
+    predictor: str = ""
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,15 @@ class Comparison:
                                                                   strict=True))))
         return results
 
+    def _predictors(self) -> str:
+        """The learner asked for and, for `auto`, what it chose in how many seeds."""
+        chosen = pd.Series([trial.predictor for trial in self.trials.values()]).value_counts()
+        if self.config.learner != "auto":
+            return f"predictor {', '.join(chosen.index)}"
+        picks = ", ".join(f"{name} in {count}/{len(self.trials)} seeds"
+                          for name, count in chosen.items())
+        return f"predictor auto ({picks})"
+
     def to_markdown(self) -> str:
         """The summary as a Markdown table (median and range over seeds) with the settings
         and the Friedman tests, for docs."""
@@ -340,7 +352,8 @@ class Comparison:
         lines = [
             f"**{self.dataset}**: {self.n_allocated:,} allocated queries x {len(self.models)} "
             f"models; {self.n_train:,} labelled for training "
-            f"({self.config.train_fraction:g}), {self.config.bootstraps} bootstraps, "
+            f"({self.config.train_fraction:g}), {self._predictors()}, "
+            f"{self.config.bootstraps} bootstraps, "
             f"alpha {self.config.alpha:g}; {seeds} seed{'s' * (seeds != 1)} "
             f"({', '.join(map(str, self.seeds))}); evolutionary methods: population "
             f"{self.pop_size}, {self.generations} generations. "
@@ -449,7 +462,7 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
         trial = Trial(seed, prediction.scores, allocated.cost,
                       allocated.labels.astype(np.float64),
                       dataset.labels[split.train].mean(axis=0), config.density, pop_size,
-                      generations)
+                      generations, prediction.choice.candidate.name if prediction.choice else "")
         trials[seed] = trial
         for method in methods:
             check_cancelled(should_stop, "compare")

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
 from optllm.exceptions import ConfigError, ExportError
 
 METHOD_NAMES = ("optllm", "hull", "single", "random", "oracle", "prior", "nsga2", "smsemoa",
@@ -34,8 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "nsga2, smsemoa and moead only when pymoo is installed)")
     p.add_argument("--train-fraction", type=float, default=0.02, metavar="F",
                    help="share of queries in the labelled training sample (default 0.02)")
+    p.add_argument("--learner", choices=LEARNER_CHOICES, default="auto",
+                   help="predictor learner (default auto; the paper's: xgboost)")
+    p.add_argument("--featuriser", choices=FEATURISER_CHOICES, default="auto",
+                   help="query text features (default auto; the paper's: tfidf-svd)")
     p.add_argument("--bootstraps", type=int, default=100, metavar="B",
-                   help="bootstrap XGBoost models in the ensemble (default 100)")
+                   help="bootstrap refits for the spread (default 100, the paper's)")
     p.add_argument("--pop-size", type=int, default=100, metavar="P",
                    help="population of the evolutionary methods (default 100)")
     p.add_argument("--generations", type=int, default=200, metavar="G",
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                           + "; use --force to overwrite")
 
     dataset = load_dataset(args.data) if args.data else load_default()
-    config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps).check()
+    config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
+                       learner=args.learner, featuriser=args.featuriser).check()
     print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models; "
           f"comparing {', '.join(methods)} over {args.seeds} seed(s)", file=sys.stderr)
     bar = ProgressBar()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 
 import numpy as np
@@ -101,6 +102,8 @@ def test_table_summary_and_friedman(comparison):
         assert "oracle" not in t.mean_rank and len(t.mean_rank) >= 3
     markdown = comparison.to_markdown()
     assert markdown.count("\n| ") == len(METHODS) + 1 and "Friedman tests" in markdown
+    picks = re.findall(r"(\w[\w+ -]*) in (\d)/3 seeds", markdown.split("\n")[0])
+    assert "predictor auto (" in markdown and sum(int(n) for _, n in picks) == 3
 
 
 def test_no_friedman_test_below_three_seeds(comparison):
@@ -197,14 +200,14 @@ def test_the_command_writes_its_files(tmp_path, dataset, capsys):
     write_wide(dataset, data)
     out = tmp_path / "out"
     argv = [str(data), "--seeds", "1", "--methods", "optllm,hull,random,oracle,moead",
-            "--train-fraction", "0.1", "--bootstraps", "3", "--pop-size", "10",
-            "--generations", "3", "--out", str(out)]
+            "--train-fraction", "0.1", "--learner", "logistic", "--featuriser", "tfidf",
+            "--bootstraps", "3", "--pop-size", "10", "--generations", "3", "--out", str(out)]
     assert compare_cli.run(command(*argv)) == 0
     table = pd.read_csv(out / "comparison.csv")
     assert len(table) == 5 and {"igd", "spread", "hypervolume", "runtime_s",
                                 "cost_saving_at_best_accuracy"} <= set(table.columns)
     markdown = (out / "comparison.md").read_text()
-    assert "| moead |" in markdown
+    assert "| moead |" in markdown and "predictor logistic on tfidf," in markdown
     assert markdown in capsys.readouterr().out
     fronts = sorted(p.name for p in (out / "fronts").iterdir())
     assert fronts == [f"{m}-seed0.csv" for m in ("hull", "moead", "optllm", "oracle", "random")]
