@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from textual.command import CommandList, CommandPalette
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from optllm_tui.app import OptLLMApp, make_app
@@ -21,7 +20,7 @@ from optllm_tui.settings import Settings
 from optllm_tui.widgets.pareto_plot import ParetoPlot
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
-from .conftest import loaded, run_opened, show, trained, until
+from .conftest import loaded, quit_stops_work, run_opened, show, trained, until
 
 #: Enough members of the paper's XGBoost ensemble that training is still running when the
 #: test acts on it.
@@ -52,21 +51,13 @@ async def test_escape_cancels_training(settings: Settings) -> None:
 
 
 async def test_quit_while_training_leaves_no_threads(settings: Settings) -> None:
-    before = set(threading.enumerate())
-    app = make_app(dataclasses.replace(settings, run=LONG_RUN))
-    messages: list[object] = []
-    async with app.run_test(message_hook=messages.append) as pilot:
+    async def train(pilot: Pilot[None], messages: list[object]) -> None:
         await loaded(pilot)
         await show(pilot, "2")
         await pilot.press("t")
         await until(pilot, lambda: training_in_members(messages), "the first member")
-        started = time.monotonic()
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=20)
-    assert time.monotonic() - started < 15
-    # Every thread the app used has returned: shutting the executor down joins them all.
-    await asyncio.wait_for(asyncio.get_running_loop().shutdown_default_executor(), 10)
-    assert set(threading.enumerate()) - before == set()
+
+    await quit_stops_work(make_app(dataclasses.replace(settings, run=LONG_RUN)), train, 15)
 
 
 async def test_pause_keeps_the_generator(run_settings: Settings,
