@@ -34,7 +34,10 @@ FIELDS = (
     ("compare-pop", "population", DEFAULT_POP_SIZE),
     ("compare-gens", "generations", DEFAULT_GENERATIONS),
 )
-#: (label, width, summary column or None, how to write it) of the table's columns.
+#: (label, width, summary column or None, how to write it) of the table's columns; below
+#: WIDE terminal columns only the first NARROW_COLUMNS are shown, so none is cut.
+WIDE = 120
+NARROW_COLUMNS = 7
 COLUMNS: tuple[tuple[str, int, str | None, Callable[[float], str]], ...] = (
     ("", 1, None, str),
     ("method", 8, None, str),
@@ -65,7 +68,7 @@ class CompareScreen(ModeScreen):
         super().__init__()
         self.highlight: str | None = None
         self.true_axis = False
-        self._tabled: object = None
+        self._tabled: tuple[object, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
         from optllm.compare import METHODS, pymoo_available
@@ -91,16 +94,12 @@ class CompareScreen(ModeScreen):
                 yield ComparePlot(id="compare-plot")
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
 
-    def on_mount(self) -> None:
-        table = self.query_one("#compare-table", DataTable)
-        columns = COLUMNS + ((TIME_COLUMN,) if self.opt_app.settings.show_timings else ())
-        for label, width, _, _ in columns:
-            table.add_column(label, width=width)
-        super().on_mount()
-
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         self._show_status()  # the run config may have changed on screen 2
+
+    def on_resize(self) -> None:
+        self._show_table()  # the columns that fit the width
 
     @on(SelectionList.SelectionHighlighted, "#compare-methods")
     def _describe(self, event: SelectionList.SelectionHighlighted) -> None:
@@ -224,17 +223,25 @@ class CompareScreen(ModeScreen):
         plot.border_title = (f"Fronts, {axis} accuracy (a)"
                              + (f", seed {seed}" if seed is not None else ""))
 
+    def _columns(self) -> tuple[tuple[str, int, str | None, Callable[[float], str]], ...]:
+        if self.app.size.width < WIDE:
+            return COLUMNS[:NARROW_COLUMNS]
+        return COLUMNS + ((TIME_COLUMN,) if self.opt_app.settings.show_timings else ())
+
     def _show_table(self) -> None:
-        comparison = self.session.comparison
-        if comparison is self._tabled:
+        comparison, columns = self.session.comparison, self._columns()
+        if self._tabled == (comparison, columns):
             return
-        self._tabled = comparison
+        new_columns = self._tabled is None or self._tabled[1] != columns
+        self._tabled = (comparison, columns)
         table = self.query_one("#compare-table", DataTable)
-        table.clear()
+        table.clear(columns=new_columns)
+        if new_columns:
+            for label, width, _, _ in columns:
+                table.add_column(label, width=width)
         if comparison is None:
             return
         summary: pd.DataFrame = comparison.summary()
-        columns = COLUMNS + ((TIME_COLUMN,) if self.opt_app.settings.show_timings else ())
         for row in summary.itertuples(index=False):
             method = str(row.method)
             cells = [style(method)[0], method]

@@ -11,19 +11,20 @@ from optllm_tui.widgets.pareto_plot import ParetoPlot, thin
 
 #: Points drawn per method at most: nine fronts of a few hundred points stay quick to draw.
 MAX_SERIES_POINTS = 200
-#: (marker, colour) per method, fixed so a method looks the same in every comparison.
+#: (marker, plotext colour) per method, fixed so a method looks the same in every
+#: comparison.
 STYLES: dict[str, tuple[str, str]] = {
-    "optllm": ("o", "blue"),
+    "optllm": ("o", "blue+"),
     "hull": ("+", "cyan"),
     "single": ("#", "magenta"),
-    "random": ("x", "yellow"),
-    "oracle": ("*", "green"),
-    "prior": ("%", "gray"),
-    "nsga2": ("@", "red"),
-    "smsemoa": ("&", "orange"),
-    "moead": ("$", "gold"),
+    "random": ("x", "orange"),
+    "oracle": ("*", "green+"),
+    "prior": ("%", "gray+"),
+    "nsga2": ("@", "red+"),
+    "smsemoa": ("&", "orange+"),
+    "moead": ("$", "magenta+"),
 }
-#: Markers of methods the registry may gain later, in turn.
+#: Markers for methods the registry may gain later (chosen by name).
 SPARE_MARKERS = "=~^?"
 DIMMED = "gray"
 
