@@ -17,9 +17,9 @@ from optllm_tui import jobs
 from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.formatting import ratio
 from optllm_tui.messages import CompareFront, CompareProgress
-from optllm_tui.screens.compare import DEFAULT_METHODS
+from optllm_tui.screens.compare import COLUMNS, DEFAULT_METHODS, NARROW_COLUMNS
 from optllm_tui.settings import Settings
-from optllm_tui.widgets.compare_plot import MAX_SERIES_POINTS, ComparePlot, style
+from optllm_tui.widgets.compare_plot import MAX_SERIES_POINTS, STYLES, ComparePlot, style
 
 from .conftest import app_of, loaded, quit_stops_work, show, until
 
@@ -58,6 +58,15 @@ def training_members(messages: list[object]) -> bool:
 
 def status(app: OptLLMApp) -> str:
     return str(app.screen.query_one("#compare-status", Static).render())
+
+
+def test_every_method_has_its_own_ascii_marker() -> None:
+    from optllm.compare import METHODS
+
+    markers = [style(name)[0] for name in METHODS]
+    assert set(STYLES) == set(METHODS)
+    assert len(set(markers)) == len(markers)
+    assert all(len(m) == 1 and m.isascii() and m.isprintable() and m != " " for m in markers)
 
 
 async def test_compare_shows_table_and_one_series_per_method(app: OptLLMApp) -> None:
@@ -107,6 +116,19 @@ async def test_compare_shows_table_and_one_series_per_method(app: OptLLMApp) -> 
         for _ in methods[1:]:
             await pilot.press("m")
         assert "[" not in plot.legend
+
+        # Narrower: the plot redraws smaller and the table keeps only the columns that fit.
+        wide_size = plot.size
+        assert len(table.columns) == len(COLUMNS)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert plot.size.width < wide_size.width
+        assert len(table.columns) == NARROW_COLUMNS
+        assert table.virtual_size.width <= table.size.width
+        assert [table.get_row_at(i)[1] for i in range(table.row_count)] == methods
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert len(table.columns) == len(COLUMNS)
 
         # a: the fronts re-scored with the labels; the oracle's is the true front.
         await pilot.press("a")
