@@ -167,7 +167,7 @@ class DatasetsScreen(ModeScreen):
         layout = self.query_one("#layout", Select).value
         path = str(Path(text).expanduser().resolve())
         self.opt_app.load_source(path, None if layout == "auto" else str(layout))
-        self.action_leave_field()  # so the screen keys (1-6, o, d) work again
+        self.action_leave_field()  # so the screen keys (1-7, o, d) work again
 
     @on(Input.Submitted, "#batch-path")
     def _open_batch(self, event: Input.Submitted) -> None:
