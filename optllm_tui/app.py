@@ -1,4 +1,4 @@
-"""The OptLLM app: six screens as Textual modes over one Session, with the jobs that fill it.
+"""The OptLLM app: seven screens as Textual modes over one Session, with the jobs that fill it.
 
 Message handlers here are the only code that changes the session; after a change they
 publish a `Change` on `session_changed`, and each screen redraws what it shows.
@@ -6,8 +6,9 @@ publish a `Change` on `session_changed`, and each screen redraws what it shows.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
@@ -19,6 +20,9 @@ from optllm_tui.jobs import Jobs, Stepper
 from optllm_tui.messages import (
     AllocationReady,
     BatchLoaded,
+    CompareDone,
+    CompareFront,
+    CompareProgress,
     DatasetLoaded,
     ExportDone,
     ExportExists,
@@ -37,6 +41,7 @@ from optllm_tui.messages import (
 from optllm_tui.recent import RecentFiles
 from optllm_tui.screens.allocation import AllocationScreen
 from optllm_tui.screens.base import Change
+from optllm_tui.screens.compare import CompareScreen
 from optllm_tui.screens.datasets import DatasetsScreen
 from optllm_tui.screens.export import ExportScreen
 from optllm_tui.screens.front import FrontScreen
@@ -44,7 +49,7 @@ from optllm_tui.screens.help import HelpScreen
 from optllm_tui.screens.modals import ConfirmModal, ValueModal
 from optllm_tui.screens.optimise import OptimiseScreen
 from optllm_tui.screens.predictor import PredictorScreen
-from optllm_tui.session import Session
+from optllm_tui.session import CompareState, Session
 from optllm_tui.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,7 +58,7 @@ if TYPE_CHECKING:
 
 DEFAULT_RUN_FILE = "optllm-run.npz"
 #: Screens whose forms show the run config, hence need the pipeline module imported.
-NEEDS_LIBRARY = ("predictor", "optimise")
+NEEDS_LIBRARY = ("predictor", "optimise", "compare")
 
 
 def settle_heap() -> None:
@@ -67,7 +72,8 @@ def settle_heap() -> None:
 
 
 class OptLLMApp(App[None]):
-    """Datasets -> Predictor -> Optimise -> Front -> Allocation -> Export, keys 1-6."""
+    """Datasets -> Predictor -> Optimise -> Front -> Allocation -> Export, keys 1-6, and
+    Compare (key 7): methods side by side on the dataset."""
 
     CSS_PATH = "app.tcss"
     TITLE = "OptLLM"
@@ -78,6 +84,7 @@ class OptLLMApp(App[None]):
         "front": FrontScreen,
         "allocation": AllocationScreen,
         "export": ExportScreen,
+        "compare": CompareScreen,
     }
     DEFAULT_MODE = "datasets"
     BINDINGS = bindings_for("app")
@@ -185,6 +192,7 @@ class OptLLMApp(App[None]):
             return
         self.jobs.cancel("train")
         self.jobs.cancel("optimise")
+        self.jobs.cancel("compare")
         self.session.set_dataset(message.dataset, message.source, message.summary)
         if message.source is not None:
             self.recent.add(message.source)
@@ -227,6 +235,11 @@ class OptLLMApp(App[None]):
         if message.group == "optimise":
             self.session.running = False
             self.publish("optimiser")
+        elif message.group == "compare":
+            state = self.session.compare_state
+            self.session.compare_state = dataclasses.replace(state, phase="failed",
+                                                             text=message.text)
+            self.publish("compare")
         self.report_error(message.group, message.text)
 
     # ---------------------------------------------------------------- training
@@ -267,8 +280,6 @@ class OptLLMApp(App[None]):
 
     def set_optimiser_params(self, **changes: Any) -> bool:
         """Change method or density (checked); the optimiser restarts with them."""
-        import dataclasses
-
         from optllm.exceptions import ConfigError
 
         try:
@@ -325,6 +336,83 @@ class OptLLMApp(App[None]):
         self.session.set_front(message.front, message.evaluation)
         self.publish("front")
         self._describe_selected()
+
+    # ----------------------------------------------------------------- compare
+
+    def start_compare(self, methods: Sequence[str], n_seeds: int, pop_size: int,
+                      generations: int) -> None:
+        """Compare `methods` on the dataset over `n_seeds` seeds from the run config's seed
+        on, with the run config (train fraction, learner, bootstraps ...), in a worker."""
+        from optllm.compare import check_methods
+        from optllm.exceptions import ConfigError
+
+        session = self.session
+        dataset = session.dataset
+        if dataset is None:
+            self.report_error("compare", "Load a dataset first (screen 1).")
+            return
+        try:
+            names = check_methods(methods)
+            if n_seeds < 1:
+                raise ConfigError(f"seeds must be at least 1; got {n_seeds}")
+        except ConfigError as exc:
+            self.report_error("compare", str(exc))
+            return
+        config = session.config
+        seeds = tuple(range(config.seed, config.seed + n_seeds))
+        session.clear_comparison(CompareState("running", "starting", 0,
+                                              len(names) * len(seeds)))
+        self.jobs.compare(dataset, names, seeds, config, pop_size, generations)
+        self.publish("compare")
+
+    def cancel_compare(self) -> None:
+        """Escape: the thread stops at its next check (between runs, generations or
+        bootstrap members); what it still sends is dropped as stale."""
+        if self.jobs.cancel("compare"):
+            state = self.session.compare_state
+            self.session.compare_state = dataclasses.replace(
+                state, phase="cancelled", text="Comparison cancelled.")
+            self.publish("compare")
+            self.notify("Comparison cancelled.", timeout=3)
+
+    def on_compare_progress(self, message: CompareProgress) -> None:
+        if message.stale:
+            return
+        state = self.session.compare_state
+        text = (f"{message.text} done" if message.stage == "compare"
+                else f"{message.text} [{message.stage} {message.done}/{message.total}]")
+        self.session.compare_state = dataclasses.replace(
+            state, text=text,
+            runs_done=message.done if message.stage == "compare" else state.runs_done)
+        self.publish("compare-progress")
+
+    def on_compare_front(self, message: CompareFront) -> None:
+        if message.stale:
+            return
+        fronts = self.session.compare_fronts
+        update = message.update
+        if any(shown.seed != update.seed for shown in fronts.values()):
+            fronts.clear()  # a new seed: its fronts replace the last seed's
+        fronts[update.method] = update
+        self.publish("compare-front")
+
+    def on_compare_done(self, message: CompareDone) -> None:
+        from optllm.compare import FrontUpdate
+
+        if message.stale:
+            return
+        comparison = message.comparison
+        session = self.session
+        session.comparison = comparison
+        seed = comparison.seeds[-1]
+        session.compare_fronts = {
+            run.method: FrontUpdate(run.method, seed, None, run.front.cost,
+                                    run.predicted_accuracy, run.true_accuracy, final=True)
+            for run in comparison.runs if run.seed == seed}
+        runs = len(comparison.runs)
+        session.compare_state = CompareState("done", f"Done: {runs} runs.", runs, runs)
+        self.publish("compare")
+        self.notify("Comparison done.", timeout=3)
 
     # ------------------------------------------------------------------- front
 
@@ -460,6 +548,7 @@ class OptLLMApp(App[None]):
             return
         self.jobs.cancel("train")
         self.jobs.cancel("optimise")
+        self.jobs.cancel("compare")
         session = self.session
         session.set_dataset(message.dataset, message.source, message.summary)
         session.config = message.config

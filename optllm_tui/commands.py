@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 
-#: (mode name, key, title) of the six screens, in key order.
+#: (mode name, key, title) of the seven screens, in key order.
 SCREENS: tuple[tuple[str, str, str], ...] = (
     ("datasets", "1", "Datasets"),
     ("predictor", "2", "Predictor"),
@@ -18,6 +18,7 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("front", "4", "Front"),
     ("allocation", "5", "Allocation"),
     ("export", "6", "Export"),
+    ("compare", "7", "Compare"),
 )
 SCOPE_TITLES = {"app": "Everywhere", **{mode: title for mode, _, title in SCREENS}}
 _SCREEN_KEYS = Binding.Group("Screens", compact=True)
@@ -118,6 +119,15 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", "enter", "export", "Export", "Export to the typed path", bound=False),
     Command("export", "escape", "leave_field", "Leave field", "Leave the path field",
             show=False),
+    Command("compare", "c", "run", "Compare", "Run the selected methods on the dataset and "
+            "compare their fronts", priority=True),
+    Command("compare", "escape", "cancel", "Cancel", "Cancel the comparison"),
+    Command("compare", "space", "", "Toggle", "Select or unselect the highlighted method",
+            bound=False),
+    Command("compare", "m", "cycle_highlight", "Highlight", "Highlight one method's front "
+            "(the others dimmed), the next, or none", priority=True),
+    Command("compare", "a", "toggle_axis", "Axis", "Plot predicted or true accuracy",
+            priority=True),
 )
 
 

@@ -26,6 +26,9 @@ import numpy as np
 from optllm_tui.messages import (
     AllocationReady,
     BatchLoaded,
+    CompareDone,
+    CompareFront,
+    CompareProgress,
     DatasetLoaded,
     ExportDone,
     ExportExists,
@@ -34,6 +37,7 @@ from optllm_tui.messages import (
     OptimiseFinished,
     OptimiseStopped,
     PointDetailsReady,
+    ProgressMessage,
     RunOpened,
     RunSaved,
     RunSaveExists,
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from textual.message import Message
     from textual.worker import Worker
 
+    from optllm.compare import FrontUpdate
     from optllm.config import RunConfig, Split
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
@@ -64,14 +69,16 @@ Post = Callable[["Message"], object]
 
 
 class Throttle:
-    """A library progress callback that posts at most one TrainingProgress per interval;
-    the first and last report of each stage always go through."""
+    """A library progress callback that posts at most one progress message (a
+    TrainingProgress unless told otherwise) per interval; the first and last report of
+    each stage always go through."""
 
-    def __init__(self, worker: Worker[Any], post: Post, interval: float = REPORT_INTERVAL
-                 ) -> None:
+    def __init__(self, worker: Worker[Any], post: Post, interval: float = REPORT_INTERVAL,
+                 message: type[ProgressMessage] = TrainingProgress) -> None:
         self._worker = worker
         self._post = post
         self._interval = interval
+        self._message = message
         self._stage = ""
         self._last = 0.0
 
@@ -81,8 +88,28 @@ class Throttle:
         if progress.stage == self._stage and not final and now - self._last < self._interval:
             return
         self._stage, self._last = progress.stage, now
-        self._post(TrainingProgress(self._worker, progress.stage, progress.done,
-                                    progress.total, progress.message))
+        self._post(self._message(self._worker, progress.stage, progress.done,
+                                 progress.total, progress.message))
+
+
+class FrontThrottle:
+    """An `on_front` callback for `optllm.compare.compare` that posts a method's growing
+    front at most once per interval (the first generation of each run included) and its
+    final front always, so an evolving front visibly moves without flooding the UI."""
+
+    def __init__(self, worker: Worker[Any], post: Post, interval: float = REPORT_INTERVAL
+                 ) -> None:
+        self._worker = worker
+        self._post = post
+        self._interval = interval
+        self._last = -interval
+
+    def __call__(self, update: FrontUpdate) -> None:
+        now = time.monotonic()
+        if not update.final and update.generation != 1 and now - self._last < self._interval:
+            return
+        self._last = now
+        self._post(CompareFront(self._worker, update))
 
 
 class Stepper:
@@ -175,13 +202,16 @@ class Jobs:
     # ------------------------------------------------------------------ jobs
 
     def warm_up(self) -> None:
-        """Import the pipeline (xgboost, scikit-learn: about a second) in the background,
-        so neither the first paint nor a key press waits for it."""
+        """Import the pipeline (xgboost, scikit-learn: about a second) and the comparison
+        (with pymoo when installed) in the background, so neither the first paint nor a
+        key press waits for them."""
 
         def work(worker: Worker[Any], post: Post) -> None:
             import optllm.features
             import optllm.pipeline  # noqa: F401
+            from optllm.compare import pymoo_available
 
+            pymoo_available()  # imports pymoo now, not when screen 7 opens
             post(LibraryReady(worker))
 
         self._run("warmup", "import the training pipeline", work)
@@ -286,6 +316,24 @@ class Jobs:
             post(OptimiseStopped(worker, stepper))
 
         self._run("optimise", "run the optimiser", work)
+
+    def compare(self, dataset: Dataset, methods: tuple[str, ...], seeds: tuple[int, ...],
+                config: RunConfig, pop_size: int, generations: int) -> None:
+        """Run `optllm.compare.compare`: progress and the fronts of evolving methods
+        throttled to about ten messages a second each, finished fronts and the result
+        always. Escape (cancelling) stops it between runs and generations."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.compare import compare
+
+            comparison = compare(
+                dataset, methods, seeds, config, pop_size=pop_size, generations=generations,
+                progress=Throttle(worker, post, REPORT_INTERVAL, CompareProgress),
+                should_stop=lambda: worker.is_cancelled,
+                on_front=FrontThrottle(worker, post, REPORT_INTERVAL))
+            post(CompareDone(worker, comparison))
+
+        self._run("compare", f"compare {', '.join(methods)}", work)
 
     def point_details(self, front: Front, index: int, prediction: Prediction,
                       allocated: Dataset, evaluation: Evaluation | None) -> None:

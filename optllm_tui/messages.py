@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual.worker import Worker
 
+    from optllm.compare import Comparison, FrontUpdate
     from optllm.config import RunConfig, Split
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
@@ -69,8 +70,9 @@ class BatchLoaded(JobMessage):
 
 
 @dataclass(eq=False)
-class TrainingProgress(JobMessage):
-    """Throttled by the job (about 10 a second); a queued one is replaced by the next."""
+class ProgressMessage(JobMessage):
+    """A library progress report, throttled by the job (about 10 a second); a queued one
+    is replaced by the next of the same kind."""
 
     stage: str
     done: int
@@ -78,7 +80,12 @@ class TrainingProgress(JobMessage):
     text: str
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, TrainingProgress)
+        return type(message) is type(self)
+
+
+@dataclass(eq=False)
+class TrainingProgress(ProgressMessage):
+    """Training: featurising, each bootstrap member, predicting, the hull."""
 
 
 @dataclass(eq=False)
@@ -166,3 +173,23 @@ class RunOpened(JobMessage):
     front: Front
     evaluation: Evaluation | None
     selected: int | None
+
+
+@dataclass(eq=False)
+class CompareProgress(ProgressMessage):
+    """A comparison: the pipeline's stages per seed, each generation of an evolutionary
+    method (stage = its name) and ("compare", runs done, runs total); texts start with the
+    seed ("seed 0: ...")."""
+
+
+@dataclass(eq=False)
+class CompareFront(JobMessage):
+    """A method's front while it evolves (one generation, throttled with the progress) or
+    when it is done (`update.final`, never dropped)."""
+
+    update: FrontUpdate
+
+
+@dataclass(eq=False)
+class CompareDone(JobMessage):
+    comparison: Comparison

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual_fastdatatable import ArrowBackend
 
+    from optllm.compare import Comparison, FrontUpdate
     from optllm.config import RunConfig, Split
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
@@ -61,6 +62,18 @@ class AllocationView:
     all_rows: int
 
 
+@dataclass(frozen=True)
+class CompareState:
+    """Where the Compare screen's run stands: `phase` is "idle", "running", "done",
+    "cancelled" or "failed"; while running, `runs_done` of `runs_total` (method, seed) runs
+    are finished and `text` is the latest progress report; otherwise `text` says why."""
+
+    phase: str
+    text: str = ""
+    runs_done: int = 0
+    runs_total: int = 0
+
+
 @dataclass
 class Session:
     """Everything known about the current run. `config` is created on first use, so the
@@ -92,6 +105,11 @@ class Session:
     #: Set by a batch run: history + batch rows (what `split` indexes) and the cost model.
     trained_dataset: Dataset | None = None
     cost_model: CostModel | None = None
+    #: The Compare screen's run: the newest front of each method for the seed running (or
+    #: the last seed, once done), the finished comparison, and where the run stands.
+    compare_fronts: dict[str, FrontUpdate] = field(default_factory=dict)
+    comparison: Comparison | None = None
+    compare_state: CompareState = field(default_factory=lambda: CompareState("idle"))
     _config: RunConfig | None = None
 
     @property
@@ -112,6 +130,12 @@ class Session:
         self.split = self.allocated = self.prediction = self.hull = None
         self.trained_dataset = self.cost_model = None
         self.clear_optimiser()
+        self.clear_comparison(CompareState("idle"))
+
+    def clear_comparison(self, state: CompareState) -> None:
+        self.compare_fronts = {}
+        self.comparison = None
+        self.compare_state = state
 
     def set_batch(self, source: str | None, batch: tuple[np.ndarray, np.ndarray] | None
                   ) -> None:

@@ -1,4 +1,4 @@
-"""What every one of the six screens shares: header, footer, too-small notice, and
+"""What every one of the seven screens shares: header, footer, too-small notice, and
 redrawing from the session when it changes."""
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class Change:
     """What changed in the session; `topic` is one of the names screens look for
     ("all", "dataset", "loading", "failed", "cancelled", "training", "progress",
     "prediction", "optimiser", "steps", "front", "selection", "details", "allocation",
-    "exported"). "all" with group "run" means a saved run was opened: forms refill too."""
+    "exported", "compare", "compare-progress", "compare-front"). "all" with group "run"
+    means a saved run was opened: forms refill too."""
 
     topic: str
     group: str = ""
@@ -35,10 +36,16 @@ class Change:
 
 
 class ModeScreen(Screen[None]):
-    """Base of the six screens. Changes that arrive while another screen is shown are
-    kept and drawn when this one comes back (no work for screens nobody looks at)."""
+    """Base of the seven screens. Changes that arrive while another screen is shown are
+    kept and drawn when this one comes back (no work for screens nobody looks at), except
+    those of topics in IGNORES: the screen draws nothing for them.
+
+    Subclasses' own `on_mount` and `on_screen_resume` must not call `super()`: Textual
+    calls the handler of every class in the MRO, the subclass's first."""
 
     SCOPE: ClassVar[str] = ""
+    IGNORES: ClassVar[frozenset[str]] = frozenset(
+        {"compare", "compare-progress", "compare-front"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,7 +92,7 @@ class ModeScreen(Screen[None]):
         if self.is_current:
             self.redraw(change)
             self.update_keys()
-        else:
+        elif change.topic not in self.IGNORES:
             self._pending.append(change)
 
     def update_keys(self) -> None:

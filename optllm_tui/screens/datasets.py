@@ -66,7 +66,6 @@ class DatasetsScreen(ModeScreen):
         self.query_one("#batch-preview", Static).display = False
         if self.opt_app.settings.layout:
             self.query_one("#layout", Select).value = self.opt_app.settings.layout
-        super().on_mount()
 
     def redraw(self, change: Change) -> None:
         if change.topic == "loading":
@@ -167,7 +166,7 @@ class DatasetsScreen(ModeScreen):
         layout = self.query_one("#layout", Select).value
         path = str(Path(text).expanduser().resolve())
         self.opt_app.load_source(path, None if layout == "auto" else str(layout))
-        self.action_leave_field()  # so the screen keys (1-6, o, d) work again
+        self.action_leave_field()  # so the screen keys (1-7, o, d) work again
 
     @on(Input.Submitted, "#batch-path")
     def _open_batch(self, event: Input.Submitted) -> None:

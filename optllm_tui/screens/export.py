@@ -55,7 +55,7 @@ class ExportScreen(ModeScreen):
     @on(Input.Submitted, "#export-path")
     def _submitted(self) -> None:
         self.action_export()
-        self.action_leave_field()  # so the screen keys (1-6, e) work again
+        self.action_leave_field()  # so the screen keys (1-7, e) work again
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "export":

@@ -92,7 +92,6 @@ class PredictorScreen(ModeScreen):
     def on_mount(self) -> None:
         self.query_one("#quality", DataTable).add_columns(
             "model", "AUC", "Brier", "base rate", "vs prior")
-        super().on_mount()
 
     def read_config(self) -> RunConfig:
         """The parameters as typed, checked; raises ConfigError naming the bad one."""

@@ -55,14 +55,14 @@ class ParetoPlot(PlotextPlot):
             return
         legend = []
         if data.hull_cost is not None and data.hull_accuracy is not None:
-            x, y = _thin(data.hull_cost, data.hull_accuracy)
+            x, y = thin(data.hull_cost, data.hull_accuracy)
             plt.plot(x, y, marker=".", color="gray")
             legend.append(". hull")
-        x, y = _thin(data.front_cost, data.front_accuracy)
+        x, y = thin(data.front_cost, data.front_accuracy)
         plt.scatter(x, y, marker="o", color="blue")
         legend.append("o front")
         if data.true_accuracy is not None:
-            x, y = _thin(data.front_cost, data.true_accuracy)
+            x, y = thin(data.front_cost, data.true_accuracy)
             plt.scatter(x, y, marker="*", color="green")
             legend.append("* true")
         if data.singles:
@@ -77,9 +77,10 @@ class ParetoPlot(PlotextPlot):
         self.refresh()
 
 
-def _thin(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
-    """At most MAX_PLOT_POINTS points, evenly spaced by index (both ends kept)."""
-    if x.size > MAX_PLOT_POINTS:
-        keep = np.unique(np.linspace(0, x.size - 1, MAX_PLOT_POINTS).round().astype(int))
+def thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_PLOT_POINTS
+         ) -> tuple[list[float], list[float]]:
+    """At most `limit` points, evenly spaced by index (both ends kept)."""
+    if x.size > limit:
+        keep = np.unique(np.linspace(0, x.size - 1, limit).round().astype(int))
         x, y = x[keep], y[keep]
     return x.tolist(), y.tolist()

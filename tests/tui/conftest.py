@@ -3,8 +3,10 @@ wait for the app's state instead of sleeping."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import cast
 
@@ -89,7 +91,7 @@ async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str =
 
 
 async def show(pilot: Pilot[None], key: str) -> None:
-    """Press a screen key (1-6) and wait for that screen: the Predictor and Optimise
+    """Press a screen key (1-7) and wait for that screen: the Predictor and Optimise
     screens open once the training library has been imported in the background."""
     app = app_of(pilot)
     mode = next(mode for mode, screen_key, _ in SCREENS if screen_key == key)
@@ -115,3 +117,21 @@ async def run_opened(pilot: Pilot[None]) -> None:
     """Wait for the start-up run file to be open and the chosen point described."""
     app = app_of(pilot)
     await until(pilot, lambda: app.session.details is not None, "the saved run")
+
+
+async def quit_stops_work(app: OptLLMApp,
+                          start: Callable[[Pilot[None], list[object]], Awaitable[None]],
+                          within: float) -> None:
+    """Start work with `start(pilot, messages)`, press ctrl+q, and check that the app
+    exits within `within` seconds and that every thread it used has returned."""
+    before = set(threading.enumerate())
+    messages: list[object] = []
+    async with app.run_test(message_hook=messages.append) as pilot:
+        await start(pilot, messages)
+        started = time.monotonic()
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=20)
+    assert time.monotonic() - started < within
+    # Shutting the executor down joins every thread the app used.
+    await asyncio.wait_for(asyncio.get_running_loop().shutdown_default_executor(), 10)
+    assert set(threading.enumerate()) - before == set()

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import gc
-import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.command import CommandList, CommandPalette
+from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
 from optllm_tui.app import OptLLMApp, make_app
-from optllm_tui.commands import COMMANDS
+from optllm_tui.commands import COMMANDS, SCREENS
 from optllm_tui.jobs import Stepper
 from optllm_tui.messages import TrainingProgress
+from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.help import HelpScreen
 from optllm_tui.settings import Settings
 from optllm_tui.widgets.pareto_plot import ParetoPlot
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
-from .conftest import loaded, run_opened, show, trained, until
+from .conftest import loaded, quit_stops_work, run_opened, show, trained, until
 
 #: Enough members of the paper's XGBoost ensemble that training is still running when the
 #: test acts on it.
@@ -54,21 +56,13 @@ async def test_escape_cancels_training(settings: Settings) -> None:
 
 
 async def test_quit_while_training_leaves_no_threads(settings: Settings) -> None:
-    before = set(threading.enumerate())
-    app = make_app(dataclasses.replace(settings, run=LONG_RUN))
-    messages: list[object] = []
-    async with app.run_test(message_hook=messages.append) as pilot:
+    async def train(pilot: Pilot[None], messages: list[object]) -> None:
         await loaded(pilot)
         await show(pilot, "2")
         await pilot.press("t")
         await until(pilot, lambda: training_in_members(messages), "the first member")
-        started = time.monotonic()
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: not app.is_running, "the app to exit", timeout=20)
-    assert time.monotonic() - started < 15
-    # Every thread the app used has returned: shutting the executor down joins them all.
-    await asyncio.wait_for(asyncio.get_running_loop().shutdown_default_executor(), 10)
-    assert set(threading.enumerate()) - before == set()
+
+    await quit_stops_work(make_app(dataclasses.replace(settings, run=LONG_RUN)), train, 15)
 
 
 async def test_pause_keeps_the_generator(run_settings: Settings,
@@ -245,3 +239,33 @@ async def test_loaded_data_is_left_out_of_garbage_collection(app: OptLLMApp) -> 
         await loaded(pilot)
         await pilot.pause()
         assert gc.get_freeze_count() > 0
+
+
+async def test_screen_base_handlers_run_once(app: OptLLMApp,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual calls every class's handler itself; a subclass calling super() on top
+    would subscribe and redraw twice."""
+    calls: Counter[tuple[str, str]] = Counter()
+    mount, resume = ModeScreen.on_mount, ModeScreen.on_screen_resume
+
+    def counted_mount(screen: ModeScreen) -> None:
+        calls[screen.SCOPE, "mount"] += 1
+        mount(screen)
+
+    def counted_resume(screen: ModeScreen, event: events.ScreenResume) -> None:
+        calls[screen.SCOPE, "resume"] += 1
+        resume(screen, event)
+
+    monkeypatch.setattr(ModeScreen, "on_mount", counted_mount)
+    monkeypatch.setattr(ModeScreen, "on_screen_resume", counted_resume)
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        for _, key, _ in SCREENS:
+            await show(pilot, key)
+        await show(pilot, "1")
+    assert {scope for scope, _ in calls} == {mode for mode, _, _ in SCREENS}
+    assert all(n == 1 for (_, kind), n in calls.items() if kind == "mount")
+    # A first visit resumes a screen twice in Textual itself (mode set up, then switched to)
+    resumes = {n for (scope, kind), n in calls.items() if kind == "resume"
+               and scope != "datasets"}
+    assert len(resumes) == 1 and calls["datasets", "resume"] <= resumes.pop()

@@ -49,6 +49,15 @@ async def on_allocation(pilot: Pilot[None]) -> None:
     await until(pilot, lambda: bool(app.screen.query(AllocationTable)), "the table")
 
 
+async def on_compare(pilot: Pilot[None]) -> None:
+    """The default methods (none needs pymoo) compared on the saved run's dataset."""
+    app = app_of(pilot)
+    await show(pilot, "7")
+    await pilot.press("c")
+    await until(pilot, lambda: app.session.compare_state.phase == "done", "the comparison")
+    await until(pilot, lambda: app.jobs.live_threads() == 0, "the comparison to end")
+
+
 def keys(*pressed: str) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def press(pilot: Pilot[None]) -> None:
         await pilot.press(*pressed)
@@ -63,14 +72,19 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "front": on_front,
     "allocation": on_allocation,
     "export": keys("6"),
+    "compare": on_compare,
     "help": keys("f1"),
 }
 
 
 @pytest.fixture(autouse=True)
 def stable_screen(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
-    """No blinking cursor, and paths shown relative to the data folder."""
+    """No blinking cursor, paths shown relative to the data folder, and the Compare
+    screen's method list drawn as with pymoo installed (the snapshot runs none of them)."""
+    import optllm.compare
+
     monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setattr(optllm.compare, "pymoo_available", lambda: True)
     monkeypatch.chdir(data_dir)
 
 
