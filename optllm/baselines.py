@@ -55,9 +55,9 @@ from optllm.progress import ProgressCallback, ShouldStop, report
 
 EVOLUTIONARY = ("nsga2", "smsemoa", "moead")
 
-#: Called after every generation with the non-dominated (cost, expected accuracy) of the
-#: current population, sorted by cost (read-only copies).
-OnGeneration = Callable[[np.ndarray, np.ndarray], None]
+#: Called after every generation with the non-dominated (cost, expected accuracy,
+#: allocations) of the current population, sorted by cost (read-only copies).
+OnGeneration = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 
 class AllocationProblem(Problem):
@@ -133,11 +133,13 @@ class GenerationReport(Callback):
         report(self.progress, self.stage, algorithm.n_iter, self.generations,
                f"{algorithm.evaluator.n_eval} evaluations")
         if self.on_generation is not None:
-            cost, accuracy = self.problem.totals(algorithm.opt.get("X"))
+            allocations = np.atleast_2d(algorithm.opt.get("X")).astype(np.intp)
+            cost, accuracy = self.problem.totals(allocations)
             keep = non_dominated(cost, accuracy)
-            front_cost, front_accuracy = cost[keep], accuracy[keep]
-            front_cost.flags.writeable = front_accuracy.flags.writeable = False
-            self.on_generation(front_cost, front_accuracy)
+            front = cost[keep], accuracy[keep], allocations[keep]
+            for array in front:
+                array.flags.writeable = False
+            self.on_generation(*front)
         if self.should_stop is not None and self.should_stop():
             self.cancelled = True
             algorithm.termination.terminate()
@@ -174,7 +176,8 @@ def evolve(method: str, scores: np.ndarray, costs: np.ndarray, *, pop_size: int,
     and costs.
 
     Reports `(method, generation, generations)` after each generation and hands the
-    population's current front to `on_generation`. When `should_stop()` turns True the run
+    population's current front to `on_generation` as (cost, expected accuracy, allocations),
+    (K,), (K,) and (K, N). When `should_stop()` turns True the run
     ends after that generation and the front so far comes back with status "cancelled".
     """
     if pop_size < 2:

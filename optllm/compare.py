@@ -76,14 +76,15 @@ class Trial:
 @dataclass(frozen=True)
 class FrontUpdate:
     """A method's front as it grows (each generation of an evolutionary method) or at its
-    end (`final`, where `true_accuracy` is filled in). Arrays are sorted by cost."""
+    end (`final`). Arrays are sorted by cost; `true_accuracy` re-scores the same
+    allocations with the labels."""
 
     method: str
     seed: int
     generation: int | None
     cost: np.ndarray
     predicted_accuracy: np.ndarray
-    true_accuracy: np.ndarray | None
+    true_accuracy: np.ndarray
     final: bool
 
 
@@ -93,7 +94,7 @@ class Hooks:
 
     progress: ProgressCallback | None = None
     should_stop: ShouldStop | None = None
-    on_generation: Callable[[np.ndarray, np.ndarray], None] | None = None
+    on_generation: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -481,10 +482,12 @@ def _run_method(method: Method, trial: Trial, models: tuple[str, ...],
     """Build one method's front, then re-score and measure it."""
     n_generation = 0
 
-    def on_generation(cost: np.ndarray, accuracy: np.ndarray) -> None:
+    def on_generation(cost: np.ndarray, accuracy: np.ndarray,
+                      allocations: np.ndarray) -> None:
         nonlocal n_generation
         n_generation += 1
-        on_front(FrontUpdate(method.name, trial.seed, n_generation, cost, accuracy, None,
+        true = trial.labels[np.arange(allocations.shape[1]), allocations].mean(axis=1)
+        on_front(FrontUpdate(method.name, trial.seed, n_generation, cost, accuracy, true,
                              final=False))
 
     hooks = Hooks(progress, should_stop, on_generation if on_front is not None else None)

@@ -126,7 +126,7 @@ COMMANDS: tuple[Command, ...] = (
             bound=False),
     Command("compare", "m", "cycle_highlight", "Highlight", "Highlight one method's front "
             "(the others dimmed), the next, or none", priority=True),
-    Command("compare", "a", "toggle_axis", "Axis", "Plot predicted or true accuracy",
+    Command("compare", "a", "toggle_axis", "Axis", "Plot true or predicted accuracy",
             priority=True),
 )
 

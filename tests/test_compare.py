@@ -132,7 +132,12 @@ def test_generations_stream_fronts_and_progress_and_can_be_cancelled(dataset):
     assert all(np.all(np.diff(u.cost) > 0) for u in generations)
     finals = [u for u in updates if u.final]
     assert [u.method for u in finals] == ["hull", "nsga2"]
-    assert all(u.true_accuracy is not None for u in finals)
+    for u in generations:  # each generation's front is re-scored with the labels too
+        assert u.true_accuracy.shape == u.cost.shape
+        assert np.all((u.true_accuracy >= 0) & (u.true_accuracy <= 1))
+    last, final = generations[-1], finals[-1]
+    np.testing.assert_allclose(last.cost, final.cost)
+    np.testing.assert_allclose(last.true_accuracy, final.true_accuracy)
     assert [(p.done, p.total) for p in reports if p.stage == "nsga2"] == [
         (k, 10) for k in range(1, 11)]
     assert [(p.done, p.total) for p in reports if p.stage == "compare"] == [(1, 2), (2, 2)]

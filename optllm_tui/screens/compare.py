@@ -67,7 +67,7 @@ class CompareScreen(ModeScreen):
     def __init__(self) -> None:
         super().__init__()
         self.highlight: str | None = None
-        self.true_axis = False
+        self.true_axis = True
         self._tabled: tuple[object, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -206,18 +206,14 @@ class CompareScreen(ModeScreen):
 
     def _show_plot(self) -> None:
         fronts = self.session.compare_fronts
-        series = []
-        for update in fronts.values():
-            if not self.true_axis:
-                series.append(Series(update.method, update.cost, update.predicted_accuracy,
-                                     None if update.final else update.generation))
-            elif update.true_accuracy is not None:
-                series.append(Series(update.method, update.cost, update.true_accuracy))
+        series = [Series(update.method, update.cost,
+                         update.true_accuracy if self.true_axis else update.predicted_accuracy,
+                         None if update.final else update.generation)
+                  for update in fronts.values()]
         axis = "true" if self.true_axis else "predicted"
         plot = self.query_one(ComparePlot)
         plot.show_series(series, highlight=self.highlight,
-                         empty_text="no fronts yet: c compares" if not fronts else
-                         "no finished fronts yet (a: predicted accuracy)")
+                         empty_text="no fronts yet: c compares")
         seed = next(iter(fronts.values())).seed if fronts else None
         plot.border_title = (f"Fronts, {axis} accuracy (a)"
                              + (f", seed {seed}" if seed is not None else ""))
