@@ -10,6 +10,7 @@ Prints a Markdown table.
 - Key latency: in a Pilot run, from pressing a key until the app has handled it and
   redrawn (the screen changed, the plot moved to another step). While training: the
   default dataset (5,000 x 8) with enough bootstrap members to keep training going; while
+  comparing: NSGA-II on the default dataset, its front posted as it evolves; while
   optimising: the OptLLM search on `--rows` queries x 8 models with stand-in predictions.
 - Allocation: from pressing 5 until the table of `--rows` rows is on screen (building the
   Arrow table, sorting by cost, building the backend, mounting, painting); then a re-sort
@@ -159,6 +160,38 @@ async def switches(pilot, presses: int) -> list[float]:
     return times
 
 
+async def latency_while_comparing(presses: int) -> list[float]:
+    """Screen switches (Front and Compare) while NSGA-II runs on the default dataset: the
+    evolutionary baselines are Python-heavy and post a front up to ten times a second."""
+    from optllm_tui.app import make_app
+    from optllm_tui.messages import CompareFront
+    from optllm_tui.settings import Settings
+
+    messages: list[object] = []
+    with tempfile.TemporaryDirectory() as config:
+        app = make_app(Settings(config_dir=Path(config), show_timings=False))
+        app.benchmark_frames = record_frames(app)
+        async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
+            await until(pilot, lambda: app.session.dataset is not None and app.library_ready)
+            await pilot.press("7")
+            await until(pilot, lambda: app.screen.SCOPE == "compare")
+            methods = app.screen.query_one("SelectionList")
+            methods.deselect_all()
+            methods.select("hull")
+            methods.select("nsga2")
+            app.screen.query_one("#compare-gens").value = "5000"  # outlasts the measurement
+            await pilot.press("4", "7", "c")  # both screens composed before measuring
+            await until(pilot, lambda: any(isinstance(m, CompareFront)
+                                           and m.update.method == "nsga2" for m in messages))
+            times = []
+            for _ in range(presses):
+                key, scope = ("7", "compare") if app.screen.SCOPE == "front" else ("4", "front")
+                times.append(await timed(pilot, (key,), lambda s=scope: app.screen.SCOPE == s))
+            assert app.jobs.running("compare"), "the comparison ended before the measurement"
+            await app.jobs.stop_all()
+    return times
+
+
 def large_session(app, rows: int) -> None:
     """Put a `rows` x 8 problem with stand-in predictions into the app, as a finished
     training would (the benchmark is about the UI, not the predictor)."""
@@ -253,6 +286,7 @@ def main() -> None:
 
     firsts, shown = first_paint(args.paint_runs)
     training, progress, first_visit, idle = asyncio.run(latency_while_training(args.presses))
+    comparing = asyncio.run(latency_while_comparing(args.presses))
     results = asyncio.run(optimise_and_table(args.rows, args.presses))
     n = f"{args.rows:,}"
     print("| measure | n | median ms | p90 ms | max ms | target |")
@@ -262,6 +296,8 @@ def main() -> None:
     print(row("first visit of a screen (composing it), idle", [first_visit], "-"))
     print(row("key with nothing running: switch screen", idle, "<= 100"))
     print(row("key while training: switch screen", training, "<= 100"))
+    print(row("key while comparing (NSGA-II on the default): switch screen", comparing,
+              "<= 100"))
     print(row(f"key while optimising {n} queries: browse steps [ ]", results["browse"],
               "<= 100"))
     print(row(f"key while optimising {n} queries: switch screen", results["switch"],
