@@ -8,6 +8,7 @@ files list in a temporary OPTLLM_CONFIG_DIR. Skipped when tmux is not installed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,30 @@ def test_load_train_run_select_export(terminal: Terminal, tmp_path: Path) -> Non
     frame = pd.read_csv(tmp_path / "optllm-allocation.csv")
     assert len(frame) == 240 and {"query_id", "model", "cost"} <= set(frame)
     assert (tmp_path / "config" / "recent.json").exists()
+    terminal.keys("C-q")
+    deadline = time.monotonic() + 30
+    while terminal.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not terminal.alive()
+
+
+def test_compare_methods(terminal: Terminal) -> None:
+    """Screen 7 on the same file: the default methods side by side, then quit."""
+    terminal.wait_for("Loaded small.")
+    terminal.keys("7")
+    terminal.wait_for("7 Compare")
+    terminal.keys("c")
+    terminal.wait_for("Done: 6 runs")
+    rows: dict[str, tuple[str, str]] = {}
+    deadline = time.monotonic() + DEADLINE
+    while len(rows) < 6 and time.monotonic() < deadline:  # until the notices are gone
+        screen = terminal.screen()
+        rows = {m.group(2): m.group(3, 4) for m in re.finditer(
+            r"\s([o+#x*%])\s+(\w+)\s+(\d\.\d{3})\s+(\d\.\d{3})\s", screen)}
+        time.sleep(0.2)
+    assert set(rows) == {"optllm", "hull", "single", "random", "oracle", "prior"}
+    assert rows["oracle"] == ("1.000", "0.000")  # HV and IGD of the true front itself
+    assert "true accuracy" in screen and "* oracle" in screen
     terminal.keys("C-q")
     deadline = time.monotonic() + 30
     while terminal.alive() and time.monotonic() < deadline:
