@@ -28,7 +28,7 @@ from scipy.stats import friedmanchisquare, rankdata
 from optllm.dataset import Dataset
 from optllm.evaluation import Evaluation, evaluate
 from optllm.exceptions import Cancelled, ConfigError
-from optllm.front import Front
+from optllm.front import Front, allocation_totals
 from optllm.hull import cheapest_allocation
 from optllm.optimize import optimize
 from optllm.pipeline import MAX_FRONT_POINTS, RunConfig, split_queries, train_and_predict
@@ -486,7 +486,7 @@ def _run_method(method: Method, trial: Trial, models: tuple[str, ...],
                       allocations: np.ndarray) -> None:
         nonlocal n_generation
         n_generation += 1
-        true = trial.labels[np.arange(allocations.shape[1]), allocations].mean(axis=1)
+        true = allocation_totals(allocations, trial.labels) / allocations.shape[1]
         on_front(FrontUpdate(method.name, trial.seed, n_generation, cost, accuracy, true,
                              final=False))
 
