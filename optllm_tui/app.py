@@ -397,18 +397,13 @@ class OptLLMApp(App[None]):
         self.publish("compare-front")
 
     def on_compare_done(self, message: CompareDone) -> None:
-        from optllm.compare import FrontUpdate
-
+        """The last seed's final fronts are in `compare_fronts` already: every final
+        `CompareFront` is posted, before this message."""
         if message.stale:
             return
         comparison = message.comparison
         session = self.session
         session.comparison = comparison
-        seed = comparison.seeds[-1]
-        session.compare_fronts = {
-            run.method: FrontUpdate(run.method, seed, None, run.front.cost,
-                                    run.predicted_accuracy, run.true_accuracy, final=True)
-            for run in comparison.runs if run.seed == seed}
         runs = len(comparison.runs)
         session.compare_state = CompareState("done", f"Done: {runs} runs.", runs, runs)
         self.publish("compare")
