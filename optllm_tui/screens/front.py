@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 
@@ -60,39 +62,32 @@ class FrontScreen(ModeScreen):
 
     def action_budget(self) -> None:
         front = self.session.front
-        if front is None:
-            return
-        prompt = (f"Budget in USD (the front runs from ${front.cost[0]:,.4f} "
-                  f"to ${front.cost[-1]:,.4f})")
-        self.app.push_screen(ValueModal("Budget", prompt, ""), self._budget_entered)
-
-    def _budget_entered(self, text: str | None) -> None:
-        if not text:
-            return
-        try:
-            budget = parse_usd(text)
-        except ValueError:
-            self.opt_app.report_error("front", f"not an amount of money: {text!r}")
-            return
-        self.opt_app.select_budget(budget)
+        if front is not None:
+            self._ask("Budget", f"Budget in USD (the front runs from ${front.cost[0]:,.4f} "
+                      f"to ${front.cost[-1]:,.4f})", parse_usd, "an amount of money",
+                      self.opt_app.select_budget)
 
     def action_target(self) -> None:
         front = self.session.front
-        if front is None:
-            return
-        prompt = (f"Target expected accuracy, 0..1 or % (the front reaches "
-                  f"{front.accuracy[-1]:.4f})")
-        self.app.push_screen(ValueModal("Target accuracy", prompt, ""), self._target_entered)
+        if front is not None:
+            self._ask("Target accuracy", "Target expected accuracy, 0..1 or % (the front "
+                      f"reaches {front.accuracy[-1]:.4f})", parse_accuracy, "an accuracy",
+                      self.opt_app.select_target)
 
-    def _target_entered(self, text: str | None) -> None:
-        if not text:
-            return
-        try:
-            target = parse_accuracy(text)
-        except ValueError:
-            self.opt_app.report_error("front", f"not an accuracy: {text!r}")
-            return
-        self.opt_app.select_target(target)
+    def _ask(self, title: str, prompt: str, parse: Callable[[str], float], what: str,
+             choose: Callable[[float], None]) -> None:
+        """Ask for a value in a modal; a typed value that `parse` refuses is reported."""
+        def entered(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                value = parse(text)
+            except ValueError:
+                self.opt_app.report_error("front", f"not {what}: {text!r}")
+                return
+            choose(value)
+
+        self.app.push_screen(ValueModal(title, prompt, ""), entered)
 
     def action_open_allocation(self) -> None:
         self.opt_app.show_screen("allocation")
