@@ -67,6 +67,8 @@ _PREDICT_CHUNK = 8192
 class ModelFileError(SavedFileError):
     """A saved predictor file is unreadable, truncated or of another format/version."""
 
+    KIND = "predictor file"
+
 
 @dataclass(frozen=True)
 class _Member:
@@ -384,10 +386,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         try:
             with zipfile.ZipFile(path) as zf:
                 header = json.loads(zf.read("header.json"))
-                if header.get("format") != FILE_FORMAT or header.get("version") != FILE_VERSION:
-                    raise ModelFileError(
-                        f"{path} holds format {header.get('format')!r} version "
-                        f"{header.get('version')!r}; expected {FILE_FORMAT!r} {FILE_VERSION}")
+                ModelFileError.check_header(path, header, FILE_FORMAT, FILE_VERSION)
                 arrays = np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False)
                 est = cls(**header["params"])
                 est.boosters_ = [

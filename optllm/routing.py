@@ -47,6 +47,8 @@ POLICY_VERSION = 2
 class PolicyFileError(SavedFileError):
     """A policy file is unreadable, truncated or of another format or version."""
 
+    KIND = "policy file"
+
 
 def hull_rates(front: Front) -> np.ndarray:
     """Rates of the moves between consecutive points of a hull front: expected score per
@@ -134,12 +136,7 @@ class Policy:
         try:
             with zipfile.ZipFile(path) as zf:
                 header = json.loads(zf.read("policy.json"))
-                if header.get("format") != POLICY_FORMAT or header.get("version") != \
-                        POLICY_VERSION:
-                    raise PolicyFileError(
-                        f"{path}: holds format {header.get('format')!r} version "
-                        f"{header.get('version')!r}; expected {POLICY_FORMAT!r} "
-                        f"{POLICY_VERSION}")
+                PolicyFileError.check_header(path, header, POLICY_FORMAT, POLICY_VERSION)
                 predictor = pickle.loads(zf.read("predictor.pkl"))
                 featuriser = pickle.loads(zf.read("featuriser.pkl"))
             policy = cls(featuriser, predictor, CostModel.from_dict(header["costs"]),

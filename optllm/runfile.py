@@ -41,6 +41,8 @@ _ARRAYS = ("train", "allocate", "mean", "spread", "scores", "front_cost", "front
 class RunFileError(SavedFileError):
     """A run file is unreadable, corrupt, of another format, or no longer matches its data."""
 
+    KIND = "run file"
+
 
 @dataclass(frozen=True)
 class SavedRun:
@@ -150,13 +152,9 @@ def load_run(path: str | os.PathLike[str]) -> SavedRun:
     return _checked(path, header, arrays)
 
 
-def _checked(path: Path, header: object, arrays: dict[str, np.ndarray]) -> SavedRun:
+def _checked(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> SavedRun:
     """Validate the header and array shapes so a damaged file fails here, not later."""
-    if not isinstance(header, dict) or header.get("format") != FILE_FORMAT:
-        raise RunFileError(f"{path}: not an OptLLM run file")
-    if header.get("version") != FILE_VERSION:
-        raise RunFileError(f"{path}: run file version {header.get('version')!r} is not "
-                           f"supported (this version reads {FILE_VERSION})")
+    RunFileError.check_header(path, header, FILE_FORMAT, FILE_VERSION)
     try:
         config = RunConfig(**header["config"]).check()
         models = tuple(str(m) for m in header["models"])

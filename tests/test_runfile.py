@@ -152,3 +152,9 @@ def test_saved_file_errors_share_one_base() -> None:
     for error in (ModelFileError, PolicyFileError, RunFileError):
         assert issubclass(error, SavedFileError) and issubclass(error, OptLLMError)
         assert issubclass(error, ValueError)
+    with pytest.raises(ModelFileError, match=r"^m\.zip: not an OptLLM predictor file$"):
+        ModelFileError.check_header("m.zip", {"format": "other", "version": 1}, "fmt", 1)
+    with pytest.raises(PolicyFileError, match=r"^p: policy file version 99 is not supported "
+                       r"\(this version reads 2\)$"):
+        PolicyFileError.check_header("p", {"format": "fmt", "version": 99}, "fmt", 2)
+    RunFileError.check_header("r", {"format": "fmt", "version": 3}, "fmt", 3)
