@@ -86,18 +86,14 @@ class ModeScreen(Screen[None]):
         for change in pending:
             if change.topic == "failed":
                 self.redraw(change)
-        self.update_keys()
+        # Textual's handler then refreshes the bindings, hence the footer's keys
 
     def _on_change(self, change: Change) -> None:
         if self.is_current:
             self.redraw(change)
-            self.update_keys()
+            self.refresh_bindings()  # keys may turn on or off (KeyFooter redraws only then)
         elif change.topic not in self.IGNORES:
             self._pending.append(change)
-
-    def update_keys(self) -> None:
-        """Show which keys apply now (the footer rebuilds only if that changed)."""
-        self.refresh_bindings()
 
     def redraw(self, change: Change) -> None:
         """Bring the widgets up to date with the session for `change`."""

@@ -94,7 +94,7 @@ class OptimiseScreen(ModeScreen):
     def action_follow(self) -> None:
         self.session.view_step = None
         self._sync()
-        self.update_keys()
+        self.refresh_bindings()
 
     def _view(self, delta: int) -> None:
         """Step through the recorded steps; reaching the newest one follows live again."""
@@ -104,7 +104,7 @@ class OptimiseScreen(ModeScreen):
         target = max(0, min(len(self.session.events) - 1, shown + delta))
         self.session.view_step = None if target == len(self.session.events) - 1 else target
         self._sync()
-        self.update_keys()
+        self.refresh_bindings()
 
     def redraw(self, change: Change) -> None:
         if change.topic == "failed" and change.group == "optimise":
