@@ -98,7 +98,8 @@ def read_saved(path: str | os.PathLike[str], error: type[SavedFileError], file_f
     the file (and the member) and what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise error(f"{path}: {'is a directory, not a file' if path.is_dir() else 'file not found'}")
+        problem = "is a directory, not a file" if path.is_dir() else "file not found"
+        raise error(f"{path}: {problem}")
     try:
         with zipfile.ZipFile(path) as zf:
             members = _checked_members(path, zf, error)

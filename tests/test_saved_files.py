@@ -148,7 +148,8 @@ def test_nan_and_infinity_in_the_manifest_are_refused(policy_file, tmp_path):
 def test_edited_arrays_are_refused(policy, policy_file, tmp_path):
     base_rate = read_array(policy_file, "predictor/base_rate")
     cases = {
-        "predictor/base_rate": (np.full_like(base_rate, np.nan), "predictor/base_rate: holds nan"),
+        "predictor/base_rate": (np.full_like(base_rate, np.nan),
+                                "predictor/base_rate: holds nan"),
         "predictor/auc": (np.full(base_rate.size + 1, 0.5), "predictor/auc: has shape"),
         "predictor/n_oob": (np.full(base_rate.size, 2.5), "predictor/n_oob: has dtype float64"),
     }
