@@ -126,7 +126,8 @@ def _refused(path: Path, message: str) -> None:
     ({"featuriser.name": "pickle"}, "field featuriser/name: 'pickle' is not a featuriser"),
     ({"predictor.params.evil": 1}, "field predictor/params: names"),
     ({"predictor.params.random_state": {"a": 1}}, "params.random_state: is .* not a plain"),
-    ({"predictor.n_features_in": 7}, "n_features_in|columns_|X_indices|field predictor/X: has shape"),
+    ({"predictor.n_features_in": 7},
+     "n_features_in|columns_|X_indices|field predictor/X: has shape"),
     ({"predictor.model_names": ["a", "a", "b"]}, "model_names: has repeated entries"),
 ])
 def test_edited_manifest_fields_are_refused(policy_file, tmp_path, manifest, message):
