@@ -33,7 +33,7 @@ import xgboost
 
 from optllm.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
 from optllm.exceptions import ConfigError, DatasetError, SavedFileError
-from optllm.export import atomic_path, format_for
+from optllm.export import atomic_path, format_for, neutralise_formulas
 from optllm.front import Front
 from optllm.optimize import optimize
 from optllm.prediction import robust_score
@@ -214,12 +214,13 @@ class RouteSummary:
 
 
 class _Writer:
-    """Appends tables to one open output file in CSV, Parquet or JSON Lines."""
+    """Appends tables to one open output file in CSV (formula-like text neutralised, as by
+    `export.write_table`), Parquet or JSON Lines."""
 
     def __init__(self, path: Path, kind: str, schema: pa.Schema) -> None:
         self.kind = kind
         if kind == "csv":
-            self.sink = pacsv.CSVWriter(path, schema)
+            self.sink = pacsv.CSVWriter(path, neutralise_formulas(schema.empty_table()).schema)
         elif kind == "parquet":
             self.sink = pq.ParquetWriter(path, schema)
         else:
@@ -232,7 +233,7 @@ class _Writer:
         elif self.kind == "parquet":
             self.sink.write_table(table)
         else:
-            self.sink.write(table)
+            self.sink.write(neutralise_formulas(table))
 
     def close(self) -> None:
         self.sink.close()
