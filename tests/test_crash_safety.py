@@ -8,7 +8,6 @@ compares what is on disk with reference copies. Delays are seeded and nothing is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -19,11 +18,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from optllm.cli import main
+from optllm.loading import write_wide
+from optllm.synthetic import generate
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 
 HELPER = textwrap.dedent("""
     import hashlib, json, os, signal, sys, time
@@ -90,6 +92,7 @@ def _leftovers(snapshot: dict) -> list[str]:
     return [name for name in snapshot if ".optllm-" in name]
 
 
+@needs_fork
 def test_kill_9_leaves_old_or_new_outputs_and_the_next_write_cleans_up(tmp_path):
     rng = random.Random(10)
     delays = [(kind, rng.uniform(0.0, 0.3)) for kind in ("run", "export", "fetch") * 4]
@@ -121,6 +124,7 @@ def test_kill_9_leaves_old_or_new_outputs_and_the_next_write_cleans_up(tmp_path)
     assert saw_leftovers
 
 
+@needs_fork
 def test_kill_9_of_the_command_keeps_the_old_run_or_writes_the_new_one(tmp_path):
     out = tmp_path / "out"
     common = ["run", "--bootstraps", "2", "--learner", "prior", "--featuriser", "tfidf",
@@ -145,3 +149,36 @@ def test_kill_9_of_the_command_keeps_the_old_run_or_writes_the_new_one(tmp_path)
         assert json.loads(now["summary.json"])["front_points_total"] > 0
     assert main([*common, "--force"]) == 0
     assert not [p for p in tmp_path.iterdir() if ".optllm-" in p.name]
+
+
+# --- a front that cannot meet the budget or target is still written ----------------------
+
+def test_an_unreachable_target_still_writes_the_front_and_says_why(tmp_path, capsys):
+    out = tmp_path / "out"
+    common = ["run", "--bootstraps", "2", "--learner", "prior", "--featuriser", "tfidf",
+              "--out", str(out)]
+    assert main([*common, "--budget", "2.0"]) == 0
+    assert main([*common, "--target-accuracy", "0.9999", "--force"]) == 2
+    captured = capsys.readouterr()
+    assert "optllm: no allocation written: target accuracy 0.9999 is above" in captured.err
+    assert f"wrote {out / 'summary.json'}" in captured.out
+    summary = json.loads((out / "summary.json").read_text())
+    assert "above the best reachable" in summary["no_allocation_reason"]
+    assert "selected" not in summary and summary["front_points_total"] > 0
+    # The earlier run's allocation.csv went with it: it would not belong to this front.
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "front.csv", "summary.json"]
+
+
+def test_an_unreachable_target_of_a_batch_saves_no_policy(tmp_path, capsys):
+    history = tmp_path / "history.csv"
+    write_wide(generate(150, 3, seed=0), history)
+    batch = tmp_path / "batch.csv"
+    new = generate(40, 3, seed=1)
+    pd.DataFrame({"query_id": new.query_ids, "query": new.queries}).to_csv(batch, index=False)
+    policy = tmp_path / "p.policy"
+    assert main(["run", str(history), "--allocate", str(batch), "--bootstraps", "2",
+                 "--learner", "prior", "--tokens", "estimate", "--target-accuracy", "0.9999",
+                 "--save-policy", str(policy), "--out", str(tmp_path / "out")]) == 2
+    assert "no allocation written" in capsys.readouterr().err
+    assert not policy.exists()
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["no_allocation_reason"]
