@@ -94,9 +94,9 @@ def remove_stale(directory: Path) -> None:
         path = Path(entry.path)
         original = directory / match["name"]
         with contextlib.suppress(OSError):
-            if (match["kind"] == "old" and len(match["name"]) < _NAME_CHARS
-                    and not os.path.lexists(original)):
-                os.rename(path, original)
+            if match["kind"] == "old" and not os.path.lexists(original):
+                if len(match["name"]) < _NAME_CHARS:  # else its name was cut: leave it
+                    os.rename(path, original)
             elif entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(path)
             else:
@@ -178,6 +178,7 @@ def replaced_folder(folder: str | Path, ours: Collection[str], *, force: bool = 
         for entry in kept:
             _carry(Path(entry.path), staging / entry.name)
         yield staging
+        _fsync_dir(staging)
         _swap(staging, target, set(ours) | {entry.name for entry in kept})
     except ExportError:
         shutil.rmtree(staging, ignore_errors=True)
