@@ -68,8 +68,10 @@ def temp_path(target: Path, kind: str = "tmp") -> Path:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # another thread of this process may be writing
+    """Whether process `pid` may still be writing: this process (another thread), one that
+    exists, and any off POSIX (where kill(pid, 0) is no harmless probe)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -170,24 +172,21 @@ def replaced_folder(folder: str | Path, ours: Collection[str], *, force: bool = 
     staging = temp_path(target)
     try:
         os.mkdir(staging, 0o777)
-        if kept or target.is_dir():
-            os.chmod(staging, stat.S_IMODE(target.stat().st_mode))
     except OSError as exc:
-        raise ExportError(f"cannot write in {target.parent}: {exc.strerror or exc}") from exc
+        raise ExportError(f"cannot write in {target.parent} (the new {shown.name} is prepared "
+                          f"there, then swapped in): {exc.strerror or exc}") from exc
     try:
+        if target.is_dir():
+            os.chmod(staging, stat.S_IMODE(target.stat().st_mode))
         for entry in kept:
             _carry(Path(entry.path), staging / entry.name)
         yield staging
         _fsync_dir(staging)
         _swap(staging, target, set(ours) | {entry.name for entry in kept})
-    except ExportError:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ExportError(f"cannot write {shown}: {exc.strerror or exc}") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, ExportError):
+            raise ExportError(f"cannot write {shown}: {exc.strerror or exc}") from exc
         raise
 
 

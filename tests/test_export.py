@@ -198,12 +198,16 @@ def test_a_folder_becomes_exactly_the_new_outputs_plus_other_files(tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
-def test_a_failure_midway_leaves_the_old_folder_whole(tmp_path):
+@pytest.mark.parametrize("error, raised", [(RuntimeError("died midway"), RuntimeError),
+                                           (OSError(28, "No space left on device"),
+                                            ExportError)])
+def test_a_failure_midway_leaves_the_old_folder_whole(tmp_path, error, raised):
     folder = old_run(tmp_path / "run")
     before = {p.name: p.read_text() for p in folder.iterdir()}
-    with pytest.raises(RuntimeError), replaced_folder(folder, OURS, force=True) as staging:
+    with pytest.raises(raised, match=str(error.args[-1])), \
+            replaced_folder(folder, OURS, force=True) as staging:
         (staging / "config.json").write_text("new")
-        raise RuntimeError("died midway")
+        raise error
     assert {p.name: p.read_text() for p in folder.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
