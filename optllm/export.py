@@ -297,20 +297,30 @@ def _renameat2() -> ctypes._CFuncPtr | None:
 def neutralise_formulas(table: pa.Table) -> pa.Table:
     """`table` with every text cell that a spreadsheet would run as a formula (starting with
     = + - @, tab or carriage return, and not a plain number) prefixed with a single quote,
-    as OWASP advises against CSV injection; for CSV output only."""
+    as OWASP advises against CSV injection; for CSV output only. Types are unchanged."""
     for i, field in enumerate(table.schema):
         column = table.column(i)
         if pa.types.is_dictionary(field.type) and _is_text(field.type.value_type):
-            column = column.cast(field.type.value_type)
-        elif not _is_text(field.type):
+            column = pa.chunked_array(
+                [pa.DictionaryArray.from_arrays(chunk.indices, _quoted(chunk.dictionary))
+                 for chunk in column.chunks], field.type)
+        elif _is_text(field.type):
+            column = _quoted(column)
+        else:
             continue
-        risky = pc.and_(pc.match_substring_regex(column, _FORMULA_START),
-                        pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)))
-        quoted = pc.binary_join_element_wise(pa.scalar("'", column.type), column,
-                                             pa.scalar("", column.type))
-        table = table.set_column(i, pa.field(field.name, column.type, field.nullable),
-                                 pc.if_else(risky, quoted, column))
+        table = table.set_column(i, field, column)
     return table
+
+
+def _quoted(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """`values` with formula-like cells quoted (see `neutralise_formulas`)."""
+    risky = pc.match_substring_regex(values, _FORMULA_START)
+    if not pc.any(risky).as_py():
+        return values
+    risky = pc.and_(risky, pc.invert(pc.match_substring_regex(values, _PLAIN_NUMBER)))
+    quoted = pc.binary_join_element_wise(pa.scalar("'", values.type), values,
+                                         pa.scalar("", values.type))
+    return pc.if_else(risky, quoted, values)
 
 
 def _is_text(data_type: pa.DataType) -> bool:

@@ -220,7 +220,7 @@ class _Writer:
     def __init__(self, path: Path, kind: str, schema: pa.Schema) -> None:
         self.kind = kind
         if kind == "csv":
-            self.sink = pacsv.CSVWriter(path, neutralise_formulas(schema.empty_table()).schema)
+            self.sink = pacsv.CSVWriter(path, schema)
         elif kind == "parquet":
             self.sink = pq.ParquetWriter(path, schema)
         else:
