@@ -168,7 +168,6 @@ def replaced_folder(folder: str | Path, ours: Collection[str], *, force: bool = 
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {target.parent}: {exc.strerror or exc}") from exc
-    remove_stale(target.parent)
     staging = temp_path(target)
     try:
         os.mkdir(staging, 0o777)
@@ -193,9 +192,12 @@ def replaced_folder(folder: str | Path, ours: Collection[str], *, force: bool = 
 def check_replaceable(folder: str | Path, ours: Collection[str], *, force: bool = False
                       ) -> list[os.DirEntry]:
     """Raise ExportError unless `replaced_folder` may replace `folder` (call it before long
-    work, so a refusal comes first); returns the entries it would carry over."""
+    work, so a refusal comes first); returns the entries it would carry over. Leftovers of
+    a killed earlier writer are cleaned up first (a folder it had set aside comes back)."""
     shown = Path(folder)
     target = Path(os.path.realpath(shown))
+    if target.parent.is_dir():
+        remove_stale(target.parent)
     if os.path.lexists(target) and not target.is_dir():
         raise ExportError(f"{shown} exists and is not a folder")
     if not target.is_dir():

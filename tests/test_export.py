@@ -161,7 +161,8 @@ def test_a_folder_set_aside_by_a_killed_swap_comes_back(tmp_path):
     dead = dead_pid()
     aside = leftover(tmp_path, "run", dead, kind="old", folder=True)
     new = leftover(tmp_path, "run", dead, kind="tmp", folder=True)
-    export.remove_stale(tmp_path)
+    with pytest.raises(ExportError, match=r"already holds front\.csv"):  # the restored run
+        check_replaceable(tmp_path / "run", OURS)
     assert (tmp_path / "run" / "front.csv").read_text() == "left over"
     assert not aside.exists() and not new.exists()
     aside = leftover(tmp_path, "run", dead, kind="old", folder=True)  # the swap finished
