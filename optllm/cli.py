@@ -14,6 +14,7 @@ from optllm.extra_cli import (
     add_parsers,
     add_run_arguments,
     handle_run_batch,
+    report_unmet,
     uses_batch_options,
 )
 from optllm.progress import Progress
@@ -125,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     _print_summary(result.summary())
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return report_unmet(result)
 
 
 def _print_summary(summary: dict) -> None:

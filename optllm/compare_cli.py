@@ -2,7 +2,8 @@
 
 Writes `DIR/comparison.csv` (one row per method and seed), `DIR/comparison.md` (median and
 range per method, for docs) and `DIR/fronts/<method>-seed<k>.csv` (cost, predicted and true
-accuracy of every point, at most 2,000 evenly by cost), each atomically. Heavy modules are
+accuracy of every point, at most 2,000 evenly by cost), all or nothing: the folder is
+replaced in one step (`optllm.export.replaced_folder`). Heavy modules are
 imported when the command runs, so building the `optllm` parser stays fast.
 """
 
@@ -13,7 +14,11 @@ import sys
 from pathlib import Path
 
 from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
-from optllm.exceptions import ConfigError, ExportError
+from optllm.exceptions import ConfigError
+
+#: What `compare` writes into its folder, which it replaces as a whole (fronts of an earlier
+#: comparison's other seeds or methods do not linger).
+OUTPUT_NAMES = ("comparison.csv", "comparison.md", "fronts")
 
 METHOD_NAMES = ("optllm", "hull", "single", "random", "oracle", "prior", "nsga2", "smsemoa",
                 "moead")
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from optllm.compare import check_methods, compare, default_methods
     from optllm.config import RunConfig
     from optllm.default_data import load_default
-    from optllm.export import atomic_path, write_table
+    from optllm.export import atomic_path, check_replaceable, replaced_folder, write_table
     from optllm.loading import load_dataset
 
     if args.seeds < 1:
@@ -72,14 +77,8 @@ def run(args: argparse.Namespace) -> int:
     methods = check_methods(methods)
     seeds = range(args.seeds)
     out = Path(args.out)
-    fronts = {(m, s): out / "fronts" / f"{m}-seed{s}.csv" for m in methods for s in seeds}
-    targets = [out / "comparison.csv", out / "comparison.md", *fronts.values()]
-    existing = [str(path) for path in targets if path.exists()]
-    if existing and not args.force:
-        raise ExportError(f"{existing[0]} already exists"
-                          + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
-                          + "; use --force to overwrite")
-
+    fronts = {(m, s): Path("fronts") / f"{m}-seed{s}.csv" for m in methods for s in seeds}
+    check_replaceable(out, OUTPUT_NAMES, force=args.force)
     dataset = load_dataset(args.data) if args.data else load_default()
     config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
                        learner=args.learner, featuriser=args.featuriser).check()
@@ -90,18 +89,15 @@ def run(args: argparse.Namespace) -> int:
                          generations=args.generations, progress=bar)
     bar.finish()
 
-    try:
-        (out / "fronts").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create {out / 'fronts'}: {exc.strerror or exc}") from exc
-    written = [write_table(comparison.table(), out / "comparison.csv", force=args.force)]
     markdown = comparison.to_markdown()
-    with atomic_path(out / "comparison.md", force=args.force) as tmp:
-        tmp.write_text(markdown, encoding="utf-8")
-    written.append(out / "comparison.md")
-    for method_run in comparison.runs:
-        written.append(write_table(method_run.frame(), fronts[method_run.method, method_run.seed],
-                                   force=args.force))
+    with replaced_folder(out, OUTPUT_NAMES, force=args.force) as staging:
+        (staging / "fronts").mkdir()
+        write_table(comparison.table(), staging / "comparison.csv")
+        with atomic_path(staging / "comparison.md") as tmp:
+            tmp.write_text(markdown, encoding="utf-8")
+        for method_run in comparison.runs:
+            write_table(method_run.frame(), staging / fronts[method_run.method, method_run.seed])
     print(markdown)
-    print(f"wrote {written[0]}, {written[1]} and {len(written) - 2} fronts in {out / 'fronts'}")
+    print(f"wrote {out / 'comparison.csv'}, {out / 'comparison.md'} and "
+          f"{len(comparison.runs)} fronts in {out / 'fronts'}")
     return 0

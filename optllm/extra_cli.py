@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optllm.exceptions import ConfigError, ExportError
+
+if TYPE_CHECKING:
+    from optllm.pipeline import RunResult
 
 _BATCH_OPTIONS = ("allocate", "prices", "output_tokens", "tokens", "save_policy")
 
@@ -74,13 +78,24 @@ def handle_run_batch(args: argparse.Namespace) -> int:
                        output_tokens=output_tokens, token_method=args.tokens or "auto",
                        progress=bar)
     bar.finish()
+    policy = (policy_from_result(result)
+              if args.save_policy is not None and result.selected is not None else None)
     written = write_outputs(result, args.out, force=args.force)
-    if args.save_policy is not None:
-        written.append(policy_from_result(result).save(args.save_policy, force=args.force))
+    if policy is not None:
+        written.append(policy.save(args.save_policy, force=args.force))
     print_batch_summary(result.summary())
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return report_unmet(result)
+
+
+def report_unmet(result: RunResult) -> int:
+    """Exit code 2, saying why, when the budget or target was out of the front's reach (the
+    front and summary were written, no allocation); else 0."""
+    if result.unmet is None:
+        return 0
+    print(f"optllm: no allocation written: {result.unmet}", file=sys.stderr)
+    return 2
 
 
 def print_batch_summary(summary: dict) -> None:

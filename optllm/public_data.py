@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -47,7 +46,7 @@ import pyarrow.compute as pc
 from platformdirs import user_data_dir
 
 from optllm.exceptions import DatasetError, OptLLMError
-from optllm.export import atomic_path
+from optllm.export import atomic_path, remove_stale, temp_path
 from optllm.progress import ProgressCallback, report
 
 BASE_URL_ENV = "OPTLLM_DATASETS_URL"
@@ -255,10 +254,10 @@ def download(url: str, target: Path, remote: RemoteFile, *, timeout: float = 60.
     raised."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
+    remove_stale(target.parent)
+    tmp = temp_path(target, "part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             for block in iter(lambda: response.read(_READ_BYTES), b""):
                 size += len(block)
                 if size > remote.size:

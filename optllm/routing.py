@@ -33,7 +33,7 @@ import xgboost
 from optllm.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
 from optllm.estimator_state import load_featuriser, load_learner, save_featuriser, save_learner
 from optllm.exceptions import ConfigError, DatasetError, SavedFileError
-from optllm.export import atomic_path, format_for
+from optllm.export import atomic_path, format_for, neutralise_formulas
 from optllm.front import Front
 from optllm.optimize import optimize
 from optllm.prediction import robust_score
@@ -245,7 +245,8 @@ class RouteSummary:
 
 
 class _Writer:
-    """Appends tables to one open output file in CSV, Parquet or JSON Lines."""
+    """Appends tables to one open output file in CSV (formula-like text neutralised, as by
+    `export.write_table`), Parquet or JSON Lines."""
 
     def __init__(self, path: Path, kind: str, schema: pa.Schema) -> None:
         self.kind = kind
@@ -263,7 +264,7 @@ class _Writer:
         elif self.kind == "parquet":
             self.sink.write_table(table)
         else:
-            self.sink.write(table)
+            self.sink.write(neutralise_formulas(table))
 
     def close(self) -> None:
         self.sink.close()
