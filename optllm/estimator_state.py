@@ -68,6 +68,15 @@ def _checked_params(fields: Fields, manifest: dict[str, Any], cls: type) -> dict
     return params
 
 
+def _construct(fields: Fields, manifest: dict[str, Any], classes: dict[str, type],
+               kind: str) -> Any:
+    """A new estimator of the registered class the manifest names, with its parameters."""
+    name = fields.value(manifest, "name", str)
+    if name not in classes:
+        raise fields.fail("name", f"{name!r} is not a {kind}; known: {', '.join(classes)}")
+    return classes[name](**_checked_params(fields, manifest, classes[name]))
+
+
 # ------------------------------------------------------------------ featurisers
 
 
@@ -95,12 +104,7 @@ def save_featuriser(featuriser: Any) -> tuple[dict[str, Any], Stored]:
 
 def load_featuriser(fields: Fields, manifest: dict[str, Any]) -> Any:
     """A fitted featuriser rebuilt from checked fields; `fields` holds its arrays."""
-    name = fields.value(manifest, "name", str)
-    if name not in FEATURISER_CLASSES:
-        raise fields.fail("name", f"{name!r} is not a featuriser; known: "
-                          f"{', '.join(FEATURISER_CLASSES)}")
-    cls = FEATURISER_CLASSES[name]
-    featuriser = cls(**_checked_params(fields, manifest, cls))
+    featuriser = _construct(fields, manifest, FEATURISER_CLASSES, "featuriser")
     if isinstance(featuriser, NoFeatures):
         featuriser.n_features_out_ = 0
     elif isinstance(featuriser, WordCharFeaturiser):
@@ -198,12 +202,8 @@ def save_learner(learner: Any) -> tuple[dict[str, Any], Stored]:
 
 def load_learner(fields: Fields, manifest: dict[str, Any]) -> Any:
     """A fitted learner rebuilt from checked fields; `fields` holds its arrays and blobs."""
-    name = fields.value(manifest, "name", str)
-    if name not in LEARNER_CLASSES:
-        raise fields.fail("name", f"{name!r} is not a learner; known: "
-                          f"{', '.join(LEARNER_CLASSES)}")
-    cls = LEARNER_CLASSES[name]
-    learner = cls(**_checked_params(fields, manifest, cls))
+    learner = _construct(fields, manifest, LEARNER_CLASSES, "learner")
+    cls = type(learner)
     names = fields.strings(manifest, "model_names", "M", unique=True)
     learner.model_names_ = names
     learner.n_models_ = len(names)
