@@ -274,7 +274,7 @@ def _load_boosters(fields: Fields, manifest: dict[str, Any],
     and give one output per trained model column."""
     has = fields.value(manifest, "has_booster", list)
     trained = learner.trained_
-    if len(has) != trained.shape[0] or [bool(h) for h in has] != list(trained.any(axis=1)):
+    if len(has) != trained.shape[0] or [bool(h) for h in has] != trained.any(axis=1).tolist():
         raise fields.fail("has_booster", "must say, per member, whether any model was trained")
     probe = np.zeros((1, learner.n_features_in_), dtype=np.float32)
     boosters: list[xgb.Booster | None] = []

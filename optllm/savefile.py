@@ -76,7 +76,7 @@ def write_saved(path: str | os.PathLike[str], stored: Stored, *, file_format: st
     """Write `stored` atomically as a saved file of `file_format` at `version`."""
     manifest = {"format": file_format, "version": version, **stored.manifest}
     text = json.dumps(manifest, indent=1, allow_nan=False, default=_json_scalar)
-    with atomic_path(path, force=force) as tmp, zipfile.ZipFile(
+    with atomic_path(Path(path), force=force) as tmp, zipfile.ZipFile(
             tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(MANIFEST, text)
         for name, array in stored.arrays.items():
@@ -284,7 +284,7 @@ class Fields:
         numbers must be finite and within [low, high]; a bool is not a number."""
         if name not in data:
             raise self.fail(name, "missing")
-        value = data[name]
+        value: Any = data[name]
         if value is None and optional:
             return None
         number = kind in (int, float)
@@ -292,11 +292,17 @@ class Fields:
         if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kinds):
             raise self.fail(name, f"is {value!r}, expected {kind.__name__}")
         if number:
-            if not math.isfinite(value):
+            x: float | int = value
+            if kind is float:
+                try:
+                    x = float(value)
+                except OverflowError:
+                    x = math.inf
+            if not math.isfinite(x):
                 raise self.fail(name, f"is {value!r}, expected a finite number")
-            if (low is not None and value < low) or (high is not None and value > high):
+            if (low is not None and x < low) or (high is not None and x > high):
                 raise self.fail(name, f"is {value!r}, expected between {low} and {high}")
-            return float(value) if kind is float else value
+            return x
         return value
 
     def strings(self, data: Mapping[str, Any], name: str, length: str | None = None,
