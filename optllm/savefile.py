@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -292,10 +292,10 @@ class Fields:
         if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kinds):
             raise self.fail(name, f"is {value!r}, expected {kind.__name__}")
         if number:
-            x: float | int = value
+            x = cast("float | int", value)
             if kind is float:
                 try:
-                    x = float(value)
+                    x = float(x)
                 except OverflowError:
                     x = math.inf
             if not math.isfinite(x):
