@@ -1,9 +1,24 @@
-"""Number formats shared by the screens, so every screen writes money and accuracy alike."""
+"""Number formats shared by the screens, so every screen writes money and accuracy alike,
+and `literal` for every text that comes from a file or the user."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+from rich.text import Text
+
+
+def literal(text: object) -> Text:
+    """`text` shown exactly as it is, never read as markup.
+
+    Query texts, model names, paths and error messages come from users' files: `[/INST]`
+    (a chat template) or `he[/she]` as markup ends the app with a MarkupError, and
+    `[client 1.2.3.4]` or `[link=...]` would silently vanish or turn into styles. Table
+    cells, options and border titles take this; Static and Label widgets that show such
+    text are built with `markup=False` instead, so every later `update` is literal too.
+    A Rich Text, not a Textual Content: the DataTable measures only the former."""
+    return Text(str(text))
 
 
 def usd(value: float) -> str:

@@ -27,7 +27,7 @@ class ExportScreen(ModeScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="export"):
-            yield Static("", id="export-what")
+            yield Static("", id="export-what", markup=False)
             yield Label("Format", classes="heading")
             with RadioSet(id="format"):
                 for index, (_, label, _) in enumerate(FORMATS):
@@ -36,7 +36,7 @@ class ExportScreen(ModeScreen):
             yield Input(DEFAULT_NAME + FORMATS[0][2], id="export-path")
             yield Static("e or Enter writes the file. It appears whole or not at all; an "
                          "existing file is only replaced after you confirm.", classes="hint")
-            yield Static("", id="export-status")
+            yield Static("", id="export-status", markup=False)
 
     @property
     def file_format(self) -> str:

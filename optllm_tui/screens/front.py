@@ -38,7 +38,7 @@ class FrontScreen(ModeScreen):
             yield ParetoPlot(id="front-plot")
             # Not focusable: its arrow keys would shadow the screen's point keys.
             with VerticalScroll(id="point-box", classes="side", can_focus=False):
-                yield PointPanel("", id="point")
+                yield PointPanel("", id="point", markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("move", "jump", "move_to", "budget", "target", "open_allocation"):

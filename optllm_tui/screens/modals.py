@@ -1,18 +1,40 @@
-"""Small dialogs: ask for one value, or confirm an overwrite."""
+"""Small dialogs: ask for one value, or confirm an overwrite; and `Dialog`, the modal
+screen every dialog of the app derives from."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import asyncio
+from typing import ClassVar, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+ResultType = TypeVar("ResultType")
 
-class ValueModal(ModalScreen[str | None]):
+
+class Dialog(ModalScreen[ResultType]):
+    """A modal screen that is dismissed once, whatever arrives after.
+
+    Two Enters (or Enter then Escape) typed quickly both reach the dialog before it has
+    gone: Textual's `dismiss` would run the answer twice and pop whatever screen is then
+    on top, the app's last screen included (`ScreenStackError`, the app ends). Here only
+    the first answer counts, and only while the dialog is the active screen."""
+
+    _answered = False
+
+    def dismiss(self, result: ResultType | None = None) -> AwaitComplete:
+        if self._answered or not self.is_active:
+            return AwaitComplete(asyncio.sleep(0))
+        self._answered = True
+        return super().dismiss(result)
+
+
+class ValueModal(Dialog[str | None]):
     """One line of input; Enter returns it, Escape returns None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
@@ -24,7 +46,7 @@ class ValueModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
-            yield Label(self._prompt)
+            yield Label(self._prompt, markup=False)
             yield Input(self._value, id="value")
             yield Label("Enter accepts, Escape cancels.", classes="hint")
 
@@ -36,7 +58,7 @@ class ValueModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ConfirmModal(Dialog[bool]):
     """A yes/no question; y or Enter on Yes confirms, n or Escape declines."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -51,7 +73,7 @@ class ConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
-            yield Label(self._question)
+            yield Label(self._question, markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", id="yes", variant="warning")
                 yield Button("No (n)", id="no")

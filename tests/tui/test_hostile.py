@@ -1,0 +1,242 @@
+"""Hostile input: data whose every text is markup, answers typed twice, and storms of keys
+while work runs. The app shows the text literally and only ctrl+q ends it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from optllm_tui.app import OptLLMApp, make_app
+from optllm_tui.screens.modals import ConfirmModal, Dialog, ValueModal
+from optllm_tui.settings import Settings
+
+from .conftest import RUN, loaded, run_opened, show, trained, until
+
+#: Texts that are Rich / Textual markup: closing tags without an opening one (a crash when
+#: parsed), tags that would vanish or turn into styles and links.
+MARKUP = ("[client 1.2.3.4]", "[/INST]", "[/]", "[bold]x", "[link=http://x]y[/link]",
+          "he[/she]")
+MODELS = ("[/INST]", "[/]", "[link=http://x]y[/link]", "he[/she]")
+#: Path parts cannot hold "/", so the file and folder names use the other tags.
+FILE_NAME = "[bold]data [client 1.2.3.4].csv"
+
+
+@pytest.fixture(scope="module")
+def hostile_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 queries x 4 models where query ids, query texts, model names, the extra
+    columns' names and values, the folder and the file name are all markup."""
+    from optllm.loading import write_wide
+    from optllm.synthetic import generate
+
+    dataset = generate(300, len(MODELS), 1)
+    n = dataset.n_queries
+    queries = np.array([f"{MARKUP[i % len(MARKUP)]} {text}"
+                        for i, text in enumerate(dataset.queries)], dtype=object)
+    ids = np.array([f"[b]{i}" if i % 2 else f"{i}[/]" for i in range(n)], dtype=object)
+    metadata = dataset.metadata.rename(columns={"topic": "[bold]topic",
+                                                "difficulty": "[/]difficulty"})
+    metadata["[link=http://x]extra[/link]"] = [MARKUP[i % len(MARKUP)] for i in range(n)]
+    dataset = dataclasses.replace(dataset, models=MODELS, queries=queries, query_ids=ids,
+                                  metadata=metadata, synthetic=False)
+    folder = tmp_path_factory.mktemp("hostile") / "[bold]folder [client 1.2.3.4]"
+    folder.mkdir()
+    return write_wide(dataset, folder / FILE_NAME)
+
+
+def screen_text(app: OptLLMApp) -> str:
+    """Every character on the active screen, as the terminal would show it."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def status(app: OptLLMApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def alive(app: OptLLMApp) -> bool:
+    return app.is_running and app._exception is None and app.return_code in (None, 0)
+
+
+async def burst(pilot: Pilot[None], *keys: str) -> None:
+    """Send `keys` the way a fast typist (or a slow SSH link) delivers them: all queued
+    before the app handles the first, then let the app handle them."""
+    driver = pilot.app._driver
+    assert driver is not None
+    for key in keys:
+        event = events.Key(key, "\r" if key == "enter" else key if len(key) == 1 else None)
+        event.set_sender(pilot.app)
+        driver.send_message(event)
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def shows(pilot: Pilot[None], *texts: str) -> None:
+    """Wait until every one of `texts` is on the screen, literally."""
+    app = pilot.app
+    try:
+        await until(pilot, lambda: all(t in screen_text(app) for t in texts), "", timeout=10)
+    except pytest.fail.Exception:
+        pytest.fail(f"not all of {texts} on the screen:\n{screen_text(app)}")
+
+
+async def test_markup_in_the_data_is_shown_literally(hostile_csv: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(Settings(data=str(hostile_csv), run=dict(RUN),
+                            config_dir=tmp_path / "config", show_timings=False))
+    async with app.run_test(size=(160, 48)) as pilot:
+        session = app.session
+        await loaded(pilot)
+        # The preview: ids, texts, model names and the title, as they are in the file.
+        await shows(pilot, "[client 1.2.3.4] ", "[/INST] ", "he[/she] ", "[bold]x ",
+                    "[link=http://x]y[/link]", "0[/]", "[b]1",
+                    "[bold]data [client 1.2.3.4]: 300 queries")
+        assert "[bold]data [client 1.2.3.4]" in app.sub_title
+
+        await trained(pilot)
+        await shows(pilot, *(model[:12] for model in MODELS))  # the quality table
+
+        await show(pilot, "3")
+        await pilot.press("r")
+        await until(pilot, lambda: session.front is not None, "the front")
+
+        await show(pilot, "4")
+        await pilot.press("right")
+        await until(pilot, lambda: session.details is not None
+                    and session.details.index == session.selected, "point details")
+        await shows(pilot, *MODELS)  # the model shares beside the plot
+
+        await show(pilot, "5")
+        for model in MODELS:  # filter to each model in turn: it is named in the title
+            await pilot.press("m")
+            await until(pilot, lambda m=model: session.allocation_view is not None
+                        and session.allocation_view.model == m, f"filter {model}")
+            await shows(pilot, f"(model {model}, of")
+        await pilot.press("m")  # all models again
+        await until(pilot, lambda: session.allocation_view is not None
+                    and session.allocation_view.model is None, "no filter")
+        await shows(pilot, "[client 1.2.3.4] ", "he[/she] ")  # the browser's query column
+
+        # Export twice to a markup name: the overwrite question names it literally.
+        target = tmp_path / "[link=http:]out he[_she].csv"
+        await show(pilot, "6")
+        app.screen.query_one("#export-path", Input).value = str(target)
+        await pilot.press("e")
+        await until(pilot, target.exists, "the export")
+        await shows(pilot, "[link=http:]out he[_she].csv")
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await shows(pilot, "[link=http:]out he[_she].csv exists")
+        await pilot.press("y")
+        await until(pilot, lambda: not isinstance(app.screen, Dialog), "the answer")
+
+        # Save the run to a markup name, twice: saved, then the overwrite question.
+        run_path = tmp_path / "[bold]run [client 1.2.3.4].npz"
+        for _ in range(2):
+            await pilot.press("f2")
+            await until(pilot, lambda: isinstance(app.screen, ValueModal), "the dialog")
+            app.screen.query_one(Input).value = str(run_path)
+            await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await shows(pilot, "[bold]run [client 1.2.3.4].npz exists")
+        await pilot.press("n")
+
+        # Errors that quote the file: a missing path and a bad cell, both with markup.
+        bad = tmp_path / "[b]bad[i].csv"
+        frame = pd.read_csv(hostile_csv, dtype=str, keep_default_na=False)
+        frame.loc[1, f"{MODELS[0]}_cost"] = "[/she]"
+        frame.to_csv(bad, index=False)
+        await show(pilot, "1")
+        for path, quoted in ((tmp_path / "[client 1.2.3.4] missing.csv", "not found"),
+                             (bad, "column '[/INST]_cost': cost '[/she]'")):
+            await pilot.press("o")
+            app.screen.query_one("#path", Input).value = str(path)
+            await pilot.press("enter")
+            await until(pilot, lambda p=path, q=quoted: p.name in status(app, "#load-status")
+                        and q in status(app, "#load-status"), f"the error about {path.name}")
+
+        # The comparison: methods' names and the dataset's in the status line.
+        await show(pilot, "7")
+        await pilot.press("c")
+        await until(pilot, lambda: session.compare_state.phase in ("done", "failed"),
+                    "the comparison", timeout=120)
+        await shows(pilot, "[bold]data [client 1.2.3.4]"[:10])
+        assert alive(app)
+
+
+# ------------------------------------------------------------------- answered twice
+
+async def _open_save(pilot: Pilot[None], tmp_path: Path) -> None:
+    await pilot.press("f2")
+    pilot.app.screen.query_one(Input).value = str(tmp_path / "run.npz")
+
+
+async def _open_open(pilot: Pilot[None], tmp_path: Path) -> None:
+    await pilot.press("f3")
+    pilot.app.screen.query_one(Input).value = str(tmp_path / "missing.npz")
+
+
+async def _open_budget(pilot: Pilot[None], tmp_path: Path) -> None:
+    await show(pilot, "4")
+    await pilot.press("b", *"1")
+
+
+async def _open_target(pilot: Pilot[None], tmp_path: Path) -> None:
+    await show(pilot, "4")
+    await pilot.press("t", *"0.5")
+
+
+async def _open_export_exists(pilot: Pilot[None], tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    target.write_text("keep me\n")
+    await show(pilot, "6")
+    pilot.app.screen.query_one("#export-path", Input).value = str(target)
+    await pilot.press("e")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), "the question")
+
+
+async def _open_save_exists(pilot: Pilot[None], tmp_path: Path) -> None:
+    (tmp_path / "run.npz").write_text("keep me\n")
+    await _open_save(pilot, tmp_path)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), "the question")
+
+
+async def _open_help(pilot: Pilot[None], tmp_path: Path) -> None:
+    await pilot.press("f1")
+
+
+DIALOGS = {"save run": _open_save, "open run": _open_open, "budget": _open_budget,
+           "target": _open_target, "export overwrite": _open_export_exists,
+           "save overwrite": _open_save_exists, "help": _open_help}
+
+
+@pytest.mark.parametrize("keys", [("enter", "enter"), ("enter", "escape"),
+                                  ("escape", "escape", "enter")], ids="+".join)
+@pytest.mark.parametrize("dialog", list(DIALOGS))
+async def test_a_dialog_answered_twice_is_answered_once(
+        run_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        dialog: str, keys: tuple[str, ...]) -> None:
+    """Keys that reach a dialog before it has gone: the first answer counts, the app
+    stays on the screen below, and nothing is done twice."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        await DIALOGS[dialog](pilot, tmp_path)
+        await until(pilot, lambda: isinstance(app.screen, Dialog), "the dialog")
+        below = app.screen_stack[-2]
+        if dialog == "help":
+            keys = tuple("escape" if key == "enter" else key for key in keys)
+        await burst(pilot, *keys)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert alive(app)
+        assert not isinstance(app.screen, Dialog)
+        assert app.screen is below
