@@ -3,17 +3,22 @@ while work runs. The app shows the text literally and only ctrl+q ends it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from optllm_tui.app import OptLLMApp, make_app
+from optllm_tui.commands import COMMANDS, SCREENS
 from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.modals import ConfirmModal, Dialog, ValueModal
 from optllm_tui.settings import Settings
@@ -238,3 +243,50 @@ async def test_a_dialog_answered_twice_is_answered_once(
         await pilot.pause()
         assert alive(app)
         assert isinstance(app.screen, ModeScreen)
+
+
+# ---------------------------------------------------------------------- key storms
+
+#: Every key the app binds (ctrl+q aside: quitting is the one key that may end it), the
+#: keys widgets handle themselves, and some typing.
+STORM_KEYS = sorted({key for command in COMMANDS for key in command.keys.split(",")
+                     if key != "ctrl+q"}
+                    | {"enter", "escape", "tab", "shift+tab", "up", "down", "left", "right",
+                       "space", "backspace", "delete", "home", "end", "pageup", "pagedown",
+                       "ctrl+c", "x", "y", "n", "0", "5", "9", ".", "%", "$", "-", "/"})
+#: Bootstrap members enough that training is still running while the keys arrive.
+STORM_RUN = {**RUN, "bootstraps": 40}
+
+
+async def _storm(run_file: Path, config_dir: Path, work: str, screen: str,
+                 bursts: list[list[str]]) -> None:
+    app = make_app(Settings(run_file=str(run_file), run=dict(STORM_RUN),
+                            config_dir=config_dir, show_timings=False))
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        if work == "train":
+            app.start_training(app.session.config)
+        else:
+            app.optimiser_reset()
+            app.optimiser_advance(None)
+        await show(pilot, screen)
+        for keys in bursts:
+            await burst(pilot, *keys)
+            assert alive(app), keys
+        assert alive(app)
+        await app.jobs.stop_all()
+
+
+@settings(max_examples=12, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow])
+@given(work=st.sampled_from(["train", "optimise"]),
+       screen=st.sampled_from([key for _, key, _ in SCREENS]),
+       bursts=st.lists(st.lists(st.sampled_from(STORM_KEYS), min_size=1, max_size=8),
+                       min_size=1, max_size=6))
+def test_no_key_storm_ends_the_app(run_file: Path, tmp_path: Path, work: str, screen: str,
+                                   bursts: list[list[str]]) -> None:
+    """Keys fired at any screen while training or the optimiser runs in a worker: the
+    app is still running afterwards, with no exception recorded."""
+    with contextlib.chdir(tmp_path):  # F2, F8 and e write files into the working directory
+        asyncio.run(_storm(run_file, tmp_path / "config", work, screen, bursts))
