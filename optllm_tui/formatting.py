@@ -1,5 +1,6 @@
-"""Number formats shared by the screens, so every screen writes money and accuracy alike,
-and `literal` for every text that comes from a file or the user."""
+"""Number formats shared by the screens, so every screen writes money and accuracy alike;
+`literal` for every text that comes from a file or the user; paths as users type and
+read them."""
 
 from __future__ import annotations
 
@@ -63,3 +64,14 @@ def display_path(path: str) -> str:
         except ValueError:
             continue
     return path
+
+
+def typed_path(text: str) -> str:
+    """A path typed by the user, made absolute with `~` expanded. What cannot be expanded
+    or resolved (`~nobody/x.csv`, a NUL byte) is kept as typed: the job that opens it then
+    reports the file by that name, instead of the key press ending the app."""
+    path = Path(text)
+    try:
+        return str(path.expanduser().resolve())
+    except (RuntimeError, ValueError, OSError):
+        return text

@@ -4,8 +4,6 @@ for their costs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -13,7 +11,7 @@ from textual.widgets import DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from optllm_tui.commands import bindings_for
-from optllm_tui.formatting import display_path, literal, ratio, unit_cost
+from optllm_tui.formatting import display_path, literal, ratio, typed_path, unit_cost
 from optllm_tui.screens.base import Change, ModeScreen
 
 PREVIEW_ROWS = 200
@@ -163,7 +161,7 @@ class DatasetsScreen(ModeScreen):
             self._status("Type the path of a data file first.", "error")
             return
         layout = self.query_one("#layout", Select).value
-        path = str(Path(text).expanduser().resolve())
+        path = typed_path(text)
         self.opt_app.load_source(path, None if layout == "auto" else str(layout))
         self.action_leave_field()  # so the screen keys (1-7, o, d) work again
 
@@ -171,7 +169,7 @@ class DatasetsScreen(ModeScreen):
     def _open_batch(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         if text:
-            self.opt_app.load_batch(str(Path(text).expanduser().resolve()))
+            self.opt_app.load_batch(typed_path(text))
         else:
             self.opt_app.clear_batch()
         self.action_leave_field()
@@ -179,7 +177,7 @@ class DatasetsScreen(ModeScreen):
     @on(Input.Submitted, "#prices-path")
     def _set_prices(self, event: Input.Submitted) -> None:
         text = event.value.strip()
-        self.opt_app.set_prices(str(Path(text).expanduser().resolve()) if text else None)
+        self.opt_app.set_prices(typed_path(text) if text else None)
         self.action_leave_field()
 
     def action_focus_batch(self) -> None:

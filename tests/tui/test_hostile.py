@@ -290,3 +290,125 @@ def test_no_key_storm_ends_the_app(run_file: Path, tmp_path: Path, work: str, sc
     app is still running afterwards, with no exception recorded."""
     with contextlib.chdir(tmp_path):  # F2, F8 and e write files into the working directory
         asyncio.run(_storm(run_file, tmp_path / "config", work, screen, bursts))
+
+
+# ------------------------------------------------------------- errors a user can cause
+
+async def test_an_unknown_home_in_a_typed_path_is_a_missing_file(app: OptLLMApp) -> None:
+    """`~nobody/...` cannot be expanded (Path.expanduser raises RuntimeError): the load
+    reports the file as typed instead of the key press ending the app."""
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        for field in ("#path", "#batch-path", "#prices-path"):
+            app.screen.query_one(field, Input).value = "~nobody-optllm/x.csv"
+            app.screen.query_one(field, Input).focus()
+            await pilot.press("enter")
+        await until(pilot, lambda: "~nobody-optllm/x.csv: file not found"
+                    in status(app, "#load-status"), "the error")
+        await until(pilot, lambda: "~nobody-optllm/x.csv" in status(app, "#batch-status"),
+                    "the batch error")
+        assert alive(app)
+
+
+async def test_an_unexpected_error_is_logged_and_shown_literally(
+        app: OptLLMApp, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in a job (here: the loader raising KeyError): the message says so literally,
+    the traceback goes to the errors log, and the app keeps running."""
+    import optllm.loading
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("[/INST] he[/she]")
+
+    monkeypatch.setattr(optllm.loading, "load_dataset", broken)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: "unexpected error" in status(app, "#load-status"), "error")
+        text = status(app, "#load-status")
+        log = settings.config_dir / "errors.log"
+        assert "KeyError: '[/INST] he[/she]'" in text and str(log) in text
+        assert "Traceback" in log.read_text() and "in broken" in log.read_text()
+        assert alive(app)
+
+
+async def test_damaged_files_are_reported_as_user_errors(
+        app: OptLLMApp, tmp_path: Path, small_csv: Path) -> None:
+    """Files of the wrong kind, truncated or mixed up, as data, as a batch and as a run:
+    each error names the file; none is an 'unexpected error'."""
+    text = small_csv.read_text()
+    files = {
+        "empty.csv": b"", "garbage.parquet": b"PAR1 not parquet", "list.jsonl": b"[1, 2]\n",
+        "mixed.jsonl": b'{"query": "a", "m_cost": 1, "m": 1}\n{"query": 5, "m_cost": 1}\n',
+        "fake.csv.gz": text.encode(), "half.csv": text[: len(text) // 2].encode() + b'"',
+        "run.npz": b"PK\x03\x04 not a zip",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        for name in files:
+            path = str(tmp_path / name)
+            for field, selector in (("#path", "#load-status"),
+                                    ("#batch-path", "#batch-status")):
+                app.screen.query_one(field, Input).value = path
+                app.screen.query_one(field, Input).focus()
+                await pilot.press("enter")
+                await until(pilot, lambda s=selector, n=name: n in status(app, s), name)
+                assert "unexpected" not in status(app, selector), status(app, selector)
+            await pilot.press("f3")
+            await until(pilot, lambda: isinstance(app.screen, ValueModal), "the dialog")
+            app.screen.query_one(Input).value = path
+            await pilot.press("enter")
+            await until(pilot, lambda n=name: n in status(app, "#load-status")
+                        and "run" in status(app, "#load-status"), f"{name} as a run")
+            assert "unexpected" not in status(app, "#load-status")
+        assert alive(app)
+
+
+# ------------------------------------------------------------------- typed values
+
+async def test_save_with_an_empty_path_says_so_and_stays(run_settings: Settings) -> None:
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        for key in ("f2", "f3"):
+            await pilot.press(key)
+            await until(pilot, lambda: isinstance(app.screen, ValueModal), "the dialog")
+            app.screen.query_one(Input).value = "   "
+            await pilot.press("enter")
+            assert isinstance(app.screen, ValueModal)
+            assert "Type a file path first" in status(app, "#value-hint")
+            await pilot.press("escape")
+            assert not isinstance(app.screen, Dialog)
+        assert alive(app)
+
+
+@pytest.mark.parametrize(("key", "typed", "message"), [
+    ("b", "nan", "not an amount of money: 'nan'"),
+    ("b", "inf", "not an amount of money: 'inf'"),
+    ("t", "nan", "not an accuracy: 'nan'"),
+    ("t", "nan%", "not an accuracy: 'nan%'"),
+])
+async def test_budget_and_target_refuse_nan(run_settings: Settings, key: str, typed: str,
+                                            message: str) -> None:
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        await show(pilot, "4")
+        selected = app.session.selected
+        texts: list[str] = []
+        app.session_changed.subscribe(app.screen, lambda c: texts.append(c.text), True)
+        await pilot.press(key, *typed, "enter")
+        assert any(message in text for text in texts), texts
+        assert app.session.selected == selected
+
+
+async def test_changing_the_format_with_no_file_name(run_settings: Settings) -> None:
+    """The extension follows the format; an empty field (no name to give one) stays."""
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        await show(pilot, "6")
+        app.screen.query_one("#export-path", Input).value = ""
+        app.screen.query_one("#format").focus()
+        await pilot.press("down", "enter")
+        assert app.screen.query_one("#export-path", Input).value == ""
+        assert alive(app)
