@@ -51,6 +51,7 @@ from optllm_tui.screens.optimise import OptimiseScreen
 from optllm_tui.screens.predictor import PredictorScreen
 from optllm_tui.session import CompareState, Session
 from optllm_tui.settings import Settings
+from optllm_tui.textual_fixes import apply as apply_textual_fixes
 
 if TYPE_CHECKING:
     from optllm.config import RunConfig
@@ -560,5 +561,6 @@ class OptLLMApp(App[None]):
 
 def make_app(settings: Settings | None = None) -> OptLLMApp:
     """The one way to build the app: the CLI, the tests and the benchmarks all use it."""
+    apply_textual_fixes()
     return OptLLMApp(settings or Settings())
 

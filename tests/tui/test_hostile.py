@@ -412,3 +412,32 @@ async def test_changing_the_format_with_no_file_name(run_settings: Settings) -> 
         await pilot.press("down", "enter")
         assert app.screen.query_one("#export-path", Input).value == ""
         assert alive(app)
+
+
+@pytest.mark.parametrize("page", ["pageup", "pagedown"])
+async def test_paging_the_palette_as_it_opens(app: OptLLMApp, page: str) -> None:
+    """PageUp/PageDown typed right after ctrl+p can reach the palette's list before it has
+    a size: Textual's OptionList raised KeyError there and the app ended."""
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        for _ in range(5):
+            await burst(pilot, "ctrl+p", page)
+            assert alive(app)
+            await burst(pilot, "escape")
+
+
+async def test_paging_a_list_that_has_no_size(app: OptLLMApp) -> None:
+    """The same for any OptionList (Select's overlay, SelectionList, the sources list)
+    that has options but no size yet: paging leaves the highlight where it is."""
+    from textual.widgets import OptionList
+
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        options = OptionList("a", "b", "c")
+        options.display = False
+        await app.screen.mount(options)
+        options.highlighted = 1
+        options.action_page_down()
+        options.action_page_up()
+        assert options.highlighted == 1
+        assert alive(app)
