@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
 
 from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.commands import COMMANDS, SCREENS
@@ -104,6 +104,11 @@ async def test_markup_in_the_data_is_shown_literally(hostile_csv: Path, tmp_path
                     "[link=http://x]y[/link]", "0[/]", "[b]1",
                     "[bold]data [client 1.2.3.4]: 300 queries")
         assert "[bold]data [client 1.2.3.4]" in app.sub_title
+        recent = app.screen.query_one("#sources", OptionList).get_option_at_index(1)
+        assert str(recent.prompt).endswith(FILE_NAME)
+        await pilot.press("ctrl+p", *"[/]", "[", "backspace")  # markup as a search
+        await pilot.pause(0.3)
+        await pilot.press("escape")
 
         await trained(pilot)
         await shows(pilot, *(model[:12] for model in MODELS))  # the quality table
