@@ -271,9 +271,11 @@ async def _storm(run_file: Path, config_dir: Path, work: str, screen: str,
         await run_opened(pilot)
         if work == "train":
             app.start_training(app.session.config)
-        else:
+        elif work == "optimise":
             app.optimiser_reset()
             app.optimiser_advance(None)
+        else:
+            app.start_compare(["optllm", "hull", "random"], 2, 20, 10)
         await show(pilot, screen)
         for keys in bursts:
             await burst(pilot, *keys)
@@ -282,17 +284,17 @@ async def _storm(run_file: Path, config_dir: Path, work: str, screen: str,
         await app.jobs.stop_all()
 
 
-@settings(max_examples=12, deadline=None, database=None,
+@settings(max_examples=10, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
-@given(work=st.sampled_from(["train", "optimise"]),
+@given(work=st.sampled_from(["train", "optimise", "compare"]),
        screen=st.sampled_from([key for _, key, _ in SCREENS]),
        bursts=st.lists(st.lists(st.sampled_from(STORM_KEYS), min_size=1, max_size=8),
                        min_size=1, max_size=6))
 def test_no_key_storm_ends_the_app(run_file: Path, tmp_path: Path, work: str, screen: str,
                                    bursts: list[list[str]]) -> None:
-    """Keys fired at any screen while training or the optimiser runs in a worker: the
-    app is still running afterwards, with no exception recorded."""
+    """Keys fired at any screen while training, the optimiser or a comparison runs in a
+    worker: the app is still running afterwards, with no exception recorded."""
     with contextlib.chdir(tmp_path):  # F2, F8 and e write files into the working directory
         asyncio.run(_storm(run_file, tmp_path / "config", work, screen, bursts))
 
