@@ -7,13 +7,13 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
 from optllm_tui.commands import COMMANDS, SCOPE_TITLES
-from optllm_tui.screens.modals import Dialog
 
 
-class HelpScreen(Dialog[None]):
+class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:

@@ -1,40 +1,19 @@
-"""Small dialogs: ask for one value, or confirm an overwrite; and `Dialog`, the modal
-screen every dialog of the app derives from."""
+"""Small dialogs: ask for one value, or confirm an overwrite. Each answers once, however
+fast keys arrive (see `textual_fixes`)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-ResultType = TypeVar("ResultType")
 
-
-class Dialog(ModalScreen[ResultType]):
-    """A modal screen that is dismissed once, whatever arrives after.
-
-    Two Enters (or Enter then Escape) typed quickly both reach the dialog before it has
-    gone: Textual's `dismiss` would run the answer twice and pop whatever screen is then
-    on top, the app's last screen included (`ScreenStackError`, the app ends). Here only
-    the first answer counts, and only while the dialog is the active screen."""
-
-    _answered = False
-
-    def dismiss(self, result: ResultType | None = None) -> AwaitComplete:
-        if self._answered or not self.is_active:
-            return AwaitComplete(asyncio.sleep(0))
-        self._answered = True
-        return super().dismiss(result)
-
-
-class ValueModal(Dialog[str | None]):
+class ValueModal(ModalScreen[str | None]):
     """One line of input; Enter returns it, Escape returns None. With `required` (what to
     type, e.g. "a file path"), Enter on an empty field says so and the dialog stays."""
 
@@ -65,7 +44,7 @@ class ValueModal(Dialog[str | None]):
         self.dismiss(None)
 
 
-class ConfirmModal(Dialog[bool]):
+class ConfirmModal(ModalScreen[bool]):
     """A yes/no question; y or Enter on Yes confirms, n or Escape declines."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textual import events
 from textual.pilot import Pilot
+from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 
 from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.commands import COMMANDS, SCREENS
 from optllm_tui.screens.base import ModeScreen
-from optllm_tui.screens.modals import ConfirmModal, Dialog, ValueModal
+from optllm_tui.screens.modals import ConfirmModal, ValueModal
 from optllm_tui.settings import Settings
 
 from .conftest import RUN, loaded, run_opened, show, trained, until
@@ -145,7 +146,7 @@ async def test_markup_in_the_data_is_shown_literally(hostile_csv: Path, tmp_path
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
         await shows(pilot, "[link=http:]out he[_she].csv exists")
         await pilot.press("y")
-        await until(pilot, lambda: not isinstance(app.screen, Dialog), "the answer")
+        await until(pilot, lambda: not isinstance(app.screen, ModalScreen), "the answer")
 
         # Save the run to a markup name, twice: saved, then the overwrite question.
         run_path = tmp_path / "[bold]run [client 1.2.3.4].npz"
@@ -223,9 +224,18 @@ async def _open_help(pilot: Pilot[None], tmp_path: Path) -> None:
     await pilot.press("f1")
 
 
+async def _open_palette(pilot: Pilot[None], tmp_path: Path) -> None:
+    from textual.command import CommandList
+
+    await pilot.press("ctrl+p", *"Go to the Front")
+    await until(pilot, lambda: bool(pilot.app.screen.query(CommandList))
+                and pilot.app.screen.query_one(CommandList).option_count > 0, "commands")
+
+
 DIALOGS = {"save run": _open_save, "open run": _open_open, "budget": _open_budget,
            "target": _open_target, "export overwrite": _open_export_exists,
-           "save overwrite": _open_save_exists, "help": _open_help}
+           "save overwrite": _open_save_exists, "help": _open_help,
+           "command palette": _open_palette}
 
 
 @pytest.mark.parametrize("keys", [("enter", "enter"), ("enter", "escape")], ids="+".join)
@@ -240,7 +250,7 @@ async def test_a_dialog_answered_twice_is_answered_once(
     async with app.run_test() as pilot:
         await run_opened(pilot)
         await DIALOGS[dialog](pilot, tmp_path)
-        await until(pilot, lambda: isinstance(app.screen, Dialog), "the dialog")
+        await until(pilot, lambda: isinstance(app.screen, ModalScreen), "the dialog")
         if dialog == "help":
             keys = tuple("escape" if key == "enter" else key for key in keys)
         await burst(pilot, *keys)
@@ -385,7 +395,7 @@ async def test_save_with_an_empty_path_says_so_and_stays(run_settings: Settings)
             assert isinstance(app.screen, ValueModal)
             assert "Type a file path first" in status(app, "#value-hint")
             await pilot.press("escape")
-            assert not isinstance(app.screen, Dialog)
+            assert not isinstance(app.screen, ModalScreen)
         assert alive(app)
 
 
