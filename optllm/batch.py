@@ -73,6 +73,8 @@ def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, str | N
                                            preserve_index=False), id_column
         except DatasetError:
             raise
+        except pa.ArrowException as exc:  # a column holding text and numbers
+            raise DatasetError(f"{path}: cannot read JSON Lines ({exc})") from None
         except ValueError as exc:
             raise json_error(path, gz, str(exc)) from None
 
@@ -95,6 +97,8 @@ def _csv_chunks(path: Path) -> Iterator[tuple[pa.Table, str | None]]:
         if "Empty CSV file" in str(exc):
             raise DatasetError(f"{path}: the file is empty") from None
         raise DatasetError(f"{path}: malformed CSV ({exc})") from None
+    except OSError as exc:  # e.g. a .csv.gz that is not gzip: zlib's message names no file
+        raise DatasetError(f"{path}: cannot read the file ({exc})") from None
 
 
 def _check_columns(path: Path, names: list[str]) -> str | None:

@@ -19,6 +19,9 @@ FEATURISER_CHOICES = ("auto", "tfidf", "char-tfidf", "word+char", "tfidf-svd")
 #: Robust score S = P + alpha * U; the alpha that gave the best fronts on the shared datasets
 #: (benchmarks/bench_alpha.py, docs/benchmarks.md).
 DEFAULT_ALPHA = 0.0
+#: The largest seed: NumPy's legacy seeding and scikit-learn take 32-bit seeds, and a larger
+#: one failed deep inside training instead of here.
+MAX_SEED = 2**32 - 1
 
 
 
@@ -44,8 +47,9 @@ class RunConfig:
         if not 0 < self.train_fraction < 1:
             raise ConfigError(f"train fraction must be between 0 and 1 (exclusive); "
                               f"got {self.train_fraction}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be a whole number >= 0; got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}; "
+                              f"got {self.seed}")
         if self.n_jobs < 1:
             raise ConfigError(f"n_jobs must be at least 1; got {self.n_jobs}")
         if self.learner not in LEARNER_CHOICES:

@@ -15,7 +15,7 @@ from textual.app import App
 from textual.signal import Signal
 
 from optllm_tui.commands import CommandProvider, bindings_for
-from optllm_tui.formatting import display_path, seconds
+from optllm_tui.formatting import display_path, seconds, typed_path
 from optllm_tui.jobs import Jobs, Stepper
 from optllm_tui.messages import (
     AllocationReady,
@@ -51,12 +51,15 @@ from optllm_tui.screens.optimise import OptimiseScreen
 from optllm_tui.screens.predictor import PredictorScreen
 from optllm_tui.session import CompareState, Session
 from optllm_tui.settings import Settings
+from optllm_tui.textual_fixes import apply as apply_textual_fixes
 
 if TYPE_CHECKING:
     from optllm.config import RunConfig
     from optllm.front import Front
 
 DEFAULT_RUN_FILE = "optllm-run.optllm"
+#: In the config directory: tracebacks of unexpected errors, for bug reports.
+BUG_LOG = "errors.log"
 #: Screens whose forms show the run config, hence need the pipeline module imported.
 NEEDS_LIBRARY = ("predictor", "optimise", "compare")
 
@@ -98,7 +101,7 @@ class OptLLMApp(App[None]):
         super().__init__()
         self.settings = settings
         self.session = Session(run_defaults=dict(settings.run))
-        self.jobs = Jobs(self)
+        self.jobs = Jobs(self, bug_log=settings.config_dir / BUG_LOG)
         self.recent = RecentFiles(settings.config_dir / "recent.json")
         self.session_changed: Signal[Change] = Signal(self, "session-changed")
         self.library_ready = False
@@ -167,11 +170,13 @@ class OptLLMApp(App[None]):
             self.report_error("run", "A run on a batch of new queries cannot be saved as a run "
                               "file; export its allocation instead (screen 6).")
             return
-        self.push_screen(ValueModal("Save run", "Save the run to (.optllm)", DEFAULT_RUN_FILE),
+        self.push_screen(ValueModal("Save run", "Save the run to (.optllm)", DEFAULT_RUN_FILE,
+                                    required="a file path"),
                          lambda path: self.save_run(path, force=False))
 
     def action_open_run(self) -> None:
-        self.push_screen(ValueModal("Open run", "Open the run file", DEFAULT_RUN_FILE),
+        self.push_screen(ValueModal("Open run", "Open the run file", DEFAULT_RUN_FILE,
+                                    required="a file path"),
                          self._open_run)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -511,13 +516,11 @@ class OptLLMApp(App[None]):
     # -------------------------------------------------------------------- runs
 
     def save_run(self, path: str | None, force: bool) -> None:
-        from pathlib import Path
-
         session = self.session
         if (not path or session.front is None or session.dataset is None
                 or session.prediction is None or session.split is None):
             return
-        self.jobs.save_run(str(Path(path).expanduser().resolve()), source=session.source,
+        self.jobs.save_run(typed_path(path), source=session.source,
                            dataset=session.dataset, config=session.config,
                            prediction=session.prediction, split=session.split,
                            front=session.front, selected=session.selected, force=force)
@@ -531,10 +534,8 @@ class OptLLMApp(App[None]):
         self.notify(f"Run saved to {display_path(message.path)}.", timeout=4, markup=False)
 
     def _open_run(self, path: str | None) -> None:
-        from pathlib import Path
-
         if path:
-            path = str(Path(path).expanduser().resolve())
+            path = typed_path(path)
             self.jobs.open_run(path, self.settings.layout)
             self.publish("loading", text=display_path(path))
 
@@ -560,5 +561,6 @@ class OptLLMApp(App[None]):
 
 def make_app(settings: Settings | None = None) -> OptLLMApp:
     """The one way to build the app: the CLI, the tests and the benchmarks all use it."""
+    apply_textual_fixes()
     return OptLLMApp(settings or Settings())
 

@@ -21,9 +21,11 @@ def _fraction(text: str) -> float:
 
 
 def _seed(text: str) -> int:
+    from optllm.config import MAX_SEED
+
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}; got {value}")
     return value
 
 

@@ -1,9 +1,25 @@
-"""Number formats shared by the screens, so every screen writes money and accuracy alike."""
+"""Number formats shared by the screens, so every screen writes money and accuracy alike;
+`literal` for every text that comes from a file or the user; paths as users type and
+read them."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+from rich.text import Text
+
+
+def literal(text: object) -> Text:
+    """`text` shown exactly as it is, never read as markup.
+
+    Query texts, model names, paths and error messages come from users' files: `[/INST]`
+    (a chat template) or `he[/she]` as markup ends the app with a MarkupError, and
+    `[client 1.2.3.4]` or `[link=...]` would silently vanish or turn into styles. Table
+    cells, options and border titles take this; Static and Label widgets that show such
+    text are built with `markup=False` instead, so every later `update` is literal too.
+    A Rich Text, not a Textual Content: the DataTable measures only the former."""
+    return Text(str(text))
 
 
 def usd(value: float) -> str:
@@ -48,3 +64,14 @@ def display_path(path: str) -> str:
         except ValueError:
             continue
     return path
+
+
+def typed_path(text: str) -> str:
+    """A path typed by the user, made absolute with `~` expanded. What cannot be expanded
+    or resolved (`~nobody/x.csv`, a NUL byte) is kept as typed: the job that opens it then
+    reports the file by that name, instead of the key press ending the app."""
+    path = Path(text)
+    try:
+        return str(path.expanduser().resolve())
+    except (RuntimeError, ValueError, OSError):
+        return text

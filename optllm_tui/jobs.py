@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,9 +143,11 @@ class Jobs:
     """Starts the app's thread workers: exclusive per named group, errors reported as
     JobFailed messages instead of ending the app."""
 
-    def __init__(self, app: App[Any]) -> None:
+    def __init__(self, app: App[Any], bug_log: Path | None = None) -> None:
         self._app = app
         self._live: set[threading.Event] = set()
+        #: Where the tracebacks of unexpected errors (bugs, not user mistakes) go.
+        self.bug_log = bug_log
 
     def _run(self, group: str, description: str,
              work: Callable[[Worker[Any], Post], None]) -> Worker[None]:
@@ -165,7 +168,7 @@ class Jobs:
             except (OptLLMError, OSError) as exc:
                 post(JobFailed(worker, group, str(exc)))
             except Exception as exc:
-                post(JobFailed(worker, group, f"unexpected error: {type(exc).__name__}: {exc}"))
+                post(JobFailed(worker, group, bug_message(exc, self.bug_log)))
                 raise
             finally:
                 finished.set()
@@ -420,6 +423,22 @@ class Jobs:
                            saved.selected))
 
         self._run("run", f"open the run {path}", work)
+
+
+def bug_message(exc: Exception, log: Path | None) -> str:
+    """What the user sees of an unexpected error (a bug: every mistake a user can make
+    arrives as an OptLLMError); its traceback is appended to `log` for the bug report."""
+    text = f"unexpected error: {type(exc).__name__}: {exc}"
+    if log is None:
+        return text
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            handle.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        return text
+    return f"{text} (a bug; the traceback is in {log})"
 
 
 def point_details(front: Front, index: int, prediction: Prediction, allocated: Dataset,

@@ -157,6 +157,19 @@ def test_missing_or_unknown_batch_files(tmp_path):
         load_batch(tmp_path / "b.jsonl")
 
 
+@pytest.mark.parametrize("name, content, message", [
+    ("mixed.jsonl", b'{"query": "a"}\n{"query": 5}\n', "cannot read JSON Lines"),
+    ("fake.csv.gz", b"query\nnot gzip\n", "cannot read the file"),
+])
+def test_unreadable_batch_files_are_dataset_errors(tmp_path, name, content, message):
+    """Arrow's and zlib's own errors would name no file (and reach the app as bugs)."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DatasetError, match=message) as info:
+        load_batch(path)
+    assert str(path) in str(info.value)
+
+
 # ----------------------------------------------------------------------------- command line
 
 

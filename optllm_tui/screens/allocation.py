@@ -30,7 +30,7 @@ class AllocationScreen(ModeScreen):
         self.model: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static("", id="alloc-title")
+        yield Static("", id="alloc-title", markup=False)
         yield Container(id="alloc-box")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -88,9 +88,9 @@ class CompareScreen(ModeScreen):
                         yield Label(label)
                         yield Input(str(default), type="integer", id=field_id, compact=True,
                                     select_on_focus=False)
-                yield Static("", id="compare-about", classes="hint")
+                yield Static("", id="compare-about", classes="hint", markup=False)
             with Vertical(id="compare-main"):
-                yield Static("", id="compare-status")
+                yield Static("", id="compare-status", markup=False)
                 yield ComparePlot(id="compare-plot")
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
 

@@ -4,9 +4,6 @@ for their costs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -14,7 +11,7 @@ from textual.widgets import DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from optllm_tui.commands import bindings_for
-from optllm_tui.formatting import display_path, ratio, unit_cost
+from optllm_tui.formatting import display_path, literal, ratio, typed_path, unit_cost
 from optllm_tui.screens.base import Change, ModeScreen
 
 PREVIEW_ROWS = 200
@@ -41,18 +38,18 @@ class DatasetsScreen(ModeScreen):
                 yield Select([("detect layout", "auto"), ("wide layout", "wide"),
                               ("long layout", "long")], value="auto", allow_blank=False,
                              id="layout", compact=True)
-                yield Static("", id="load-status")
+                yield Static("", id="load-status", markup=False)
                 yield Label("Queries to allocate, optional (a)", classes="heading")
                 yield Input(placeholder="new queries .csv / .parquet / .jsonl", id="batch-path",
                             compact=True)
                 yield Input(placeholder="prices .toml, optional (p)", id="prices-path",
                             compact=True)
-                yield Static("", id="batch-status")
+                yield Static("", id="batch-status", markup=False)
             with Vertical(id="preview"):
-                yield Static("", id="dataset-title", classes="heading")
+                yield Static("", id="dataset-title", classes="heading", markup=False)
                 yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="queries", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="batch-preview")
+                yield Static("", id="batch-preview", markup=False)
 
     def on_mount(self) -> None:
         # Fixed widths: rows arrive after the first paint, and a column that widens then
@@ -117,7 +114,7 @@ class DatasetsScreen(ModeScreen):
             sources = ", ".join(f"{m['model']}: {m['price_source']}" for m in costs["models"])
             lines.append(f"Token counting: {costs['token_counting']}.")
             lines.append(f"Prices: {sources}.")
-        preview.update(Text("\n".join(lines)))
+        preview.update("\n".join(lines))
 
     def _status(self, text: str, kind: str) -> None:
         status = self.query_one("#load-status", Static)
@@ -130,7 +127,7 @@ class DatasetsScreen(ModeScreen):
         sources.clear_options()
         sources.add_option(Option("Default (synthetic)", id=DEFAULT_OPTION))
         for path in self.opt_app.recent.load():
-            sources.add_option(Option(display_path(path), id=path))
+            sources.add_option(Option(literal(display_path(path)), id=path))
         sources.highlighted = highlighted if highlighted is not None else 0
 
     def _fill_preview(self) -> None:
@@ -146,11 +143,11 @@ class DatasetsScreen(ModeScreen):
         title.update(f"{dataset.title}: {dataset.n_queries:,} queries x {dataset.n_models} "
                      f"models, {dataset.n_labelled:,} labelled")
         for row in summary.itertuples():
-            models.add_row(row.model, ratio(row.accuracy), unit_cost(row.mean_cost),
+            models.add_row(literal(row.model), ratio(row.accuracy), unit_cost(row.mean_cost),
                            f"{row.rows:,}")
         for qid, text in zip(dataset.query_ids[:PREVIEW_ROWS], dataset.queries[:PREVIEW_ROWS],
                              strict=True):
-            queries.add_row(str(qid), " ".join(str(text).split())[:PREVIEW_CHARS])
+            queries.add_row(literal(qid), literal(" ".join(str(text).split())[:PREVIEW_CHARS]))
 
     @on(OptionList.OptionSelected, "#sources")
     def _open_source(self, event: OptionList.OptionSelected) -> None:
@@ -164,7 +161,7 @@ class DatasetsScreen(ModeScreen):
             self._status("Type the path of a data file first.", "error")
             return
         layout = self.query_one("#layout", Select).value
-        path = str(Path(text).expanduser().resolve())
+        path = typed_path(text)
         self.opt_app.load_source(path, None if layout == "auto" else str(layout))
         self.action_leave_field()  # so the screen keys (1-7, o, d) work again
 
@@ -172,7 +169,7 @@ class DatasetsScreen(ModeScreen):
     def _open_batch(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         if text:
-            self.opt_app.load_batch(str(Path(text).expanduser().resolve()))
+            self.opt_app.load_batch(typed_path(text))
         else:
             self.opt_app.clear_batch()
         self.action_leave_field()
@@ -180,7 +177,7 @@ class DatasetsScreen(ModeScreen):
     @on(Input.Submitted, "#prices-path")
     def _set_prices(self, event: Input.Submitted) -> None:
         text = event.value.strip()
-        self.opt_app.set_prices(str(Path(text).expanduser().resolve()) if text else None)
+        self.opt_app.set_prices(typed_path(text) if text else None)
         self.action_leave_field()
 
     def action_focus_batch(self) -> None:

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from optllm_tui.commands import bindings_for
-from optllm_tui.formatting import display_path, ratio, usd
+from optllm_tui.formatting import display_path, ratio, typed_path, usd
 from optllm_tui.screens.base import Change, ModeScreen
 
 #: (format, label, file extension)
@@ -27,7 +27,7 @@ class ExportScreen(ModeScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="export"):
-            yield Static("", id="export-what")
+            yield Static("", id="export-what", markup=False)
             yield Label("Format", classes="heading")
             with RadioSet(id="format"):
                 for index, (_, label, _) in enumerate(FORMATS):
@@ -36,7 +36,7 @@ class ExportScreen(ModeScreen):
             yield Input(DEFAULT_NAME + FORMATS[0][2], id="export-path")
             yield Static("e or Enter writes the file. It appears whole or not at all; an "
                          "existing file is only replaced after you confirm.", classes="hint")
-            yield Static("", id="export-status")
+            yield Static("", id="export-status", markup=False)
 
     @property
     def file_format(self) -> str:
@@ -45,11 +45,12 @@ class ExportScreen(ModeScreen):
 
     @on(RadioSet.Changed, "#format")
     def _format_changed(self, event: RadioSet.Changed) -> None:
-        """Keep the file extension in step with the chosen format."""
+        """Keep the file extension in step with the chosen format (a field left empty,
+        or holding a folder, stays as it is)."""
         path_input = self.query_one("#export-path", Input)
         path = Path(path_input.value)
         known = {ext for _, _, ext in FORMATS}
-        if path.suffix.lower() in known or not path.suffix:
+        if path.name and (path.suffix.lower() in known or not path.suffix):
             path_input.value = str(path.with_suffix(FORMATS[event.index][2]))
 
     @on(Input.Submitted, "#export-path")
@@ -67,7 +68,7 @@ class ExportScreen(ModeScreen):
         if not text:
             self._status("Type a file name first.", "error")
             return
-        path = str(Path(text).expanduser().resolve())
+        path = typed_path(text)
         if self.opt_app.export(path, self.file_format, force=False):
             self._status(f"Writing {display_path(path)} ...", "")
 

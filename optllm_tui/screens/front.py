@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 
 from optllm_tui.commands import bindings_for
+from optllm_tui.formatting import literal
 from optllm_tui.screens.base import Change, ModeScreen
 from optllm_tui.screens.modals import ValueModal
 from optllm_tui.widgets.pareto_plot import MAX_PLOT_POINTS, ParetoPlot, PlotData
@@ -20,12 +22,21 @@ JUMP_SHARE = 0.05
 def parse_accuracy(text: str) -> float:
     """"0.8", "80%" or "80" (a number above 1 is read as a percentage)."""
     text = text.strip()
-    value = float(text.rstrip("%"))
+    value = finite(text.rstrip("%"))
     return value / 100 if text.endswith("%") or value > 1 else value
 
 
 def parse_usd(text: str) -> float:
-    return float(text.strip().lstrip("$").replace(",", ""))
+    return finite(text.strip().lstrip("$").replace(",", ""))
+
+
+def finite(text: str) -> float:
+    """A number; ValueError for text that is none, and for nan and infinities, which
+    Python's float() reads but no budget or accuracy can be."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
 
 
 class FrontScreen(ModeScreen):
@@ -38,7 +49,7 @@ class FrontScreen(ModeScreen):
             yield ParetoPlot(id="front-plot")
             # Not focusable: its arrow keys would shadow the screen's point keys.
             with VerticalScroll(id="point-box", classes="side", can_focus=False):
-                yield PointPanel("", id="point")
+                yield PointPanel("", id="point", markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("move", "jump", "move_to", "budget", "target", "open_allocation"):
@@ -118,6 +129,6 @@ class FrontScreen(ModeScreen):
             tuple((s.model, s.cost, s.true_accuracy) for s in evaluation.singles)
             if evaluation is not None else (),
             (float(front.cost[k]), float(front.accuracy[k])), "chosen"))
-        plot.border_title = f"Pareto front ({front.method}, {len(front):,} points)"
+        plot.border_title = literal(f"Pareto front ({front.method}, {len(front):,} points)")
         details = session.details if session.details and session.details.index == k else None
         panel.show(details, len(front), f"Point {k + 1} of {len(front):,}\n...")

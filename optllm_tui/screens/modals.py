@@ -1,4 +1,5 @@
-"""Small dialogs: ask for one value, or confirm an overwrite."""
+"""Small dialogs: ask for one value, or confirm an overwrite. Each answers once, however
+fast keys arrive (see `textual_fixes`)."""
 
 from __future__ import annotations
 
@@ -13,23 +14,30 @@ from textual.widgets import Button, Input, Label
 
 
 class ValueModal(ModalScreen[str | None]):
-    """One line of input; Enter returns it, Escape returns None."""
+    """One line of input; Enter returns it, Escape returns None. With `required` (what to
+    type, e.g. "a file path"), Enter on an empty field says so and the dialog stays."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, prompt: str, value: str) -> None:
+    def __init__(self, title: str, prompt: str, value: str, required: str = "") -> None:
         super().__init__()
         self._title, self._prompt, self._value = title, prompt, value
+        self._required = required
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
-            yield Label(self._prompt)
+            yield Label(self._prompt, markup=False)
             yield Input(self._value, id="value")
-            yield Label("Enter accepts, Escape cancels.", classes="hint")
+            yield Label("Enter accepts, Escape cancels.", classes="hint", id="value-hint")
 
     @on(Input.Submitted)
     def _accept(self, event: Input.Submitted) -> None:
+        if self._required and not event.value.strip():
+            hint = self.query_one("#value-hint", Label)
+            hint.update(f"Type {self._required} first (Escape cancels).")
+            hint.set_classes("error")
+            return
         self.dismiss(event.value)
 
     def action_cancel(self) -> None:
@@ -51,7 +59,7 @@ class ConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
-            yield Label(self._question)
+            yield Label(self._question, markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", id="yes", variant="warning")
                 yield Button("No (n)", id="no")

@@ -34,7 +34,7 @@ class OptimiseScreen(ModeScreen):
                          compact=True)
             yield Label("density")
             yield Input(str(config.density), type="integer", id="density", compact=True)
-        yield Static("", id="opt-status")
+        yield Static("", id="opt-status", markup=False)
         with Container(id="opt-main"):
             yield RunLog(id="log")
             yield ParetoPlot(id="live-plot")
@@ -49,8 +49,8 @@ class OptimiseScreen(ModeScreen):
         try:
             density = int(event.value)
         except ValueError:
-            self.notify(f"density must be a whole number; got {event.value!r}",
-                        severity="error")
+            self.opt_app.report_error("optimise",
+                                      f"density must be a whole number; got {event.value!r}")
             return
         if self.opt_app.set_optimiser_params(density=density):
             self.query_one(RunLog).focus()

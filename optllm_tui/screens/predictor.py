@@ -11,7 +11,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Select, Static
 
 from optllm_tui.commands import bindings_for
-from optllm_tui.formatting import ratio, seconds
+from optllm_tui.formatting import literal, ratio, seconds
 from optllm_tui.screens.base import Change, ModeScreen
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
@@ -80,14 +80,14 @@ class PredictorScreen(ModeScreen):
                     yield Label("learn. curve")
                     yield Select([("off", False), ("on", True)], value=config.learning_curve,
                                  allow_blank=False, id="learning_curve", compact=True)
-                yield Static(TRAIN_HINT, classes="hint", id="train-hint")
-                yield Static("", id="param-status")
+                yield Static(TRAIN_HINT, classes="hint", id="train-hint", markup=False)
+                yield Static("", id="param-status", markup=False)
             with Vertical(id="results"):
                 yield ProgressPanel(show_timings=self.opt_app.settings.show_timings,
                                     id="progress")
                 yield Label("Predictor quality (out-of-bag)", classes="heading")
                 yield DataTable(id="quality", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="verdict")
+                yield Static("", id="verdict", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#quality", DataTable).add_columns(
@@ -201,7 +201,7 @@ class PredictorScreen(ModeScreen):
                 self.query_one(ProgressPanel).stop("Not trained yet. Press t to train.")
             return
         for row in prediction.quality.itertuples():
-            table.add_row(str(row.model), ratio(row.auc), ratio(row.brier),
+            table.add_row(literal(row.model), ratio(row.auc), ratio(row.brier),
                           ratio(row.base_rate), "better" if row.beats_prior else "WORSE")
         took = ""
         if just_trained and elapsed is not None and self.opt_app.settings.show_timings:

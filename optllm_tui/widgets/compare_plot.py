@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optllm_tui.formatting import literal
 from optllm_tui.widgets.pareto_plot import ParetoPlot, thin
 
 #: Points drawn per method at most: nine fronts of a few hundred points stay quick to draw.
@@ -83,7 +84,7 @@ class ComparePlot(ParetoPlot):
     def replot(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        self.border_subtitle = self.legend
+        self.border_subtitle = literal(self.legend)
         if not self._series:
             plt.title(self._empty_text)
             self.refresh()

@@ -29,7 +29,7 @@ class ProgressPanel(Vertical):
         self._last_report = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Label("Not trained yet. Press t to train.", id="progress-text")
+        yield Label("Not trained yet. Press t to train.", id="progress-text", markup=False)
         yield ProgressBar(total=1, show_eta=False, id="progress-bar")
 
     def start(self, bootstraps: int) -> None:

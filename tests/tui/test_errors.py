@@ -61,6 +61,7 @@ async def test_malformed_file_names_row_and_column(app: OptLLMApp, tmp_path: Pat
     ("train_fraction", "", "train fraction must be a number"),
     ("alpha", "-", "alpha must be a number"),
     ("seed", "-3", "seed must be 0 or more"),
+    ("seed", "4294967296", "seed must be a whole number from 0 to 4294967295"),
 ])
 async def test_bad_parameters_show_a_message(app: OptLLMApp, field: str, value: str,
                                              expected: str) -> None:
