@@ -101,7 +101,7 @@ def test_uncertainty_band_is_the_std_of_each_points_mean_score(result):
 
 def test_batch_given_as_arrays_and_unusable_history(history, new_queries):
     few = dataclasses.replace(history, labelled=np.zeros(history.n_queries, bool))
-    with pytest.raises(ConfigError, match="at least 2 labelled"):
+    with pytest.raises(ConfigError, match="at least 5 labelled"):
         run_batch(few, (new_queries.query_ids, new_queries.queries), RunConfig(),
                   token_method="estimate")
 

@@ -141,7 +141,9 @@ def test_a_model_priced_nowhere_is_an_error_naming_it(no_network):
 @pytest.mark.parametrize("text, message", [
     ('[models."m"]\ninput_per_mtok = 1\n', "give both input_per_mtok and output_per_mtok"),
     ('[models."m"]\ninput_per_mtok = 1\noutput_per_mtok = -2\n', "output_per_mtok must be a "
-                                                                  "non-negative number"),
+                                                                  "number from 0 to 1e"),
+    ('[models."m"]\ninput_per_mtok = 1e308\noutput_per_mtok = 2\n', "input_per_mtok must be a "
+                                                                   "number from 0 to 1e"),
     ('[models."m"]\ninput_per_mtok = 1\noutput_per_mtok = 2\ncolour = "red"\n',
      "unknown key.*colour"),
     ('[models."m"]\nprice_of = "gpt-4o"\ninput_per_mtok = 1\noutput_per_mtok = 2\n',
