@@ -249,9 +249,9 @@ def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, *,
         name, source = stem(Path(batch)), str(batch)
     train = np.flatnonzero(history.labelled)
     if train.size < MIN_TRAIN_ROWS:
-        raise ConfigError(f"{history.name}: too small to learn from: the history needs at "
-                          f"least {MIN_TRAIN_ROWS} labelled queries (one per cross-validation "
-                          f"fold); it has {train.size}")
+        raise ConfigError(f"{history.source or history.title}: too small to learn from: the "
+                          f"history needs at least {MIN_TRAIN_ROWS} labelled queries (one per "
+                          f"cross-validation fold); it has {train.size}")
     report(progress, "costs", 0, 1, "counting tokens")
     cost_model = build_cost_model(history.models, history, prices=prices,
                                   output_tokens=output_tokens, token_method=token_method)

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
 from optllm.exceptions import ConfigError, ExportError
+from optllm.extra_cli import check_out_dir
 
+#: Upper bounds that keep a comparison to hours at most: seeds (each a split, a predictor and
+#: every method), and the evolutionary methods' population and generations (100 times the
+#: paper's 100 x 200 evaluations at most).
+MAX_SEEDS = 100
+MAX_POP_SIZE = 1000
+MAX_GENERATIONS = 2000
 METHOD_NAMES = ("optllm", "hull", "single", "random", "oracle", "prior", "nsga2", "smsemoa",
                 "moead")
 
@@ -59,8 +65,15 @@ def run(args: argparse.Namespace) -> int:
     from optllm.export import atomic_path, write_table
     from optllm.loading import load_dataset
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1; got {args.seeds}")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds must be from 1 to {MAX_SEEDS}; got {args.seeds}")
+    if not 2 <= args.pop_size <= MAX_POP_SIZE:
+        raise ConfigError(f"--pop-size must be from 2 to {MAX_POP_SIZE}; got {args.pop_size}")
+    if not 1 <= args.generations <= MAX_GENERATIONS:
+        raise ConfigError(f"--generations must be from 1 to {MAX_GENERATIONS}; "
+                          f"got {args.generations}")
+    config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
+                       learner=args.learner, featuriser=args.featuriser).check()
     if args.methods is None:
         methods = default_methods()
         left_out = [m for m in METHOD_NAMES if m not in methods]
@@ -71,18 +84,11 @@ def run(args: argparse.Namespace) -> int:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     methods = check_methods(methods)
     seeds = range(args.seeds)
-    out = Path(args.out)
-    fronts = {(m, s): out / "fronts" / f"{m}-seed{s}.csv" for m in methods for s in seeds}
-    targets = [out / "comparison.csv", out / "comparison.md", *fronts.values()]
-    existing = [str(path) for path in targets if path.exists()]
-    if existing and not args.force:
-        raise ExportError(f"{existing[0]} already exists"
-                          + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
-                          + "; use --force to overwrite")
+    fronts = {(m, s): f"fronts/{m}-seed{s}.csv" for m in methods for s in seeds}
+    out = check_out_dir(args.out, ["comparison.csv", "comparison.md", *fronts.values()],
+                        force=args.force)
 
     dataset = load_dataset(args.data) if args.data else load_default()
-    config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
-                       learner=args.learner, featuriser=args.featuriser).check()
     print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models; "
           f"comparing {', '.join(methods)} over {args.seeds} seed(s)", file=sys.stderr)
     bar = ProgressBar()
@@ -100,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         tmp.write_text(markdown, encoding="utf-8")
     written.append(out / "comparison.md")
     for method_run in comparison.runs:
-        written.append(write_table(method_run.frame(), fronts[method_run.method, method_run.seed],
+        written.append(write_table(method_run.frame(),
+                                   out / fronts[method_run.method, method_run.seed],
                                    force=args.force))
     print(markdown)
     print(f"wrote {written[0]}, {written[1]} and {len(written) - 2} fronts in {out / 'fronts'}")

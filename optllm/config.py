@@ -100,7 +100,7 @@ def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
     labelled = np.flatnonzero(dataset.labelled)
     if labelled.size < n_train or dataset.n_queries - n_train < 1:
         raise ConfigError(
-            f"{dataset.name}: too small to learn from: a train fraction of "
+            f"{dataset.source or dataset.title}: too small to learn from: a train fraction of "
             f"{train_fraction:g} needs {n_train} labelled queries to train on (at least "
             f"{MIN_TRAIN_ROWS}, one per cross-validation fold) and at least one more to "
             f"allocate; the dataset has {dataset.n_queries} queries, {labelled.size} labelled")
