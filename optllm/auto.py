@@ -19,15 +19,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
 
 from optllm.evaluation import evaluate
 from optllm.exceptions import ConfigError
-from optllm.features import as_texts, make_featuriser
+from optllm.features import NoFeatures, as_texts, make_featuriser
 from optllm.learners import fold_ids, fold_prior, log_loss_rows, make_learner
 from optllm.optimize import optimize
-from optllm.prediction import _quality_frame
+from optllm.prediction import quality_frame
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 AUTO = "auto"
@@ -49,17 +47,6 @@ WEAK_AUC = 0.6
 #: Bootstrap members of the XGBoost candidate in cross-validation (the final fit uses the
 #: caller's number): enough for a stable mean, and five times cheaper than 50.
 _XGBOOST_CV_BOOTSTRAPS = 10
-
-
-class NoFeatures(TransformerMixin, BaseEstimator):
-    """The prior's featuriser: zero columns, one row per text (the prior uses no text)."""
-
-    def fit(self, texts: Any, y: object = None) -> NoFeatures:
-        self.n_features_out_ = 0
-        return self
-
-    def transform(self, texts: Any) -> sp.csr_matrix:
-        return sp.csr_matrix((len(as_texts(texts)), 0), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -195,7 +182,7 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
         P, learners[c.name] = _out_of_fold(c, features[c.featuriser], Y, folds, cv,
                                            random_state)
         loss = log_loss_rows(Y, P)
-        q = _quality_frame(list(range(Y.shape[1])), Y, P, prior, Y.mean(axis=0))
+        q = quality_frame(list(range(Y.shape[1])), Y, P, prior, Y.mean(axis=0))
         if c == PRIOR:  # its out-of-fold rates differ by fold only: no ranking to score
             q["auc"] = 0.5
         losses[c.name] = loss.mean(axis=1)
@@ -330,7 +317,7 @@ def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.
             rows = np.sort(pool[:max(2, round(fraction * pool.size))])
             learner = _make(candidate, min(cv, 3), random_state, 0)
             P = learner.fit(X[rows], Y[rows]).predict_mean_std(X[test])[0]
-            q = _quality_frame(names, Y[test], P, P, Y[rows].mean(axis=0))
+            q = quality_frame(names, Y[test], P, P, Y[rows].mean(axis=0))
             front = optimize(P, costs[test], method="hull")
             records.append({
                 "fraction": fraction, "n_labelled": rows.size,

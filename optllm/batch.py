@@ -77,7 +77,7 @@ def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, str
             if not all(isinstance(c, str) for c in frame.columns):
                 raise json_error(path, gz, "a line is not a JSON object")
             id_column = _check_columns(path, list(frame.columns))
-            yield frame[[c for c in (id_column, "query") if c]], id_column
+            yield frame[[c for c in (id_column, "query") if c is not None]], id_column
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, DatasetError):
             raise

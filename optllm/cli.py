@@ -15,6 +15,7 @@ from optllm.extra_cli import (
     add_run_arguments,
     check_out_dir,
     handle_run_batch,
+    report_unmet,
     uses_batch_options,
 )
 from optllm.progress import Progress
@@ -113,10 +114,10 @@ def _run(args: argparse.Namespace) -> int:
         return handle_run_batch(args)
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
-    from optllm.pipeline import run, run_file_names, write_outputs
+    from optllm.pipeline import OUTPUT_NAMES, run, write_outputs
 
     config = config_from_args(args)
-    check_out_dir(args.out, run_file_names(config), force=args.force)
+    check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
     dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
     print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models",
           file=sys.stderr)
@@ -127,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
     _print_summary(result.summary())
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return report_unmet(result)
 
 
 def _print_summary(summary: dict) -> None:

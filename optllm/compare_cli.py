@@ -2,7 +2,8 @@
 
 Writes `DIR/comparison.csv` (one row per method and seed), `DIR/comparison.md` (median and
 range per method, for docs) and `DIR/fronts/<method>-seed<k>.csv` (cost, predicted and true
-accuracy of every point, at most 2,000 evenly by cost), each atomically. Heavy modules are
+accuracy of every point, at most 2,000 evenly by cost), all or nothing: the folder is
+replaced in one step (`optllm.export.replaced_folder`). Heavy modules are
 imported when the command runs, so building the `optllm` parser stays fast.
 """
 
@@ -10,10 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
-from optllm.exceptions import ConfigError, ExportError
+from optllm.exceptions import ConfigError
 from optllm.extra_cli import check_out_dir
+
+#: What `compare` writes into its folder, which it replaces as a whole (fronts of an earlier
+#: comparison's other seeds or methods do not linger).
+OUTPUT_NAMES = ("comparison.csv", "comparison.md", "fronts")
 
 #: Upper bounds that keep a comparison to hours at most: seeds (each a split, a predictor and
 #: every method), and the evolutionary methods' population and generations (100 times the
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from optllm.compare import check_methods, compare, default_methods
     from optllm.config import RunConfig
     from optllm.default_data import load_default
-    from optllm.export import atomic_path, write_table
+    from optllm.export import atomic_path, replaced_folder, write_table
     from optllm.loading import load_dataset
 
     if not 1 <= args.seeds <= MAX_SEEDS:
@@ -84,10 +90,8 @@ def run(args: argparse.Namespace) -> int:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     methods = check_methods(methods)
     seeds = range(args.seeds)
-    fronts = {(m, s): f"fronts/{m}-seed{s}.csv" for m in methods for s in seeds}
-    out = check_out_dir(args.out, ["comparison.csv", "comparison.md", *fronts.values()],
-                        force=args.force)
-
+    fronts = {(m, s): Path("fronts") / f"{m}-seed{s}.csv" for m in methods for s in seeds}
+    out = check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
     dataset = load_dataset(args.data) if args.data else load_default()
     print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models; "
           f"comparing {', '.join(methods)} over {args.seeds} seed(s)", file=sys.stderr)
@@ -96,19 +100,15 @@ def run(args: argparse.Namespace) -> int:
                          generations=args.generations, progress=bar)
     bar.finish()
 
-    try:
-        (out / "fronts").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create {out / 'fronts'}: {exc.strerror or exc}") from exc
-    written = [write_table(comparison.table(), out / "comparison.csv", force=args.force)]
     markdown = comparison.to_markdown()
-    with atomic_path(out / "comparison.md", force=args.force) as tmp:
-        tmp.write_text(markdown, encoding="utf-8")
-    written.append(out / "comparison.md")
-    for method_run in comparison.runs:
-        written.append(write_table(method_run.frame(),
-                                   out / fronts[method_run.method, method_run.seed],
-                                   force=args.force))
+    with replaced_folder(out, OUTPUT_NAMES, force=args.force) as staging:
+        (staging / "fronts").mkdir()
+        write_table(comparison.table(), staging / "comparison.csv")
+        with atomic_path(staging / "comparison.md") as tmp:
+            tmp.write_text(markdown, encoding="utf-8")
+        for method_run in comparison.runs:
+            write_table(method_run.frame(), staging / fronts[method_run.method, method_run.seed])
     print(markdown)
-    print(f"wrote {written[0]}, {written[1]} and {len(written) - 2} fronts in {out / 'fronts'}")
+    print(f"wrote {out / 'comparison.csv'}, {out / 'comparison.md'} and "
+          f"{len(comparison.runs)} fronts in {out / 'fronts'}")
     return 0

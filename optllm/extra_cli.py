@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optllm.exceptions import ConfigError, ExportError
+
+if TYPE_CHECKING:
+    from optllm.pipeline import RunResult
 
 _BATCH_OPTIONS = ("allocate", "prices", "output_tokens", "tokens", "save_policy")
 
@@ -29,19 +34,18 @@ def _writable_ancestor(path: Path, option: str) -> None:
         raise ExportError(f"{option} {path}: cannot write in {parent} (permission denied)")
 
 
-def check_out_dir(out: str, names: list[str], *, force: bool, option: str = "--out") -> Path:
-    """Check before any work that the folder `out` can receive `names` (existing ones only
-    with `force`), so a run never fails at its end on a bad output path."""
+def check_out_dir(out: str, names: Sequence[str], *, force: bool,
+                  option: str = "--out") -> Path:
+    """Check before any work that the folder `out` can receive `names` (see
+    `optllm.export.check_replaceable`) and can be created, so a run never fails at its end
+    on a bad output path."""
+    from optllm.export import check_replaceable
+
     if not out.strip():
         raise ConfigError(f"{option} must name a folder; got an empty string")
     folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise ExportError(f"{option} {folder} is a file, not a folder")
-    existing = [name for name in names if (folder / name).exists()]
-    if existing and not force:
-        raise ExportError(f"{folder} already holds {', '.join(existing)}; use --force to "
-                          "overwrite")
-    _writable_ancestor(folder / "x", option)
+    check_replaceable(folder, names, force=force)
+    _writable_ancestor(folder, option)
     return folder
 
 
@@ -93,7 +97,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     from optllm.cli import ProgressBar, config_from_args
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
-    from optllm.pipeline import run_file_names, write_outputs
+    from optllm.pipeline import OUTPUT_NAMES, write_outputs
     from optllm.pricing import parse_output_tokens
     from optllm.routing import policy_from_result
 
@@ -104,7 +108,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
         raise ConfigError("--train-fraction does not apply with --allocate: the predictor "
                           "learns from every labelled query of DATA")
     config = config_from_args(args)
-    check_out_dir(args.out, run_file_names(config), force=args.force)
+    check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
     if args.save_policy is not None:
         if args.budget is None and args.target_accuracy is None:
             raise ConfigError("--save-policy needs a chosen point: give --budget or "
@@ -119,13 +123,24 @@ def handle_run_batch(args: argparse.Namespace) -> int:
                        output_tokens=output_tokens, token_method=args.tokens or "auto",
                        progress=bar)
     bar.finish()
+    policy = (policy_from_result(result)
+              if args.save_policy is not None and result.selected is not None else None)
     written = write_outputs(result, args.out, force=args.force)
-    if args.save_policy is not None:
-        written.append(policy_from_result(result).save(args.save_policy, force=args.force))
+    if policy is not None:
+        written.append(policy.save(args.save_policy, force=args.force))
     print_batch_summary(result.summary())
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return report_unmet(result)
+
+
+def report_unmet(result: RunResult) -> int:
+    """Exit code 2, saying why, when the budget or target was out of the front's reach (the
+    front and summary were written, no allocation); else 0."""
+    if result.unmet is None:
+        return 0
+    print(f"optllm: no allocation written: {result.unmet}", file=sys.stderr)
+    return 2
 
 
 def print_batch_summary(summary: dict) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -149,7 +150,8 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
     `n_components_`. Other parameters as in `TfidfFeaturiser`; `random_state` also seeds the
     randomized SVD.
 
-    Fitted attributes: `prefix_`, `suffix_`, `vectorizer_`, `svd_`, `n_components_`.
+    Fitted attributes: `prefix_`, `suffix_`, `vectorizer_`, `components_` (the SVD basis,
+    (n_components_, TF-IDF width)), `n_components_`, `n_features_out_` (= `n_components_`).
     `transform` returns a C-contiguous float32 array of shape (n_texts, n_components_).
     """
 
@@ -162,19 +164,21 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
 
     def fit(self, texts: Iterable[object], y: object = None) -> TfidfSvdFeaturiser:
         """Learn affixes, TF-IDF and the SVD basis; returns self."""
-        vars(self).pop("svd_", None)  # a failed refit must not look fitted
+        vars(self).pop("components_", None)  # a failed refit must not look fitted
         matrix = self._fit_tfidf(as_texts(texts))
         if matrix.shape[1] < 2:
             raise ConfigError("truncated SVD needs at least 2 distinct words in the texts; "
                               "use the 'tfidf' featuriser for such a corpus")
         self.n_components_ = max(1, min(self.n_components, matrix.shape[1] - 1,
                                         matrix.shape[0] - 1))
-        self.svd_ = TruncatedSVD(n_components=self.n_components_, algorithm="randomized",
-                                 random_state=self.random_state).fit(matrix)
+        self.components_ = TruncatedSVD(n_components=self.n_components_,
+                                        algorithm="randomized",
+                                        random_state=self.random_state).fit(matrix).components_
+        self.n_features_out_ = self.n_components_
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "svd_")
+        return hasattr(self, "components_")
 
     def transform(self, texts: Iterable[object]) -> np.ndarray:
         """SVD coordinates of `texts`, computed in batches."""
@@ -182,7 +186,7 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
         out = np.empty((len(texts), self.n_components_), dtype=np.float32)
         for i in range(0, len(texts), _TRANSFORM_BATCH):
             chunk = self.vectorizer_.transform(texts[i:i + _TRANSFORM_BATCH])
-            out[i:i + _TRANSFORM_BATCH] = self.svd_.transform(chunk)
+            out[i:i + _TRANSFORM_BATCH] = chunk @ self.components_.T
         return out
 
 
@@ -247,20 +251,34 @@ class WordCharFeaturiser(TransformerMixin, BaseEstimator):
         return hasattr(self, "char_")
 
 
-_REGISTRY: dict[str, type[TfidfFeaturiser] | type[WordCharFeaturiser]] = {
+class NoFeatures(TransformerMixin, BaseEstimator):
+    """The prior's featuriser: zero columns, one row per text (the prior uses no text)."""
+
+    def fit(self, texts: Iterable[object], y: object = None) -> NoFeatures:
+        self.n_features_out_ = 0
+        return self
+
+    def transform(self, texts: Iterable[object]) -> sp.csr_matrix:
+        return sp.csr_matrix((len(as_texts(texts)), 0), dtype=np.float32)
+
+
+#: Every featuriser class by name; "none" is the prior's and is not offered to users.
+FEATURISER_CLASSES: dict[str, type[TransformerMixin]] = {
     "tfidf-svd": TfidfSvdFeaturiser,
     "tfidf": TfidfFeaturiser,
     "char-tfidf": CharTfidfFeaturiser,
     "word+char": WordCharFeaturiser,
+    "none": NoFeatures,
 }
-FEATURISERS: tuple[str, ...] = tuple(_REGISTRY)
+FEATURISERS: tuple[str, ...] = tuple(name for name in FEATURISER_CLASSES if name != "none")
 
 
-def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object
-                    ) -> TfidfFeaturiser | WordCharFeaturiser:
+def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object) -> Any:
     """A new, unfitted featuriser by registry name (see `FEATURISERS`), with parameters `kw`."""
     try:
-        cls = _REGISTRY[name]
+        if name not in FEATURISERS:
+            raise KeyError(name)
+        cls = FEATURISER_CLASSES[name]
     except KeyError:
         raise ConfigError(f"unknown featuriser {name!r}; choose one of {FEATURISERS}") from None
     return cls(**kw)

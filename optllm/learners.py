@@ -33,7 +33,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 from optllm.exceptions import ConfigError, NotFittedError
-from optllm.prediction import BootstrapXGBoostPredictor, _quality_frame
+from optllm.prediction import BootstrapXGBoostPredictor, quality_frame
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before a log-loss, so one confident mistake
@@ -104,7 +104,7 @@ class _Learner(BaseEstimator):
         self.model_names_ = names
         self.base_rate_ = Y.mean(axis=0)
         self.oof_proba_ = oof
-        self.quality_ = _quality_frame(names, Y, oof, fold_prior(Y, folds), self.base_rate_)
+        self.quality_ = quality_frame(names, Y, oof, fold_prior(Y, folds), self.base_rate_)
 
     def _check_X(self, X: Any) -> Any:
         if not hasattr(self, "quality_"):
@@ -377,19 +377,20 @@ def _sigmoid(z: Any) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z)))
 
 
-_REGISTRY: dict[str, type[BaseEstimator]] = {
+#: Every learner class by name.
+LEARNER_CLASSES: dict[str, type[BaseEstimator]] = {
     "xgboost": BootstrapXGBoostPredictor,
     "logistic": LogisticPredictor,
     "knn": KNNPredictor,
     "prior": PriorPredictor,
 }
-LEARNERS: tuple[str, ...] = tuple(_REGISTRY)
+LEARNERS: tuple[str, ...] = tuple(LEARNER_CLASSES)
 
 
 def make_learner(name: str, **kw: Any) -> Any:
     """A new, unfitted learner by registry name (see `LEARNERS`), with parameters `kw`."""
     try:
-        cls = _REGISTRY[name]
+        cls = LEARNER_CLASSES[name]
     except KeyError:
         raise ConfigError(f"unknown learner {name!r}; choose one of {LEARNERS}") from None
     return cls(**kw)

@@ -193,6 +193,8 @@ def _read_csv(path: Path, gz: bool) -> pd.DataFrame:
                             encoding="utf-8", compression=compression)
     except pd.errors.EmptyDataError:
         raise DatasetError(f"{path}: the file is empty") from None
+    except pd.errors.ParserError as exc:
+        raise DatasetError(f"{path}: malformed CSV header ({exc})") from None
     header = [str(h) for h in first.iloc[0]]
     _check_unique_columns(str(path), header)
     # Read id, text and model columns as text (keeps ids like "007"), infer the rest, then
@@ -484,10 +486,13 @@ _ID_KINDS = {"string", "empty", "integer", "mixed-integer", "floating", "mixed-i
 
 def id_texts(series: pd.Series, where: str, column: str, first_row: int = 1) -> np.ndarray:
     """Ids (or model names) as str: text or numbers, not empty; whole-number floats (ints
-    with gaps in JSON/Parquet) lose the '.0'. `first_row` numbers the series' first row."""
+    with gaps in JSON/Parquet, exact below 2**53) lose the '.0'. `first_row` numbers the
+    series' first row."""
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64)
-        if np.all(np.isnan(values) | (values == np.round(values))):
+        with np.errstate(invalid="ignore"):
+            whole = (values == np.round(values)) & (np.abs(values) < 2**53)
+        if np.all(np.isnan(values) | whole):
             series = series.astype("Int64")
     elif pd.api.types.infer_dtype(series, skipna=True) not in _ID_KINDS:
         raise _not_text(series, where, column, first_row, "text or a number")

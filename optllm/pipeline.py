@@ -19,8 +19,8 @@ from optllm import auto
 from optllm.config import RunConfig, Split, split_queries
 from optllm.dataset import Dataset
 from optllm.evaluation import Evaluation, evaluate
-from optllm.exceptions import ConfigError, ExportError
-from optllm.export import write_json, write_table
+from optllm.exceptions import ConfigError
+from optllm.export import replaced_folder, write_json, write_table
 from optllm.front import Front
 from optllm.optimize import StepEvent, iter_optimize
 from optllm.prediction import robust_score
@@ -171,6 +171,9 @@ class RunResult:
     evaluation: Evaluation | None
     selected: int | None
     timings: dict[str, float] = field(default_factory=dict)
+    #: Why no point was selected although a budget or target was given (it is out of the
+    #: front's reach); the front and summary are still written, the allocation is not.
+    unmet: str | None = None
 
     @property
     def allocated(self) -> Dataset:
@@ -235,6 +238,8 @@ class RunResult:
             "predictor": self._predictor_summary(),
             "timings_s": self.timings,
         }
+        if self.unmet is not None:
+            summary["no_allocation_reason"] = self.unmet
         if self.selected is not None:
             k = self.selected
             summary["selected"] = {
@@ -277,8 +282,12 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
     t0 = time.perf_counter()
     evaluation = evaluate_front(front, allocated)
     timings["evaluate"] = time.perf_counter() - t0
-    return RunResult(dataset, config, split, prediction, front, evaluation,
-                     select_point(front, config), timings)
+    try:
+        selected, unmet = select_point(front, config), None
+    except ConfigError as exc:
+        selected, unmet = None, str(exc)
+    return RunResult(dataset, config, split, prediction, front, evaluation, selected, timings,
+                     unmet)
 
 
 def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | None = None,
@@ -289,37 +298,26 @@ def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | Non
     return run_split(dataset, split, config, progress=progress, should_stop=should_stop)
 
 
-def run_file_names(config: RunConfig) -> list[str]:
-    """The files `write_outputs` writes for a run of `config` (allocation.csv only when a
-    budget or target accuracy chooses a point); checked before the run starts."""
-    chosen = config.budget is not None or config.target_accuracy is not None
-    return ["config.json", "front.csv", "summary.json", *(["allocation.csv"] if chosen else [])]
+#: The files `write_outputs` produces; a run folder is replaced as a whole (see
+#: `export.replaced_folder`), so an allocation.csv of an earlier run never outlives it.
+OUTPUT_NAMES = ("config.json", "front.csv", "summary.json", "allocation.csv")
 
 
 def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False) -> list[Path]:
     """Write config.json, front.csv, summary.json and (with a selected point)
-    allocation.csv into `out_dir`, each atomically."""
+    allocation.csv into `out_dir`, all or nothing: a crash or an error leaves the folder's
+    earlier files, a success leaves exactly this run's (other files in it are kept)."""
     out = Path(out_dir)
-    names = ["config.json", "front.csv", "summary.json"]
-    if result.selected is not None:
-        names.append("allocation.csv")
-    existing = [name for name in names if (out / name).exists()]
-    if existing and not force:
-        raise ExportError(f"{out} already holds {', '.join(existing)}; "
-                          "use --force to overwrite")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create {out}: {exc.strerror or exc}") from exc
-    written = [
+    with replaced_folder(out, OUTPUT_NAMES, force=force) as staging:
         write_json({"dataset": result.dataset.source or result.dataset.title,
-                    **result.config.as_dict()}, out / "config.json", force=force),
+                    **result.config.as_dict()}, staging / "config.json")
         write_table(front_frame(result.front, result.evaluation, result.prediction.spread),
-                    out / "front.csv", force=force),
-        write_json(result.summary(), out / "summary.json", force=force),
-    ]
-    if result.selected is not None:
-        table = allocation_table(result.allocated, result.prediction,
-                                 result.front.allocation(result.selected))
-        written.append(write_table(table, out / "allocation.csv", force=force))
-    return written
+                    staging / "front.csv")
+        write_json(result.summary(), staging / "summary.json")
+        names = OUTPUT_NAMES[:3]
+        if result.selected is not None:
+            table = allocation_table(result.allocated, result.prediction,
+                                     result.front.allocation(result.selected))
+            write_table(table, staging / "allocation.csv")
+            names = OUTPUT_NAMES
+    return [out / name for name in names]

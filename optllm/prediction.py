@@ -21,16 +21,12 @@ one-thread one. It also makes the results independent of `n_jobs`.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import threading
-import zipfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,8 +37,7 @@ from scipy.stats import rankdata
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 
-from optllm.exceptions import ConfigError, NotFittedError, SavedFileError
-from optllm.export import atomic_path
+from optllm.exceptions import ConfigError, NotFittedError
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 # benchmarks/bench_alpha.py (2% labelled, B=100, 5 seeds, exact hull front): alpha in
@@ -50,9 +45,6 @@ from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, repor
 # alpha = +1 loses 0.06 hypervolume on overruling, and the cost saving at the best single
 # model's accuracy is highest for alpha <= 0. So the plain mean is the default.
 DEFAULT_ALPHA = 0.0
-
-FILE_FORMAT = "optllm.BootstrapXGBoostPredictor"
-FILE_VERSION = 1
 
 # Fewer histogram bins than XGBoost's default 256: about twice as fast to train with no
 # measurable loss at the sample sizes used here (hundreds to tens of thousands of rows).
@@ -62,12 +54,6 @@ _MAX_BIN = 64
 # calling thread, so B x threads x chunk x M floats stay allocated after predicting: with
 # 8192 rows that is ~80 MB for B=100, M=12 (50k-row calls kept ~500 MB), at no cost in speed.
 _PREDICT_CHUNK = 8192
-
-
-class ModelFileError(SavedFileError):
-    """A saved predictor file is unreadable, truncated or of another format/version."""
-
-    KIND = "predictor file"
 
 
 @dataclass(frozen=True)
@@ -209,7 +195,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         self.inbag_rate_ = np.stack([m.inbag_rate for m in members])
         self.base_rate_ = Y.mean(axis=0)
         seen = oob_weight > 0
-        self.quality_ = _quality_frame(
+        self.quality_ = quality_frame(
             self.model_names_, Y[seen], oob_sum[seen] / oob_weight[seen, None],
             prior_sum[seen] / oob_weight[seen, None], self.base_rate_)
         return self
@@ -341,75 +327,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         if not hasattr(self, "boosters_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(X, Y) first")
 
-    # ------------------------------------------------------------ save/load
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the fitted predictor to one zip file, atomically.
-
-        Layout: `header.json` (format, version, params, shapes, model names), `arrays.npz`
-        (seeds, weights, masks, rates, quality) and `booster_<b>.ubj` per member (XGBoost's
-        own format). The file appears complete or not at all; failures raise `ExportError`.
-        """
-        self._check_fitted()
-        header = {
-            "format": FILE_FORMAT,
-            "version": FILE_VERSION,
-            "xgboost": xgb.__version__,
-            "params": self.get_params(),
-            "n_models": self.n_models_,
-            "n_features_in": self.n_features_in_,
-            "model_names": self.model_names_,
-            "has_booster": [b is not None for b in self.boosters_],
-        }
-        q = self.quality_
-        arrays = io.BytesIO()
-        np.savez(arrays, seeds=self.seeds_, weights=self.weights_, trained=self.trained_,
-                 inbag_rate=self.inbag_rate_, base_rate=self.base_rate_,
-                 auc=q["auc"].to_numpy(), brier=q["brier"].to_numpy(),
-                 prior_brier=q["prior_brier"].to_numpy(), n_oob=q["n_oob"].to_numpy())
-        payload = io.BytesIO()
-        with zipfile.ZipFile(payload, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("header.json", json.dumps(header, indent=1, default=_json_scalar))
-            zf.writestr("arrays.npz", arrays.getvalue())
-            for b, booster in enumerate(self.boosters_):
-                if booster is not None:
-                    zf.writestr(f"booster_{b:04d}.ubj", bytes(booster.save_raw("ubj")))
-        with atomic_path(path, force=True) as tmp:
-            tmp.write_bytes(payload.getvalue())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> BootstrapXGBoostPredictor:
-        """Read a predictor written by `save`; raises `ModelFileError` if it is not one."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no predictor file at {path}")
-        try:
-            with zipfile.ZipFile(path) as zf:
-                header = json.loads(zf.read("header.json"))
-                ModelFileError.check_header(path, header, FILE_FORMAT, FILE_VERSION)
-                arrays = np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False)
-                est = cls(**header["params"])
-                est.boosters_ = [
-                    xgb.Booster(params={"nthread": 1},
-                                model_file=bytearray(zf.read(f"booster_{b:04d}.ubj")))
-                    if has else None for b, has in enumerate(header["has_booster"])]
-                est.n_models_ = int(header["n_models"])
-                est.n_features_in_ = int(header["n_features_in"])
-                est.model_names_ = list(header["model_names"])
-                for name in ("seeds", "weights", "trained", "inbag_rate", "base_rate"):
-                    setattr(est, name + "_", arrays[name])
-                est.quality_ = _quality_table(est.model_names_, arrays["auc"], arrays["brier"],
-                                              est.base_rate_, arrays["prior_brier"],
-                                              arrays["n_oob"])
-        except ModelFileError:
-            raise
-        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError,
-                xgb.core.XGBoostError) as e:
-            raise ModelFileError(f"{path} is not a readable predictor file: {e}") from e
-        return est
-
-
-def _quality_frame(names: list[Any], Y: np.ndarray, P: np.ndarray, prior: np.ndarray,
+def quality_frame(names: list[Any], Y: np.ndarray, P: np.ndarray, prior: np.ndarray,
                    base_rate: np.ndarray) -> pd.DataFrame:
     """Per-model AUC and Brier score of out-of-bag predictions P against labels Y, and the
     Brier score of the prior; rows of Y/P/prior are the labelled rows seen out of bag."""
@@ -423,10 +342,10 @@ def _quality_frame(names: list[Any], Y: np.ndarray, P: np.ndarray, prior: np.nda
                  / (pos * neg)[both])
     brier = ((P - Y) ** 2).sum(axis=0) / n if n else np.full(Y.shape[1], np.nan)
     prior_brier = ((prior - Y) ** 2).sum(axis=0) / n if n else np.full(Y.shape[1], np.nan)
-    return _quality_table(names, auc, brier, base_rate, prior_brier, np.full(Y.shape[1], n))
+    return quality_table(names, auc, brier, base_rate, prior_brier, np.full(Y.shape[1], n))
 
 
-def _quality_table(names: list[Any], auc: np.ndarray, brier: np.ndarray,
+def quality_table(names: list[Any], auc: np.ndarray, brier: np.ndarray,
                    base_rate: np.ndarray, prior_brier: np.ndarray,
                    n_oob: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({
@@ -438,10 +357,3 @@ def _quality_table(names: list[Any], auc: np.ndarray, brier: np.ndarray,
         "beats_prior": brier < prior_brier,
         "n_oob": n_oob.astype(np.int64),
     })
-
-
-def _json_scalar(value: Any) -> Any:
-    """numpy scalars (e.g. an np.int64 random_state) as plain Python numbers for JSON."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} in a predictor file")

@@ -34,7 +34,6 @@ import hashlib
 import math
 import os
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -49,7 +48,7 @@ import pyarrow.compute as pc
 from platformdirs import user_data_dir
 
 from optllm.exceptions import ConfigError, DatasetError, OptLLMError
-from optllm.export import atomic_path
+from optllm.export import atomic_path, remove_stale, temp_path
 from optllm.progress import ProgressCallback, report
 
 BASE_URL_ENV = "OPTLLM_DATASETS_URL"
@@ -273,14 +272,10 @@ def download(url: str, target: Path, remote: RemoteFile, *, timeout: float = 60.
     each read waits at most `timeout` seconds."""
     writable_folder(target.parent)
     digest, size = hashlib.sha256(), 0
+    remove_stale(target.parent)
+    tmp = temp_path(target, "part")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                        dir=target.parent)
-    except OSError as exc:
-        raise FetchError(f"cannot write in {target.parent}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             # read1: one read of what has arrived, so a trickle cannot hold a call past the
             # deadline (read(n) waits for all n bytes).
             read = getattr(response, "read1", response.read)

@@ -8,17 +8,16 @@ trained featuriser and predictor, the models' prices and expected output tokens,
 that rate (the midpoint of the interval), and routes each new query on its own, in chunks,
 so files larger than memory stream through.
 
-A policy file is one zip: `policy.json` (format, version, rate, point, prices),
-`predictor.pkl` and `featuriser.pkl` (the fitted learner and featuriser, pickled: load
-only policy files you trust, as with any pickle).
+A policy file is a saved file (`optllm.savefile`: a zip of `manifest.json` and plain
+arrays, never pickle, so opening one runs no code from it): the rate, alpha, the point, the
+prices, and the fitted featuriser and learner as data (`optllm.estimator_state`). Every
+field is checked on load, and a file that is not a sound policy raises `PolicyFileError`
+naming the file and the field.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +31,19 @@ import sklearn
 import xgboost
 
 from optllm.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
+from optllm.estimator_state import load_featuriser, load_learner, save_featuriser, save_learner
 from optllm.exceptions import ConfigError, DatasetError, SavedFileError
-from optllm.export import atomic_path, format_for
+from optllm.export import atomic_path, format_for, neutralise_formulas
 from optllm.front import Front
 from optllm.optimize import optimize
 from optllm.prediction import robust_score
 from optllm.pricing import CostModel
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
+from optllm.savefile import Fields, Stored, read_saved, write_saved
+from optllm.tokens import TOKEN_METHODS
 
 POLICY_FORMAT = "optllm.Policy"
-POLICY_VERSION = 2
+POLICY_VERSION = 3
 
 
 class PolicyFileError(SavedFileError):
@@ -112,43 +114,72 @@ class Policy:
         return costs, P, U, robust_score(P, U, self.alpha)
 
     def save(self, path: str | os.PathLike[str], *, force: bool = False) -> Path:
-        """Write the policy as one zip file, atomically (see the module docstring)."""
-        header = {
-            "format": POLICY_FORMAT, "version": POLICY_VERSION,
+        """Write the policy as a saved file, atomically (see the module docstring)."""
+        featuriser, featuriser_arrays = save_featuriser(self.featuriser)
+        predictor, predictor_arrays = save_learner(self.predictor)
+        stored = Stored({
             "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
             "alpha": self.alpha, "rate": self.rate, "point": self.point,
             "costs": self.cost_model.as_dict(),
-        }
-        with atomic_path(path, force=force) as tmp, zipfile.ZipFile(tmp, "w") as zf:
-            zf.writestr("policy.json", json.dumps(header, indent=1, allow_nan=False))
-            zf.writestr("predictor.pkl", pickle.dumps(self.predictor, protocol=5),
-                        compress_type=zipfile.ZIP_DEFLATED)
-            zf.writestr("featuriser.pkl", pickle.dumps(self.featuriser, protocol=5),
-                        compress_type=zipfile.ZIP_DEFLATED)
-        return Path(path)
+            "featuriser": featuriser, "predictor": predictor})
+        stored.add("featuriser", featuriser_arrays)
+        stored.add("predictor", predictor_arrays)
+        return write_saved(path, stored, file_format=POLICY_FORMAT, version=POLICY_VERSION,
+                           force=force)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Policy:
-        """Read a policy written by `save`; raises PolicyFileError if the file is not one."""
-        path = Path(path)
-        if not path.is_file():
-            raise PolicyFileError(f"{path}: no policy file there")
-        try:
-            with zipfile.ZipFile(path) as zf:
-                header = json.loads(zf.read("policy.json"))
-                PolicyFileError.check_header(path, header, POLICY_FORMAT, POLICY_VERSION)
-                predictor = pickle.loads(zf.read("predictor.pkl"))
-                featuriser = pickle.loads(zf.read("featuriser.pkl"))
-            policy = cls(featuriser, predictor, CostModel.from_dict(header["costs"]),
-                         float(header["alpha"]), float(header["rate"]), dict(header["point"]))
-        except PolicyFileError:
-            raise
-        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError,
-                pickle.UnpicklingError, AttributeError, ImportError) as exc:
-            raise PolicyFileError(f"{path}: not a readable policy file ({exc})") from None
-        if list(policy.predictor.model_names_) != list(policy.models):
-            raise PolicyFileError(f"{path}: its predictor's models differ from its prices'")
-        return policy
+        """Read and check a policy written by `save`; any problem raises PolicyFileError
+        naming the file and the field."""
+        stored = read_saved(path, PolicyFileError, POLICY_FORMAT, POLICY_VERSION)
+        fields = Fields(path, PolicyFileError, stored)
+        manifest = stored.manifest
+        featuriser = load_featuriser(fields.part("featuriser"),
+                                     fields.value(manifest, "featuriser", dict))
+        predictor = load_learner(fields.part("predictor"),
+                                 fields.value(manifest, "predictor", dict))
+        if predictor.n_features_in_ != featuriser.n_features_out_:
+            raise fields.fail("predictor.n_features_in", (
+                f"is {predictor.n_features_in_}, but the featuriser gives "
+                f"{featuriser.n_features_out_} features"))
+        cost_model = _load_cost_model(fields, fields.value(manifest, "costs", dict))
+        if list(predictor.model_names_) != list(cost_model.models):
+            raise fields.fail("predictor.model_names", (
+                f"{predictor.model_names_} differ from the priced models "
+                f"{list(cost_model.models)}"))
+        point = fields.value(manifest, "point", dict)
+        for key, value in point.items():
+            if not (value is None or isinstance(value, int | float | str)) or (
+                    isinstance(value, float) and not np.isfinite(value)):
+                raise fields.fail(f"point.{key}", f"is {value!r}, not a plain value")
+        return cls(featuriser, predictor, cost_model,
+                   fields.value(manifest, "alpha", float, low=-1e6, high=1e6),
+                   fields.value(manifest, "rate", float, low=0.0), point)
+
+
+def _load_cost_model(fields: Fields, data: dict) -> CostModel:
+    """The prices part of a policy, checked: known token method, finite non-negative
+    prices and output tokens, one row per model."""
+    costs = fields.part("costs")
+    method = costs.value(data, "token_method", str)
+    if method not in TOKEN_METHODS:
+        raise costs.fail("token_method", f"{method!r} is not one of {', '.join(TOKEN_METHODS)}")
+    rows = costs.value(data, "models", list)
+    if not rows:
+        raise costs.fail("models", "is empty")
+    checked = []
+    for i, row in enumerate(rows):
+        part = costs.part(f"models[{i}]")
+        if not isinstance(row, dict):
+            raise part.fail("", "must be an object")
+        checked.append({
+            "model": part.value(row, "model", str),
+            "input_per_mtok": part.value(row, "input_per_mtok", float, low=0.0),
+            "output_per_mtok": part.value(row, "output_per_mtok", float, low=0.0),
+            "price_source": part.value(row, "price_source", str),
+            "output_tokens": part.value(row, "output_tokens", float, low=0.0),
+            "output_tokens_source": part.value(row, "output_tokens_source", str)})
+    return CostModel.from_dict({"token_method": method, "models": checked})
 
 
 def policy_from_result(result: BatchRunResult, point: int | None = None) -> Policy:
@@ -214,7 +245,8 @@ class RouteSummary:
 
 
 class _Writer:
-    """Appends tables to one open output file in CSV, Parquet or JSON Lines."""
+    """Appends tables to one open output file in CSV (formula-like text neutralised, as by
+    `export.write_table`), Parquet or JSON Lines."""
 
     def __init__(self, path: Path, kind: str, schema: pa.Schema) -> None:
         self.kind = kind
@@ -232,7 +264,7 @@ class _Writer:
         elif self.kind == "parquet":
             self.sink.write_table(table)
         else:
-            self.sink.write(table)
+            self.sink.write(neutralise_formulas(table))
 
     def close(self) -> None:
         self.sink.close()

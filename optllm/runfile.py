@@ -1,9 +1,10 @@
 """Save a run (config, predictions, split, front, chosen point) and reopen it later.
 
-A run file is one `.npz` archive (NumPy's zip of arrays, read back with `allow_pickle=False`,
-so opening a file from elsewhere cannot run code): a JSON header plus the arrays. It is
-written atomically (temporary file beside the target, then rename), so a crash or a full disk
-never leaves half a run behind.
+A run file is a saved file (`optllm.savefile`: a zip of `manifest.json` and plain numeric
+arrays, never pickle, so opening a file from elsewhere runs no code from it). It is written
+atomically (temporary file beside the target, then rename), so a crash or a full disk never
+leaves half a run behind, and every field is checked on load (shapes, ranges, finiteness,
+consistency), so a damaged or edited file raises `RunFileError` naming the file and field.
 
 The dataset itself is not copied: the header names its source (a file path, or None for the
 embedded default) and its shape, and `SavedRun.rebuild_front` checks that the reloaded data
@@ -15,9 +16,8 @@ of points.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +26,15 @@ import pandas as pd
 
 from optllm.config import RunConfig, Split
 from optllm.dataset import Dataset
+from optllm.estimator_state import load_quality, quality_arrays
 from optllm.exceptions import ConfigError, SavedFileError
-from optllm.export import atomic_path
 from optllm.front import Front
 from optllm.pipeline import Prediction
+from optllm.savefile import Fields, Spec, Stored, read_saved, write_saved
 
 FILE_FORMAT = "optllm-run"
-FILE_VERSION = 1
+FILE_VERSION = 2
 MAX_SAVED_POINTS = 256
-_ARRAYS = ("train", "allocate", "mean", "spread", "scores", "front_cost", "front_accuracy",
-           "front_allocations")
 
 
 class RunFileError(SavedFileError):
@@ -102,22 +101,17 @@ def save_run(path: str | os.PathLike[str], *, dataset_source: str | None, datase
     points = front.thin(MAX_SAVED_POINTS)
     if selected is not None:
         points = np.union1d(points, [selected])
-    header = {
-        "format": FILE_FORMAT,
-        "version": FILE_VERSION,
+    small = np.int16 if dataset.n_models < 2**15 else np.int32
+    stored = Stored({
         "dataset_source": dataset_source,
         "dataset_name": dataset.name,
         "models": list(dataset.models),
         "n_queries": dataset.n_queries,
         "config": config.as_dict(),
-        "quality": json.loads(prediction.quality.to_json(orient="records")),
         "front_method": front.method,
         "front_status": front.status,
         "selected": None if selected is None else int(np.searchsorted(points, selected)),
-    }
-    small = np.int16 if dataset.n_models < 2**15 else np.int32
-    arrays = {
-        "header": np.array(json.dumps(header)),
+    }, {
         "train": split.train,
         "allocate": split.allocate,
         "mean": prediction.mean,
@@ -126,70 +120,62 @@ def save_run(path: str | os.PathLike[str], *, dataset_source: str | None, datase
         "front_cost": front.cost[points],
         "front_accuracy": front.accuracy[points],
         "front_allocations": np.stack([front.allocation(int(k)) for k in points]).astype(small),
-    }
-    with atomic_path(path, force=force) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-    return Path(path)
+    } | quality_arrays(prediction.quality))
+    return write_saved(path, stored, file_format=FILE_FORMAT, version=FILE_VERSION,
+                       force=force)
 
 
 def load_run(path: str | os.PathLike[str]) -> SavedRun:
-    """Read and check a run file; every problem raises RunFileError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise RunFileError(f"{path}: file not found")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [name for name in ("header", *_ARRAYS) if name not in archive.files]
-            if missing:
-                raise RunFileError(f"{path}: not an OptLLM run file (missing "
-                                   f"{', '.join(missing)})")
-            header = json.loads(str(archive["header"]))
-            arrays = {name: archive[name] for name in _ARRAYS}
-    except RunFileError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise RunFileError(f"{path}: not a readable run file ({exc})") from exc
-    return _checked(path, header, arrays)
-
-
-def _checked(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> SavedRun:
-    """Validate the header and array shapes so a damaged file fails here, not later."""
-    RunFileError.check_header(path, header, FILE_FORMAT, FILE_VERSION)
-    try:
-        config = RunConfig(**header["config"]).check()
-        models = tuple(str(m) for m in header["models"])
-        n_queries = int(header["n_queries"])
-        quality = pd.DataFrame.from_records(header["quality"])
-        selected = header["selected"]
-        method, status = str(header["front_method"]), str(header["front_status"])
-        source, name = header["dataset_source"], str(header["dataset_name"])
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
-        raise RunFileError(f"{path}: damaged run header ({exc})") from exc
-    train, allocate = arrays["train"], arrays["allocate"]
-    n, m = allocate.size, len(models)
-    allocations = arrays["front_allocations"]
-    points = arrays["front_cost"].size
-    problems = [
-        f"{name} has shape {arrays[name].shape}, expected {(n, m)}"
-        for name in ("mean", "spread", "scores") if arrays[name].shape != (n, m)
-    ]
-    if train.size + n != n_queries:
-        problems.append(f"the split covers {train.size + n} queries, expected {n_queries}")
-    if allocations.shape != (points, n) or arrays["front_accuracy"].size != points:
-        problems.append(f"front arrays disagree: {allocations.shape} allocations for "
-                        f"{points} points of {n} queries")
-    elif allocations.size and not (0 <= allocations.min() and allocations.max() < m):
-        problems.append("front allocations name models that do not exist")
-    if points == 0:
-        problems.append("the front is empty")
-    if selected is not None and not (isinstance(selected, int) and 0 <= selected < points):
-        problems.append(f"selected point {selected!r} is not on the saved front")
-    if problems:
-        raise RunFileError(f"{path}: damaged run file: {'; '.join(problems)}")
+    """Read and check a run file; every problem raises RunFileError naming the file and
+    the field."""
+    stored = read_saved(path, RunFileError, FILE_FORMAT, FILE_VERSION)
+    fields = Fields(path, RunFileError, stored)
+    header = stored.manifest
+    models = fields.strings(header, "models", "M", unique=True)
+    n_queries = fields.value(header, "n_queries", int, low=2, high=2**40)
+    config = _load_config(fields, fields.value(header, "config", dict))
+    index = Spec(("n",), kind="i", low=0, high=n_queries - 1)
+    train = fields.array("train", Spec(("T",), kind="i", low=0, high=n_queries - 1))
+    allocate = fields.array("allocate", index)
+    if train.size + allocate.size != n_queries or np.unique(
+            np.concatenate([train, allocate])).size != n_queries:
+        raise fields.fail("allocate", f"with train, must hold each of the {n_queries} "
+                          "queries once")
+    probability = Spec(("n", "M"), low=0.0, high=1.0)
+    mean, spread, scores = (fields.array(name, probability)
+                            for name in ("mean", "spread", "scores"))
+    front_cost = fields.array("front_cost", Spec(("P",), low=0.0))
+    front_accuracy = fields.array("front_accuracy", Spec(("P",), low=0.0, high=1.0))
+    allocations = fields.array("front_allocations",
+                               Spec(("P", "n"), kind="i", low=0, high=len(models) - 1))
+    if front_cost.size == 0:
+        raise fields.fail("front_cost", "the front is empty")
+    selected = fields.value(header, "selected", int, low=0, high=front_cost.size - 1,
+                            optional=True)
+    source = fields.value(header, "dataset_source", str, optional=True)
     return SavedRun(
-        dataset_source=source, dataset_name=name, models=models, n_queries=n_queries,
-        config=config, split=Split(train, allocate), mean=arrays["mean"],
-        spread=arrays["spread"], scores=arrays["scores"], quality=quality,
-        front_method=method, front_status=status, front_cost=arrays["front_cost"],
-        front_accuracy=arrays["front_accuracy"], front_allocations=allocations,
-        selected=selected)
+        dataset_source=source, dataset_name=fields.value(header, "dataset_name", str),
+        models=tuple(models), n_queries=n_queries, config=config,
+        split=Split(train, allocate), mean=mean, spread=spread, scores=scores,
+        quality=load_quality(fields, models),
+        front_method=fields.value(header, "front_method", str),
+        front_status=fields.value(header, "front_status", str),
+        front_cost=front_cost, front_accuracy=front_accuracy,
+        front_allocations=allocations, selected=selected)
+
+
+def _load_config(fields: Fields, data: dict) -> RunConfig:
+    """The run's parameters: each field of RunConfig with its type, then its own checks."""
+    part = fields.part("config")
+    kinds = {"float": float, "int": int, "str": str, "bool": bool}
+    values = {}
+    for spec in dataclasses.fields(RunConfig):
+        kind = str(spec.type).removesuffix(" | None")
+        values[spec.name] = part.value(data, spec.name, kinds[kind],
+                                       optional=str(spec.type).endswith("| None"))
+    if set(data) - set(values):
+        raise part.fail(sorted(set(data) - set(values))[0], "is not a run parameter")
+    try:
+        return RunConfig(**values).check()
+    except ConfigError as exc:
+        raise part.fail("", str(exc)) from None

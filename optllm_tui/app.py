@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from optllm.config import RunConfig
     from optllm.front import Front
 
-DEFAULT_RUN_FILE = "optllm-run.npz"
+DEFAULT_RUN_FILE = "optllm-run.optllm"
 #: Screens whose forms show the run config, hence need the pipeline module imported.
 NEEDS_LIBRARY = ("predictor", "optimise", "compare")
 
@@ -167,7 +167,7 @@ class OptLLMApp(App[None]):
             self.report_error("run", "A run on a batch of new queries cannot be saved as a run "
                               "file; export its allocation instead (screen 6).")
             return
-        self.push_screen(ValueModal("Save run", "Save the run to (.npz)", DEFAULT_RUN_FILE),
+        self.push_screen(ValueModal("Save run", "Save the run to (.optllm)", DEFAULT_RUN_FILE),
                          lambda path: self.save_run(path, force=False))
 
     def action_open_run(self) -> None:

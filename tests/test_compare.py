@@ -219,7 +219,7 @@ def test_the_command_writes_its_files(tmp_path, dataset, capsys):
     front = pd.read_csv(out / "fronts" / "hull-seed0.csv")
     assert list(front.columns) == ["point", "cost", "predicted_accuracy", "true_accuracy"]
     assert front["cost"].is_monotonic_increasing
-    with pytest.raises(ExportError, match=r"already exists.*--force"):
+    with pytest.raises(ExportError, match=r"already holds.*--force"):
         compare_cli.run(command(*argv))
 
 

@@ -287,8 +287,8 @@ def test_output_paths_are_checked_before_training(tmp_path, capsys):
     data.write_text(WIDE_HEADER + wide_rows(40))
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
-    refused(capsys, ["run", str(data), "--out", str(a_file)], "is a file, not a folder")
-    refused(capsys, ["run", str(data), "--out", str(a_file / "sub")], "is a file")
+    refused(capsys, ["run", str(data), "--out", str(a_file)], "not a folder")
+    refused(capsys, ["run", str(data), "--out", str(a_file / "sub")], "not a folder")
     out = tmp_path / "out"
     refused(capsys, ["run", str(data), "--allocate", str(data), "--budget", "5",
                      "--out", str(out), "--save-policy", str(tmp_path / "no" / "p.json")],

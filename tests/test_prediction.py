@@ -3,16 +3,13 @@ save/load, out-of-bag quality, sklearn conventions."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from optllm.exceptions import Cancelled, ConfigError, ExportError, NotFittedError
-from optllm.prediction import BootstrapXGBoostPredictor, ModelFileError, robust_score
+from optllm.exceptions import Cancelled, ConfigError, NotFittedError
+from optllm.prediction import BootstrapXGBoostPredictor, robust_score
 from optllm.progress import Progress
 
 B = 5
@@ -170,65 +167,6 @@ def test_fit_rejects_bad_labels() -> None:
         small().fit(X[:10], Y)
     with pytest.raises(ConfigError, match="model_names"):
         small().fit(X, Y, model_names=["a"])
-
-
-def test_save_load_round_trip(fitted, tmp_path: Path) -> None:
-    est, X, _ = fitted
-    path = tmp_path / "predictor.zip"
-    est.save(path)
-    back = BootstrapXGBoostPredictor.load(path)
-    assert back.get_params() == est.get_params()
-    for P, Q in zip(est.predict_mean_std(X), back.predict_mean_std(X), strict=True):
-        np.testing.assert_array_equal(P, Q)
-    pd.testing.assert_frame_equal(back.quality_, est.quality_)
-    np.testing.assert_array_equal(back.seeds_, est.seeds_)
-    assert back.model_names_ == ["a", "b", "c"]
-    assert os.listdir(tmp_path) == ["predictor.zip"]
-
-
-def test_save_load_without_any_booster(tmp_path: Path) -> None:
-    X, Y = planted(n=40)
-    est = small().fit(X, np.zeros_like(Y))
-    est.save(tmp_path / "p.zip")
-    back = BootstrapXGBoostPredictor.load(tmp_path / "p.zip")
-    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
-
-
-def test_save_failure_leaves_old_file_and_no_temp(fitted, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    est, _, _ = fitted
-    path = tmp_path / "p.zip"
-    path.write_bytes(b"old")
-
-    def broken_replace(*_: object) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(ExportError, match="disk full"):
-        est.save(path)
-    assert path.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["p.zip"]
-
-
-def test_save_unfitted_raises(tmp_path: Path) -> None:
-    with pytest.raises(NotFittedError):
-        small().save(tmp_path / "p.zip")
-
-
-def test_load_missing_or_corrupt(fitted, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no predictor file"):
-        BootstrapXGBoostPredictor.load(tmp_path / "absent.zip")
-    junk = tmp_path / "junk.zip"
-    junk.write_bytes(b"not a zip at all")
-    with pytest.raises(ModelFileError, match="not a readable predictor"):
-        BootstrapXGBoostPredictor.load(junk)
-    est, _, _ = fitted
-    good = tmp_path / "good.zip"
-    est.save(good)
-    truncated = tmp_path / "truncated.zip"
-    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(ModelFileError):
-        BootstrapXGBoostPredictor.load(truncated)
 
 
 def test_quality_columns_and_planted_signal_beats_prior(fitted) -> None:

@@ -126,12 +126,12 @@ def test_corrupt_or_foreign_policy_files_are_refused(policy, tmp_path):
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
     with zipfile.ZipFile(tmp_path / "future.policy", "w") as zf:
-        zf.writestr("policy.json", '{"format": "optllm.Policy", "version": 99}')
+        zf.writestr("manifest.json", '{"format": "optllm.Policy", "version": 99}')
     for name in [*cases, "future.policy"]:
         with pytest.raises(PolicyFileError, match=f"{name}") as info:
             Policy.load(tmp_path / name)
         assert "version 99" in str(info.value) or "not a readable policy" in str(info.value)
-    with pytest.raises(PolicyFileError, match="no policy file"):
+    with pytest.raises(PolicyFileError, match="file not found"):
         Policy.load(tmp_path / "missing.policy")
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from saved import read_array, rewrite
 
 from optllm import optimize, runfile
 from optllm.exceptions import ExportError
@@ -42,7 +42,7 @@ def save(run: dict, path: Path, front=None, selected: int | None = 2, **kw) -> P
 
 
 def test_round_trip(run: dict, tmp_path: Path) -> None:
-    path = save(run, tmp_path / "run.npz")
+    path = save(run, tmp_path / "run.optllm")
     saved = load_run(path)
     assert saved.dataset_source == "data/x.csv"
     assert saved.config == run["config"]
@@ -72,7 +72,7 @@ def test_big_fronts_are_thinned_but_keep_the_chosen_point(
 
 
 def test_existing_file_needs_force(run: dict, tmp_path: Path) -> None:
-    path = save(run, tmp_path / "run.npz")
+    path = save(run, tmp_path / "run.optllm")
     with pytest.raises(ExportError, match="already exists"):
         save(run, path)
     save(run, path, selected=None, force=True)
@@ -85,58 +85,61 @@ def test_missing_directory(run: dict, tmp_path: Path) -> None:
 
 
 def test_damaged_files(run: dict, tmp_path: Path) -> None:
-    good = save(run, tmp_path / "run.npz")
+    good = save(run, tmp_path / "run.optllm")
     with pytest.raises(RunFileError, match="file not found"):
-        load_run(tmp_path / "absent.npz")
-    text = tmp_path / "text.npz"
+        load_run(tmp_path / "absent.optllm")
+    text = tmp_path / "text.optllm"
     text.write_text("hello")
     with pytest.raises(RunFileError, match="not a readable run file"):
         load_run(text)
-    cut = tmp_path / "cut.npz"
+    cut = tmp_path / "cut.optllm"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(RunFileError, match=r"cut\.npz"):
+    with pytest.raises(RunFileError, match=r"cut\.optllm"):
         load_run(cut)
     other = tmp_path / "other.npz"
     np.savez(other, numbers=np.arange(3))
-    with pytest.raises(RunFileError, match="missing header"):
+    with pytest.raises(RunFileError, match=r"no manifest\.json"):
         load_run(other)
 
 
-def rewrite(path: Path, target: Path, **changes: object) -> Path:
-    """Copy a run file, changing header fields or replacing arrays."""
-    with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    header = json.loads(str(arrays["header"]))
-    for key, value in changes.items():
-        if key in header:
-            header[key] = value
-        else:
-            arrays[key] = value
-    arrays["header"] = np.array(json.dumps(header))
-    np.savez(target, **arrays)
-    return target
-
-
-def test_wrong_format_version_and_shapes(run: dict, tmp_path: Path) -> None:
-    good = save(run, tmp_path / "run.npz")
-    with pytest.raises(RunFileError, match="not an OptLLM run file"):
-        load_run(rewrite(good, tmp_path / "a.npz", format="something"))
-    with pytest.raises(RunFileError, match="version 99"):
-        load_run(rewrite(good, tmp_path / "b.npz", version=99))
-    with pytest.raises(RunFileError, match="damaged run header"):
-        load_run(rewrite(good, tmp_path / "c.npz", config={"bootstraps": 0}))
-    with pytest.raises(RunFileError, match="scores has shape"):
-        load_run(rewrite(good, tmp_path / "d.npz", scores=np.zeros((3, 3))))
-    with pytest.raises(RunFileError, match="models that do not exist"):
-        bad = np.full_like(np.load(good)["front_allocations"], 9)
-        load_run(rewrite(good, tmp_path / "e.npz", front_allocations=bad))
-    with pytest.raises(RunFileError, match="not on the saved front"):
-        load_run(rewrite(good, tmp_path / "f.npz", selected=10_000))
-    assert zipfile.is_zipfile(good)
+@pytest.mark.parametrize(("change", "message"), [
+    ({"manifest": {"format": "something"}}, "not an OptLLM run file"),
+    ({"manifest": {"version": 99}}, "version 99"),
+    ({"manifest": {"config.bootstraps": 0}}, "field config: bootstraps must be at least 1"),
+    ({"manifest": {"config.seed": "zero"}}, "field config/seed: is 'zero', expected int"),
+    ({"raw": ('"budget": null', '"budget": 1e999')}, "field config/budget: is inf"),
+    ({"raw": ('"format"', '"format": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[['
+              * 100)}, "manifest.json is not valid JSON"),
+    ({"manifest": {"n_queries": -5}}, "field n_queries: is -5"),
+    ({"manifest": {"models": ["a", "a", "b", "c"]}}, "field models: has repeated entries"),
+    ({"arrays": {"scores": np.zeros((3, 3))}}, "field scores: has shape"),
+    ({"arrays": {"mean": np.full((180, 4), np.nan)}}, "field mean: holds nan"),
+    ({"arrays": {"spread": np.full((180, 4), -1.0)}}, "field spread: holds -1.0, below 0"),
+    ({"arrays": {"front_allocations": lambda a: np.full_like(a, 9)}},
+     "field front_allocations: holds 9, above 3"),
+    ({"arrays": {"front_cost": lambda a: -a}}, "field front_cost: holds -"),
+    ({"arrays": {"train": np.array([0, 0])}}, "each of the 200 queries once"),
+    ({"arrays": {"front_cost": np.array(["a"])}}, "dtype <U1 is not allowed"),
+    ({"manifest": {"selected": 10_000}}, "field selected: is 10000"),
+    ({"drop": ("arrays/mean.npy",)}, "field mean: missing"),
+])
+def test_every_damaged_field_is_named(run: dict, tmp_path: Path, change: dict,
+                                      message: str) -> None:
+    good = save(run, tmp_path / "run.optllm")
+    if "raw" in change:
+        with zipfile.ZipFile(good) as zf:
+            text = zf.read("manifest.json").decode()
+        assert change["raw"][0] in text
+        change = {"raw_manifest": text.replace(*change.pop("raw"), 1)}
+    for name, make in change.get("arrays", {}).items():
+        if callable(make):
+            change["arrays"][name] = make(read_array(good, name))
+    with pytest.raises(RunFileError, match=message):
+        load_run(rewrite(good, tmp_path / "bad.optllm", **change))
 
 
 def test_changed_dataset_is_detected(run: dict, tmp_path: Path) -> None:
-    saved = load_run(save(run, tmp_path / "run.npz"))
+    saved = load_run(save(run, tmp_path / "run.optllm"))
     with pytest.raises(RunFileError, match="200 queries x 4 models"):
         saved.check_dataset(generate(150, 4, seed=3))
     with pytest.raises(RunFileError, match="costs differ"):
@@ -145,15 +148,14 @@ def test_changed_dataset_is_detected(run: dict, tmp_path: Path) -> None:
 
 def test_saved_file_errors_share_one_base() -> None:
     from optllm.exceptions import OptLLMError, SavedFileError
-    from optllm.prediction import ModelFileError
     from optllm.routing import PolicyFileError
     from optllm.runfile import RunFileError
 
-    for error in (ModelFileError, PolicyFileError, RunFileError):
+    for error in (PolicyFileError, RunFileError):
         assert issubclass(error, SavedFileError) and issubclass(error, OptLLMError)
         assert issubclass(error, ValueError)
-    with pytest.raises(ModelFileError, match=r"^m\.zip: not an OptLLM predictor file$"):
-        ModelFileError.check_header("m.zip", {"format": "other", "version": 1}, "fmt", 1)
+    with pytest.raises(RunFileError, match=r"^m\.zip: not an OptLLM run file$"):
+        RunFileError.check_header("m.zip", {"format": "other", "version": 1}, "fmt", 1)
     with pytest.raises(PolicyFileError, match=r"^p: policy file version 99 is not supported "
                        r"\(this version reads 2\)$"):
         PolicyFileError.check_header("p", {"format": "fmt", "version": 99}, "fmt", 2)
