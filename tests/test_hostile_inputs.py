@@ -311,3 +311,13 @@ def test_a_degenerate_evaluation_prints_no_nonsense(tmp_path, capsys):
     assert summary["hypervolume"] is None and summary["accuracy_gain_at_best_cost"] is None
     assert not any(isinstance(v, float) and math.isnan(v) for v in summary.values())
     assert np.isfinite([p["cost"] for p in summary["front"]]).all()
+
+
+def test_route_checks_its_output_file_before_reading_the_policy(tmp_path, capsys):
+    queries = tmp_path / "q.csv"
+    queries.write_text("query\nhello\n")
+    policy = tmp_path / "never-read.policy"
+    refused(capsys, ["route", str(policy), str(queries), "--out", ""], "--out must name a file")
+    refused(capsys, ["route", str(policy), str(queries), "--out", str(tmp_path)], "is a folder")
+    refused(capsys, ["route", str(policy), str(queries), "--out",
+                     str(tmp_path / "missing" / "r.csv")], "does not exist")

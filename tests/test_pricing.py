@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from optllm.dataset import Dataset
-from optllm.exceptions import ConfigError
+from optllm.exceptions import ConfigError, DatasetError
 from optllm.pricing import (
     CostModel,
     ModelPrice,
@@ -207,3 +207,12 @@ def test_missing_output_tokens_name_the_model(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown model.*'zzz'"):
         build_cost_model(hist.models, hist, prices=overrides_file(tmp_path),
                          output_tokens={"zzz": 1, "b": 2}, token_method="estimate")
+
+
+@pytest.mark.parametrize("cell", ["many", "-3", "inf", {"n": 1}])
+def test_a_token_count_that_is_not_a_count_names_its_row(tmp_path, cell):
+    meta = pd.DataFrame({"b_output_tokens": pd.Series([5, cell, 7], dtype=object)})
+    hist = history(("a", "b"), ["x", "y", "z"], np.full((3, 2), 1e-5), meta)
+    with pytest.raises(DatasetError, match=r"h: row 2, column 'b_output_tokens': token count"):
+        build_cost_model(hist.models, hist, prices=overrides_file(tmp_path),
+                         token_method="estimate")
