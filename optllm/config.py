@@ -22,9 +22,10 @@ DEFAULT_ALPHA = 0.0
 
 #: numpy seeds are unsigned 32-bit integers.
 MAX_SEED = 2**32 - 1
-#: Upper bounds that keep a run to minutes: the paper uses 100 bootstraps, and a front of
-#: density 1000 has about 4,000 steps (ten seconds on the 5,000-query default).
-MAX_BOOTSTRAPS = 1000
+#: Upper bounds that keep a run from going on for hours: the paper uses 100 bootstraps (each
+#: a refit; 1,000 logistic refits take about a minute on the 5,000-query default), and a
+#: front of density 1000 has about 4,000 steps (ten seconds there).
+MAX_BOOTSTRAPS = 5000
 MAX_DENSITY = 1000
 #: Labelled queries a run learns from at least: one per fold of the learners' 5-fold
 #: cross-validation (optllm.auto); fewer gave meaningless fronts.
@@ -64,12 +65,13 @@ class RunConfig:
             raise ConfigError(f"featuriser must be one of {', '.join(FEATURISER_CHOICES)}; "
                               f"got {self.featuriser!r}")
         if not 1 <= self.bootstraps <= MAX_BOOTSTRAPS:
-            raise ConfigError(f"bootstraps must be from 1 to {MAX_BOOTSTRAPS}; "
+            raise ConfigError(f"bootstraps must be at least 1 and at most {MAX_BOOTSTRAPS}; "
                               f"got {self.bootstraps}")
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
         if not 2 <= self.density <= MAX_DENSITY:
-            raise ConfigError(f"density must be from 2 to {MAX_DENSITY}; got {self.density}")
+            raise ConfigError(f"density must be at least 2 and at most {MAX_DENSITY}; "
+                              f"got {self.density}")
         if not math.isfinite(self.alpha):
             raise ConfigError(f"alpha must be a finite number; got {self.alpha}")
         if self.budget is not None and self.target_accuracy is not None:

@@ -183,7 +183,8 @@ def check_text(path: Path, gz: bool) -> None:
     if nul >= 0:
         where = "after decompression, " if gz else ""
         raise DatasetError(f"{path}: not a text table: {where}byte {nul} is a NUL byte "
-                           "(binary data); save the table as UTF-8 CSV or JSON Lines")
+                           "(binary data, or a text encoding such as UTF-16); save the table "
+                           "as UTF-8 CSV or JSON Lines")
 
 
 def _read_csv(path: Path, gz: bool) -> pd.DataFrame:

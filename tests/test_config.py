@@ -22,9 +22,9 @@ from optllm.synthetic import generate
 @pytest.mark.parametrize(("field", "value", "words"), [
     ("seed", MAX_SEED + 1, "from 0 to 4294967295"),
     ("seed", -1, "from 0 to"),
-    ("bootstraps", MAX_BOOTSTRAPS + 1, "from 1 to 1000"),
-    ("bootstraps", 0, "from 1 to 1000"),
-    ("density", MAX_DENSITY + 1, "from 2 to 1000"),
+    ("bootstraps", MAX_BOOTSTRAPS + 1, "at least 1 and at most 5000"),
+    ("bootstraps", 0, "at least 1 and at most 5000"),
+    ("density", MAX_DENSITY + 1, "at least 2 and at most 1000"),
     ("target_accuracy", 0.0, "above 0 and at most 1"),
     ("target_accuracy", math.nan, "above 0 and at most 1"),
     ("budget", math.nan, "budget"),

@@ -269,8 +269,8 @@ def test_run_allocate_refuses_a_hostile_batch(tmp_path, capsys, kind):
 
 @pytest.mark.parametrize(("options", "words"), [
     (["--seed", str(2**32)], "seed must be a whole number from 0 to 4294967295"),
-    (["--bootstraps", "100000"], "bootstraps must be from 1 to 1000"),
-    (["--density", "100000"], "density must be from 2 to 1000"),
+    (["--bootstraps", "100000"], "bootstraps must be at least 1 and at most 5000"),
+    (["--density", "100000"], "density must be at least 2 and at most 1000"),
     (["--target-accuracy", "0"], "target accuracy"),
     (["--target-accuracy", "nan"], "target accuracy"),
     (["--budget", "nan"], "budget"),
