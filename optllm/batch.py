@@ -33,6 +33,7 @@ from optllm.loading import (
     check_utf8,
     decode_dictionaries,
     detect_format,
+    encoding_error,
     id_texts,
     json_error,
     query_texts,
@@ -138,6 +139,8 @@ def _csv_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, str | None]]:
             if "straddle" in str(exc):
                 raise DatasetError(f"{path}: a row after row {done} is longer than "
                                    f"{_MAX_CSV_BLOCK_BYTES >> 20} MiB") from None
+            if "invalid UTF8" in str(exc):
+                raise encoding_error(path, detect_format(path)[1]) from None
             raise DatasetError(f"{path}: malformed CSV ({exc})") from None
         except (pa.ArrowException, OSError) as exc:
             raise DatasetError(f"{path}: cannot read the CSV file ({exc})") from None

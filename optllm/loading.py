@@ -16,6 +16,7 @@ Layouts (see docs/data.md):
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gzip
 import io
@@ -166,7 +167,7 @@ def read_errors(path: Path, gz: bool) -> Iterator[None]:
     try:
         yield
     except UnicodeDecodeError:
-        raise _encoding_error(path, gz) from None
+        raise encoding_error(path, gz) from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: not a readable gzip file ({exc or 'truncated'})") from None
     except OSError as exc:
@@ -309,16 +310,29 @@ def json_error(path: Path, gz: bool, detail: str) -> DatasetError:
     return DatasetError(f"{path}: cannot read JSON Lines ({detail})")
 
 
-def _encoding_error(path: Path, gz: bool) -> DatasetError:
-    data = gzip.decompress(path.read_bytes()) if gz else path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        where = "after decompression, " if gz else ""
-        return DatasetError(f"{path}: not UTF-8 text: {where}byte {exc.start} (line {line}) is "
-                            f"0x{data[exc.start]:02x}; save the file as UTF-8")
-    return DatasetError(f"{path}: not UTF-8 text")
+def encoding_error(path: Path, gz: bool) -> DatasetError:
+    """The error naming the first byte of `path` that is not UTF-8, and its line; the file is
+    decoded block by block, so a large file is never held in memory at once."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 0
+    opener = gzip.open if gz else open
+    with opener(path, "rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            pending = decoder.getstate()[0]  # an unfinished character from the last block
+            data = pending + block
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                line = lines + data.count(b"\n", 0, exc.start) + 1
+                where = "after decompression, " if gz else ""
+                return DatasetError(f"{path}: not UTF-8 text: {where}byte "
+                                    f"{offset - len(pending) + exc.start} (line {line}) is "
+                                    f"0x{data[exc.start]:02x}; save the file as UTF-8")
+            if not block:
+                return DatasetError(f"{path}: not UTF-8 text")
+            offset += len(block)
+            lines += block.count(b"\n")
 
 
 def _check_unique_columns(where: str, header: Sequence[str]) -> None:

@@ -200,7 +200,7 @@ def hostile_file(kind: str, folder: Path) -> tuple[Path, str]:
     path = folder / {"deep": "d.jsonl", "nul": "header only.csv", "gz": "t.csv.gz",
                      "struct": "s.parquet", "utf8": "u.parquet", "stamp": "ts.parquet",
                      "blank": "b.csv", "huge": "h.csv", "nocost": "n.csv", "tiny": "tiny.csv",
-                     "bigint": "big.jsonl", "listq": "l.jsonl"}[kind]
+                     "bigint": "big.jsonl", "listq": "l.jsonl", "latin1": "l1.csv"}[kind]
     if kind == "deep":
         path.write_text('{"query": ' + "[" * 5000 + "]" * 5000 + "}\n")
         return path, "line 1"
@@ -232,6 +232,9 @@ def hostile_file(kind: str, folder: Path) -> tuple[Path, str]:
     if kind == "tiny":
         path.write_text(WIDE_HEADER + wide_rows(3))
         return path, "too small to learn from"
+    if kind == "latin1":
+        path.write_bytes(WIDE_HEADER.encode() + b"fine,0.5,1,0.25,0\ncaf\xe9,0.5,1,0.25,0\n")
+        return path, "byte 45 (line 3) is 0xe9"
     if kind == "bigint":
         path.write_text('{"query": "q", "a_cost": 123456789012345678901234567890}\n')
         return path, "line 1"
@@ -240,7 +243,7 @@ def hostile_file(kind: str, folder: Path) -> tuple[Path, str]:
 
 
 KINDS = ["deep", "nul", "gz", "struct", "utf8", "stamp", "blank", "huge", "nocost", "tiny",
-         "bigint", "listq"]
+         "bigint", "listq", "latin1"]
 
 
 def refused(capsys, args: list[str], *words: str) -> str:
@@ -260,7 +263,8 @@ def test_run_refuses_a_hostile_dataset_naming_file_and_row(tmp_path, capsys, kin
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("kind", ["deep", "nul", "gz", "struct", "utf8", "blank", "listq"])
+@pytest.mark.parametrize("kind", ["deep", "nul", "gz", "struct", "utf8", "blank", "listq",
+                                  "latin1"])
 def test_run_allocate_refuses_a_hostile_batch(tmp_path, capsys, kind):
     path, words = hostile_file(kind, tmp_path)
     refused(capsys, ["run", "--allocate", str(path), "--out", str(tmp_path / "out")],
