@@ -21,6 +21,7 @@ import contextlib
 import gzip
 import io
 import json
+import math
 import os
 import re
 import warnings
@@ -275,14 +276,22 @@ def _read_jsonl(path: Path, gz: bool) -> pd.DataFrame:
     return frame
 
 
-# Integers pandas' JSON parser refuses ("Value is too big"): beyond 64 bits.
-_JSON_INT_LIMIT = 2**64
+# Integers pandas' JSON parser reads: signed or unsigned 64 bits.
+_JSON_INTS = range(-2**63, 2**64)
 
 
 def _json_int(text: str) -> int:
     value = int(text)
-    if not -_JSON_INT_LIMIT < value < _JSON_INT_LIMIT:
-        raise ValueError(f"the number {text[:20]}... is too large (more than 64 bits)")
+    if value not in _JSON_INTS:
+        raise ValueError(f"the number {text[:20]}... does not fit in 64 bits")
+    return value
+
+
+def _json_float(text: str) -> float:
+    """A JSON number as pandas reads it: out of float range is an error, not inf or 0."""
+    value = float(text)
+    if math.isinf(value) or (value == 0 and re.search(r"[1-9]", re.split("[eE]", text)[0])):
+        raise ValueError(f"the number {text[:20]} is out of the range of a float")
     return value
 
 
@@ -296,7 +305,7 @@ def json_error(path: Path, gz: bool, detail: str) -> DatasetError:
                 continue
             here = f"{path}: line {number}"
             try:
-                record = json.loads(line, parse_int=_json_int)
+                record = json.loads(line, parse_int=_json_int, parse_float=_json_float)
             except json.JSONDecodeError as exc:
                 return DatasetError(f"{here}: invalid JSON ({exc.msg})")
             except RecursionError:

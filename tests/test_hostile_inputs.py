@@ -325,3 +325,17 @@ def test_route_checks_its_output_file_before_reading_the_policy(tmp_path, capsys
     refused(capsys, ["route", str(policy), str(queries), "--out", str(tmp_path)], "is a folder")
     refused(capsys, ["route", str(policy), str(queries), "--out",
                      str(tmp_path / "missing" / "r.csv")], "does not exist")
+
+
+@pytest.mark.parametrize("line", [
+    '{"query": "a", "a_cost": 1e400}', '{"query": "a", "n": 1.5e-400}',
+    '{"query": "a", "n": -9223372036854775809}', '{"query": "a", "n": 18446744073709551616}',
+    '{"query": "a"} trailing', '{"query": ' + "[" * 3000 + "]" * 3000 + "}", '["a", "list"]'])
+def test_json_lines_errors_give_the_line_not_a_character_position(tmp_path, line):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"query": "fine"}\n' + line + "\n")
+    with pytest.raises(OptLLMError) as info:
+        load_dataset(path)
+    message = str(info.value)
+    assert f"{path}: line 2" in message, message
+    assert "position" not in message and "character" not in message
