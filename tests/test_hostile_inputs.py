@@ -339,3 +339,26 @@ def test_json_lines_errors_give_the_line_not_a_character_position(tmp_path, line
     message = str(info.value)
     assert f"{path}: line 2" in message, message
     assert "position" not in message and "character" not in message
+
+
+def test_routing_keeps_one_long_query_id_its_own_size():
+    """Routed ids go to Arrow as they are: a numpy `astype(str)` of 1,000 ids, one of them
+    200,000 characters long, would take 800 MB."""
+    from types import SimpleNamespace
+
+    from optllm.routing import _route
+
+    n = 1000
+    ids = [f"id{i}" for i in range(n)]
+    ids[3] = "i" * 200_000
+    ones = np.ones((n, 2))
+    policy = SimpleNamespace(predict=lambda queries: (ones, ones, ones * 0, ones), rate=1.0,
+                             models=("a", "b"))
+    tracemalloc.start()
+    try:
+        table = _route(policy, ids, ["q"] * n)[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert table.column("query_id").to_pylist() == ids
+    assert peak < 40e6
