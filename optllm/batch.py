@@ -25,9 +25,21 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from optllm.config import MIN_TRAIN_ROWS
 from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError, DatasetError
-from optllm.loading import detect_format, json_error, stem
+from optllm.loading import (
+    check_text,
+    check_utf8,
+    decode_dictionaries,
+    detect_format,
+    encoding_error,
+    id_texts,
+    json_error,
+    query_texts,
+    read_errors,
+    stem,
+)
 from optllm.pipeline import RunConfig, RunResult, Split, run_split
 from optllm.pricing import CostModel, Overrides, build_cost_model
 from optllm.progress import ProgressCallback, ShouldStop, report
@@ -35,6 +47,7 @@ from optllm.progress import ProgressCallback, ShouldStop, report
 DEFAULT_CHUNK_ROWS = 50_000
 _INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__")
 _CSV_BLOCK_BYTES = 8 << 20
+_MAX_CSV_BLOCK_BYTES = 512 << 20
 
 Chunk = tuple[np.ndarray, np.ndarray]
 
@@ -45,60 +58,92 @@ def _id_column(names: list[str]) -> str | None:
     return names[0] if names and names[0] in _INDEX_NAMES else None
 
 
-def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pa.Table, str | None]]:
+def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, str | None]]:
     """The file's `query` and id columns, chunk by chunk, with the id column's name."""
     fmt, gz = detect_format(path)
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
                            ".csv, .csv.gz, .parquet, .jsonl or .ndjson")
     if fmt == "parquet":
-        try:
-            parquet = pq.ParquetFile(path)
-        except (pa.ArrowException, OSError) as exc:
-            raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
-        names = parquet.schema_arrow.names
-        id_column = _check_columns(path, names)
-        columns = [c for c in (id_column, "query") if c is not None]
-        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-            yield pa.Table.from_batches([batch]), id_column
-    elif fmt == "csv":
+        yield from _parquet_chunks(path, chunk_rows)
+        return
+    check_text(path, gz)
+    if fmt == "csv":
         yield from _csv_chunks(path)
-    else:
-        try:
-            reader = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows,
-                                  encoding="utf-8", compression="gzip" if gz else None)
-            for frame in reader:
-                id_column = _check_columns(path, [str(c) for c in frame.columns])
-                yield pa.Table.from_pandas(frame[[c for c in (id_column, "query") if c]],
-                                           preserve_index=False), id_column
-        except DatasetError:
-            raise
-        except pa.ArrowException as exc:  # a column holding text and numbers
-            raise DatasetError(f"{path}: cannot read JSON Lines ({exc})") from None
-        except ValueError as exc:
-            raise json_error(path, gz, str(exc)) from None
-
-
-def _csv_chunks(path: Path) -> Iterator[tuple[pa.Table, str | None]]:
+        return
     try:
-        header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16),
-                                parse_options=pacsv.ParseOptions(newlines_in_values=True))
-        id_column = _check_columns(path, header.schema.names)
+        reader = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows,
+                              encoding="utf-8", compression="gzip" if gz else None)
+        for frame in reader:
+            if not all(isinstance(c, str) for c in frame.columns):
+                raise json_error(path, gz, "a line is not a JSON object")
+            id_column = _check_columns(path, list(frame.columns))
+            yield frame[[c for c in (id_column, "query") if c is not None]], id_column
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise json_error(path, gz, str(exc)) from None
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, str | None]]:
+    try:
+        parquet = pq.ParquetFile(path)
+        id_column = _check_columns(path, parquet.schema_arrow.names)
         columns = [c for c in (id_column, "query") if c is not None]
-        reader = pacsv.open_csv(
-            path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=columns, column_types={c: pa.string() for c in columns},
-                strings_can_be_null=True))
-        for batch in reader:
-            yield pa.Table.from_batches([batch]), id_column
-    except pa.ArrowInvalid as exc:
-        if "Empty CSV file" in str(exc):
-            raise DatasetError(f"{path}: the file is empty") from None
-        raise DatasetError(f"{path}: malformed CSV ({exc})") from None
-    except OSError as exc:  # e.g. a .csv.gz that is not gzip: zlib's message names no file
-        raise DatasetError(f"{path}: cannot read the file ({exc})") from None
+        first_row = 1
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+            table = pa.Table.from_batches([batch])
+            check_utf8(table, str(path), first_row)
+            first_row += table.num_rows
+            yield decode_dictionaries(table).to_pandas(), id_column
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _csv_reader(path: Path, block_bytes: int, skip_rows: int) -> tuple[
+        pacsv.CSVStreamingReader, str | None]:
+    """A streaming reader of the `query` and id columns, as text, after `skip_rows` rows."""
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_bytes),
+                            parse_options=parse)
+    id_column = _check_columns(path, header.schema.names)
+    columns = [c for c in (id_column, "query") if c is not None]
+    reader = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(block_size=block_bytes,
+                                             skip_rows_after_names=skip_rows),
+        parse_options=parse,
+        convert_options=pacsv.ConvertOptions(
+            include_columns=columns, column_types={c: pa.string() for c in columns},
+            strings_can_be_null=True))
+    return reader, id_column
+
+
+def _csv_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, str | None]]:
+    """CSV blocks as frames. pyarrow needs a whole row inside one block: on a longer row
+    the block grows (up to `_MAX_CSV_BLOCK_BYTES`) and reading resumes after the rows
+    already given."""
+    block_bytes, done = _CSV_BLOCK_BYTES, 0
+    while True:
+        try:
+            reader, id_column = _csv_reader(path, block_bytes, done)
+            for batch in reader:
+                done += batch.num_rows
+                yield batch.to_pandas(), id_column
+            return
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                raise DatasetError(f"{path}: the file is empty") from None
+            if "straddle" in str(exc) and block_bytes < _MAX_CSV_BLOCK_BYTES:
+                block_bytes *= 4
+                continue
+            if "straddle" in str(exc):
+                raise DatasetError(f"{path}: a row after row {done} is longer than "
+                                   f"{_MAX_CSV_BLOCK_BYTES >> 20} MiB") from None
+            if "invalid UTF8" in str(exc):
+                raise encoding_error(path, detect_format(path)[1]) from None
+            raise DatasetError(f"{path}: malformed CSV ({exc})") from None
+        except (pa.ArrowException, OSError) as exc:
+            raise DatasetError(f"{path}: cannot read the CSV file ({exc})") from None
 
 
 def _check_columns(path: Path, names: list[str]) -> str | None:
@@ -108,41 +153,31 @@ def _check_columns(path: Path, names: list[str]) -> str | None:
     return _id_column(names)
 
 
-def _strings(table: pa.Table, column: str, where: str, first_row: int) -> np.ndarray:
-    """A column as an object array of str; a null or empty cell is an error naming its row."""
-    values = table.column(column)
-    if pa.types.is_floating(values.type) and not values.null_count:  # JSON ids: 7.0 -> "7"
-        numbers = values.to_numpy()
-        if np.all(numbers == np.round(numbers)):
-            values = values.cast(pa.int64())
-    array = values.to_numpy(zero_copy_only=False).astype(object)
-    bad = pd.isna(array) | (array == "")
-    if bad.any():
-        raise DatasetError(f"{where}: row {first_row + int(np.argmax(bad))}, column "
-                           f"{column!r}: empty value")
-    return array.astype(str).astype(object)
-
-
 def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS
                ) -> Iterator[Chunk]:
-    """(query_ids, queries) per chunk of a batch file, validated; rows count from 1."""
+    """(query_ids, queries) per chunk of a batch file, validated; rows count from 1.
+
+    Queries are text (see `optllm.loading.query_texts`), kept as Python strings in object
+    arrays: a fixed-width numpy string array would take rows x longest query x 4 bytes.
+    """
     path = Path(path)
     if chunk_rows < 1:
         raise ConfigError(f"chunk rows must be at least 1; got {chunk_rows}")
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
     first_row = 1
-    for block, id_column in _raw_chunks(path, chunk_rows):
-        for start in range(0, block.num_rows, chunk_rows):  # CSV blocks come by bytes
-            table = block.slice(start, chunk_rows)
-            n = table.num_rows
-            queries = _strings(table, "query", str(path), first_row)
-            if id_column is None:
-                ids = np.arange(first_row, first_row + n).astype(str).astype(object)
-            else:
-                ids = _strings(table, id_column, str(path), first_row)
-            first_row += n
-            yield ids, queries
+    with read_errors(path, detect_format(path)[1]):
+        for block, id_column in _raw_chunks(path, chunk_rows):
+            for start in range(0, len(block), chunk_rows):  # CSV blocks come by bytes
+                frame = block.iloc[start:start + chunk_rows]
+                n = len(frame)
+                queries = query_texts(frame["query"], str(path), first_row)
+                if id_column is None:
+                    ids = np.arange(first_row, first_row + n).astype(str).astype(object)
+                else:
+                    ids = id_texts(frame[id_column], str(path), id_column, first_row)
+                first_row += n
+                yield ids, queries
 
 
 def load_batch(path: str | os.PathLike[str]) -> Chunk:
@@ -216,9 +251,10 @@ def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, *,
         ids, queries = load_batch(batch)
         name, source = stem(Path(batch)), str(batch)
     train = np.flatnonzero(history.labelled)
-    if train.size < 2:
-        raise ConfigError(f"{history.name}: the history needs at least 2 labelled queries to "
-                          f"learn from; it has {train.size}")
+    if train.size < MIN_TRAIN_ROWS:
+        raise ConfigError(f"{history.source or history.title}: too small to learn from: the "
+                          f"history needs at least {MIN_TRAIN_ROWS} labelled queries (one per "
+                          f"cross-validation fold); it has {train.size}")
     report(progress, "costs", 0, 1, "counting tokens")
     cost_model = build_cost_model(history.models, history, prices=prices,
                                   output_tokens=output_tokens, token_method=token_method)

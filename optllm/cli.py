@@ -13,6 +13,7 @@ from optllm.extra_cli import (
     HANDLERS,
     add_parsers,
     add_run_arguments,
+    check_out_dir,
     handle_run_batch,
     report_unmet,
     uses_batch_options,
@@ -113,10 +114,11 @@ def _run(args: argparse.Namespace) -> int:
         return handle_run_batch(args)
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
-    from optllm.pipeline import run, write_outputs
+    from optllm.pipeline import OUTPUT_NAMES, run, write_outputs
 
-    dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
     config = config_from_args(args)
+    check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
+    dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
     print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models",
           file=sys.stderr)
     bar = ProgressBar()
@@ -133,17 +135,24 @@ def _print_summary(summary: dict) -> None:
     def pct(x: float | None, scale: float = 100.0, unit: str = "%") -> str:
         return "n/a" if x is None else f"{x * scale:+.1f}{unit}"
 
+    def fixed(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.4f}"
+
     predictor = summary["predictor"]
     print(f"predictor: {predictor['learner']} on {predictor['featuriser']} features")
     print(predictor["verdict"])
     print(f"front: {summary['front_points_total']} points ({summary['method']})")
     if summary["best_single_model"] is not None:
         print(f"best single model: {summary['best_single_model']}")
+    if summary["best_single_model"] is not None and summary["igd"] is None:
+        print(f"too few allocated queries ({summary['n_allocated']}) with a trade-off to "
+              "evaluate the front against the labels")
+    elif summary["best_single_model"] is not None:
         print(f"cost saving at its accuracy: {pct(summary['cost_saving_at_best_accuracy'])}")
         gain = pct(summary["accuracy_gain_at_best_cost"], 100, " pp")
         print(f"accuracy gain at its cost: {gain}")
-        print(f"IGD {summary['igd']:.4f}  spread {summary['delta']:.4f}  "
-              f"hypervolume ratio {summary['hypervolume']:.4f}")
+        print(f"IGD {fixed(summary['igd'])}  spread {fixed(summary['delta'])}  "
+              f"hypervolume ratio {fixed(summary['hypervolume'])}")
     if "selected" in summary:
         sel = summary["selected"]
         print(f"selected point {sel['point']}: cost ${sel['cost']:.4f}, expected accuracy "

@@ -15,11 +15,18 @@ from pathlib import Path
 
 from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
 from optllm.exceptions import ConfigError
+from optllm.extra_cli import check_out_dir
 
 #: What `compare` writes into its folder, which it replaces as a whole (fronts of an earlier
 #: comparison's other seeds or methods do not linger).
 OUTPUT_NAMES = ("comparison.csv", "comparison.md", "fronts")
 
+#: Upper bounds that keep a comparison to hours at most: seeds (each a split, a predictor and
+#: every method), and the evolutionary methods' population and generations (100 times the
+#: paper's 100 x 200 evaluations at most).
+MAX_SEEDS = 100
+MAX_POP_SIZE = 1000
+MAX_GENERATIONS = 2000
 METHOD_NAMES = ("optllm", "hull", "single", "random", "oracle", "prior", "nsga2", "smsemoa",
                 "moead")
 
@@ -61,11 +68,18 @@ def run(args: argparse.Namespace) -> int:
     from optllm.compare import check_methods, compare, default_methods
     from optllm.config import RunConfig
     from optllm.default_data import load_default
-    from optllm.export import atomic_path, check_replaceable, replaced_folder, write_table
+    from optllm.export import atomic_path, replaced_folder, write_table
     from optllm.loading import load_dataset
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1; got {args.seeds}")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds must be from 1 to {MAX_SEEDS}; got {args.seeds}")
+    if not 2 <= args.pop_size <= MAX_POP_SIZE:
+        raise ConfigError(f"--pop-size must be from 2 to {MAX_POP_SIZE}; got {args.pop_size}")
+    if not 1 <= args.generations <= MAX_GENERATIONS:
+        raise ConfigError(f"--generations must be from 1 to {MAX_GENERATIONS}; "
+                          f"got {args.generations}")
+    config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
+                       learner=args.learner, featuriser=args.featuriser).check()
     if args.methods is None:
         methods = default_methods()
         left_out = [m for m in METHOD_NAMES if m not in methods]
@@ -76,12 +90,9 @@ def run(args: argparse.Namespace) -> int:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     methods = check_methods(methods)
     seeds = range(args.seeds)
-    out = Path(args.out)
     fronts = {(m, s): Path("fronts") / f"{m}-seed{s}.csv" for m in methods for s in seeds}
-    check_replaceable(out, OUTPUT_NAMES, force=args.force)
+    out = check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
     dataset = load_dataset(args.data) if args.data else load_default()
-    config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
-                       learner=args.learner, featuriser=args.featuriser).check()
     print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models; "
           f"comparing {', '.join(methods)} over {args.seeds} seed(s)", file=sys.stderr)
     bar = ProgressBar()

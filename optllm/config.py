@@ -22,8 +22,14 @@ DEFAULT_ALPHA = 0.0
 #: The largest seed: NumPy's legacy seeding and scikit-learn take 32-bit seeds, and a larger
 #: one failed deep inside training instead of here.
 MAX_SEED = 2**32 - 1
-
-
+#: Upper bounds that keep a run from going on for hours: the paper uses 100 bootstraps (each
+#: a refit; 1,000 logistic refits take about a minute on the 5,000-query default), and a
+#: front of density 1000 has about 4,000 steps (ten seconds there).
+MAX_BOOTSTRAPS = 5000
+MAX_DENSITY = 1000
+#: Labelled queries a run learns from at least: one per fold of the learners' 5-fold
+#: cross-validation (optllm.auto); fewer gave meaningless fronts.
+MIN_TRAIN_ROWS = 5
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -48,7 +54,7 @@ class RunConfig:
             raise ConfigError(f"train fraction must be between 0 and 1 (exclusive); "
                               f"got {self.train_fraction}")
         if not 0 <= self.seed <= MAX_SEED:
-            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}; "
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED} (2**32 - 1); "
                               f"got {self.seed}")
         if self.n_jobs < 1:
             raise ConfigError(f"n_jobs must be at least 1; got {self.n_jobs}")
@@ -58,20 +64,22 @@ class RunConfig:
         if self.featuriser not in FEATURISER_CHOICES:
             raise ConfigError(f"featuriser must be one of {', '.join(FEATURISER_CHOICES)}; "
                               f"got {self.featuriser!r}")
-        if self.bootstraps < 1:
-            raise ConfigError(f"bootstraps must be at least 1; got {self.bootstraps}")
+        if not 1 <= self.bootstraps <= MAX_BOOTSTRAPS:
+            raise ConfigError(f"bootstraps must be at least 1 and at most {MAX_BOOTSTRAPS}; "
+                              f"got {self.bootstraps}")
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
-        if self.density < 2:
-            raise ConfigError(f"density must be at least 2; got {self.density}")
+        if not 2 <= self.density <= MAX_DENSITY:
+            raise ConfigError(f"density must be at least 2 and at most {MAX_DENSITY}; "
+                              f"got {self.density}")
         if not math.isfinite(self.alpha):
             raise ConfigError(f"alpha must be a finite number; got {self.alpha}")
         if self.budget is not None and self.target_accuracy is not None:
             raise ConfigError("give either a budget or a target accuracy, not both")
         if self.budget is not None and not self.budget >= 0:
             raise ConfigError(f"budget must be a non-negative amount in USD; got {self.budget}")
-        if self.target_accuracy is not None and not 0 <= self.target_accuracy <= 1:
-            raise ConfigError(f"target accuracy must be between 0 and 1; "
+        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
+            raise ConfigError(f"target accuracy must be above 0 and at most 1; "
                               f"got {self.target_accuracy}")
         return self
 
@@ -88,15 +96,16 @@ class Split:
 
 
 def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
-    """Draw `train_fraction` of all queries, from the labelled ones, as the training sample."""
-    n_train = max(2, round(train_fraction * dataset.n_queries))
+    """Draw `train_fraction` of all queries (at least `MIN_TRAIN_ROWS`), from the labelled
+    ones, as the training sample; at least one query must be left to allocate."""
+    n_train = max(MIN_TRAIN_ROWS, round(train_fraction * dataset.n_queries))
     labelled = np.flatnonzero(dataset.labelled)
-    if labelled.size < n_train:
+    if labelled.size < n_train or dataset.n_queries - n_train < 1:
         raise ConfigError(
-            f"{dataset.name}: a train fraction of {train_fraction:g} needs {n_train} labelled "
-            f"queries, but only {labelled.size} of {dataset.n_queries} are labelled")
-    if dataset.n_queries - n_train < 1:
-        raise ConfigError(f"{dataset.name}: no queries would be left to allocate")
+            f"{dataset.source or dataset.title}: too small to learn from: a train fraction of "
+            f"{train_fraction:g} needs {n_train} labelled queries to train on (at least "
+            f"{MIN_TRAIN_ROWS}, one per cross-validation fold) and at least one more to "
+            f"allocate; the dataset has {dataset.n_queries} queries, {labelled.size} labelled")
     rng = np.random.default_rng(seed)
     train = np.sort(rng.choice(labelled, size=n_train, replace=False))
     allocate = np.setdiff1d(np.arange(dataset.n_queries), train)

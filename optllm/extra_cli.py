@@ -8,7 +8,9 @@ Errors are raised as `OptLLMError`s, which `optllm.cli.main` prints and turns in
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,49 @@ if TYPE_CHECKING:
     from optllm.pipeline import RunResult
 
 _BATCH_OPTIONS = ("allocate", "prices", "output_tokens", "tokens", "save_policy")
+
+
+def _writable_ancestor(path: Path, option: str) -> None:
+    """Raise ExportError unless the nearest existing folder above `path` is a writable
+    folder (the rest of the way can be created)."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ExportError(f"{option} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"{option} {path}: cannot write in {parent} (permission denied)")
+
+
+def check_out_dir(out: str, names: Sequence[str], *, force: bool,
+                  option: str = "--out") -> Path:
+    """Check before any work that the folder `out` can receive `names` (see
+    `optllm.export.check_replaceable`) and can be created, so a run never fails at its end
+    on a bad output path."""
+    from optllm.export import check_replaceable
+
+    if not out.strip():
+        raise ConfigError(f"{option} must name a folder; got an empty string")
+    folder = Path(out)
+    check_replaceable(folder, names, force=force)
+    _writable_ancestor(folder, option)
+    return folder
+
+
+def check_out_file(path: str, *, force: bool, option: str) -> Path:
+    """Check before any work that the file `path` can be written: not empty, not a folder,
+    new unless `force`, in an existing writable folder."""
+    if not path.strip():
+        raise ConfigError(f"{option} must name a file; got an empty string")
+    target = Path(path)
+    if target.is_dir():
+        raise ExportError(f"{option} {target} is a folder, not a file")
+    if target.exists() and not force:
+        raise ExportError(f"{target} already exists; use --force to overwrite it")
+    if not target.parent.is_dir():
+        raise ExportError(f"{option} {target}: the folder {target.parent} does not exist")
+    _writable_ancestor(target, option)
+    return target
 
 
 def add_run_arguments(run_parser: argparse.ArgumentParser) -> None:
@@ -52,7 +97,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     from optllm.cli import ProgressBar, config_from_args
     from optllm.default_data import load_default
     from optllm.loading import load_dataset
-    from optllm.pipeline import write_outputs
+    from optllm.pipeline import OUTPUT_NAMES, write_outputs
     from optllm.pricing import parse_output_tokens
     from optllm.routing import policy_from_result
 
@@ -62,15 +107,15 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     if args.train_fraction is not None:
         raise ConfigError("--train-fraction does not apply with --allocate: the predictor "
                           "learns from every labelled query of DATA")
+    config = config_from_args(args)
+    check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
     if args.save_policy is not None:
         if args.budget is None and args.target_accuracy is None:
             raise ConfigError("--save-policy needs a chosen point: give --budget or "
                               "--target-accuracy")
-        if Path(args.save_policy).exists() and not args.force:
-            raise ExportError(f"{args.save_policy} already exists; use --force to overwrite it")
+        check_out_file(args.save_policy, force=args.force, option="--save-policy")
     output_tokens = parse_output_tokens(args.output_tokens) if args.output_tokens else None
     history = load_dataset(args.data, layout=args.layout) if args.data else load_default()
-    config = config_from_args(args)
     print(f"history {history.title}: {history.n_labelled} labelled queries x "
           f"{history.n_models} models", file=sys.stderr)
     bar = ProgressBar()
@@ -141,6 +186,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("--url", help="base URL of a mirror (default $OPTLLM_DATASETS_URL, "
                                      "else the original repository)")
     fetch.add_argument("--force", action="store_true", help="download and convert again")
+    fetch.add_argument("--deadline", type=float, metavar="SECONDS",
+                       help="stop the downloads after this long in all (default: "
+                            "optllm.public_data.DEFAULT_DEADLINE, 30 minutes)")
     for parser in (listing, fetch):
         parser.add_argument("--data-dir", help="where datasets are kept (default: the "
                                                "user data directory)")
@@ -151,6 +199,7 @@ def handle_route(args: argparse.Namespace) -> int:
     from optllm.cli import ProgressBar
     from optllm.routing import Policy, route_file
 
+    check_out_file(args.out, force=args.force, option="--out")
     policy = Policy.load(args.policy)
     bar = ProgressBar()
     done = route_file(policy, args.queries, args.out, chunk_rows=args.chunk_rows,
@@ -178,7 +227,7 @@ def handle_datasets(args: argparse.Namespace) -> int:
         return 0
     bar = ProgressBar()
     path = fetch(args.name, directory=args.data_dir, url=args.url, force=args.force,
-                 progress=bar)
+                 progress=bar, **({} if args.deadline is None else {"deadline": args.deadline}))
     bar.finish()
     print(f"{args.name}: {path}")
     return 0

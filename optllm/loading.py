@@ -16,10 +16,12 @@ Layouts (see docs/data.md):
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gzip
 import io
 import json
+import math
 import os
 import re
 import warnings
@@ -46,6 +48,14 @@ _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
 _INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__")
 _LABEL_WORDS = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "false": 0.0, "true": 1.0}
 _ACCEPTED_LABELS = "0/1, 0.0/1.0, True/False, or empty for unlabelled"
+#: Longest query accepted, in characters: about 500,000 tokens, beyond any model's context
+#: window. Why a bound: featurising and counting tokens cost grows with a query's length.
+MAX_QUERY_CHARS = 2_000_000
+#: Largest cost of one query on one model, in USD: far above any real call, and small enough
+#: that sums over billions of queries (and prices per million tokens) stay finite.
+MAX_COST = 1e12
+# Bytes read to tell a text table from binary data.
+_SNIFF_BYTES = 1 << 16
 
 
 def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
@@ -143,18 +153,40 @@ def stem(path: Path) -> str:
 
 
 def _read_frame(path: Path, fmt: str, gz: bool) -> pd.DataFrame:
-    try:
-        if fmt == "csv":
-            return _read_csv(path, gz)
+    with read_errors(path, gz):
         if fmt == "parquet":
             return _read_parquet(path)
+        check_text(path, gz)
+        if fmt == "csv":
+            return _read_csv(path, gz)
         return _read_jsonl(path, gz)
+
+
+@contextlib.contextmanager
+def read_errors(path: Path, gz: bool) -> Iterator[None]:
+    """Turn the errors of reading a file (encoding, gzip, I/O) into DatasetErrors."""
+    try:
+        yield
     except UnicodeDecodeError:
-        raise _encoding_error(path, gz) from None
+        raise encoding_error(path, gz) from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{path}: not a readable gzip file ({exc})") from None
+        raise DatasetError(f"{path}: not a readable gzip file ({exc or 'truncated'})") from None
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read the file ({exc})") from None
+
+
+def check_text(path: Path, gz: bool) -> None:
+    """Refuse binary data (a NUL byte in the first 64 KiB) before parsing it as a table:
+    CSV readers would take a NUL-filled file for a header without rows."""
+    opener = gzip.open if gz else open
+    with opener(path, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    nul = head.find(b"\0")
+    if nul >= 0:
+        where = "after decompression, " if gz else ""
+        raise DatasetError(f"{path}: not a text table: {where}byte {nul} is a NUL byte "
+                           "(binary data, or a text encoding such as UTF-16); save the table "
+                           "as UTF-8 CSV or JSON Lines")
 
 
 def _read_csv(path: Path, gz: bool) -> pd.DataFrame:
@@ -164,6 +196,8 @@ def _read_csv(path: Path, gz: bool) -> pd.DataFrame:
                             encoding="utf-8", compression=compression)
     except pd.errors.EmptyDataError:
         raise DatasetError(f"{path}: the file is empty") from None
+    except pd.errors.ParserError as exc:
+        raise DatasetError(f"{path}: malformed CSV header ({exc})") from None
     header = [str(h) for h in first.iloc[0]]
     _check_unique_columns(str(path), header)
     # Read id, text and model columns as text (keeps ids like "007"), infer the rest, then
@@ -197,48 +231,117 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         table = pq.ParquetFile(path).read()
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
-    return table.to_pandas(ignore_metadata=True)
+    check_utf8(table, str(path))
+    table = decode_dictionaries(table)
+    try:
+        return table.to_pandas(ignore_metadata=True)
+    except (pa.ArrowException, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot convert the Parquet table ({exc})") from None
+
+
+def decode_dictionaries(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded columns as plain ones, so pandas sees values, not categories."""
+    for i, column in enumerate(table.columns):
+        if pa.types.is_dictionary(column.type):
+            table = table.set_column(i, table.field(i).name, column.cast(column.type.value_type))
+    return table
+
+
+def check_utf8(table: pa.Table, where: str, first_row: int = 1) -> None:
+    """Refuse a string column holding bytes that are not UTF-8 (Parquet does not check),
+    naming its row; `first_row` is the number of the table's first row."""
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        offset = first_row
+        for chunk in column.chunks:
+            try:
+                chunk.validate(full=True)
+            except pa.ArrowInvalid as exc:
+                found = re.search(r"string index (\d+)", str(exc))
+                row = f"row {offset + int(found.group(1))}, " if found else ""
+                raise DatasetError(f"{where}: {row}column {name!r}: not UTF-8 text; save the "
+                                   "strings as UTF-8") from None
+            offset += len(chunk)
 
 
 def _read_jsonl(path: Path, gz: bool) -> pd.DataFrame:
     try:
         frame = pd.read_json(path, lines=True, dtype=False, precise_float=True, encoding="utf-8",
                              compression="gzip" if gz else None)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise json_error(path, gz, str(exc)) from None
     if not all(isinstance(c, str) for c in frame.columns):
         raise json_error(path, gz, "a line is not a JSON object")
     return frame
 
 
+# Integers pandas' JSON parser reads: signed or unsigned 64 bits.
+_JSON_INTS = range(-2**63, 2**64)
+
+
+def _json_int(text: str) -> int:
+    value = int(text)
+    if value not in _JSON_INTS:
+        raise ValueError(f"the number {text[:20]}... does not fit in 64 bits")
+    return value
+
+
+def _json_float(text: str) -> float:
+    """A JSON number as pandas reads it: out of float range is an error, not inf or 0."""
+    value = float(text)
+    if math.isinf(value) or (value == 0 and re.search(r"[1-9]", re.split("[eE]", text)[0])):
+        raise ValueError(f"the number {text[:20]} is out of the range of a float")
+    return value
+
+
 def json_error(path: Path, gz: bool, detail: str) -> DatasetError:
-    """Find the first bad line (only on the error path, so a line loop costs nothing normally)."""
+    """Find the first bad line (only on the error path, so a line loop costs nothing
+    normally) and name it: a line number, never a character position in the file."""
     opener = gzip.open if gz else open
     with opener(path, "rt", encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            here = f"{path}: line {number}"
             try:
-                record = json.loads(line)
+                record = json.loads(line, parse_int=_json_int, parse_float=_json_float)
             except json.JSONDecodeError as exc:
-                return DatasetError(f"{path}: line {number}: invalid JSON ({exc.msg} at "
-                                    f"character {exc.colno})")
+                return DatasetError(f"{here}: invalid JSON ({exc.msg})")
+            except RecursionError:
+                return DatasetError(f"{here}: JSON nested too deeply")
+            except ValueError as exc:
+                return DatasetError(f"{here}: {exc}")
             if not isinstance(record, dict):
-                return DatasetError(f"{path}: line {number}: expected a JSON object "
-                                    f"{{...}}, got {type(record).__name__}")
+                return DatasetError(f"{here}: expected a JSON object {{...}}, got "
+                                    f"{type(record).__name__}")
+    detail = re.sub(r" at (position|character) \d+", "", detail)
     return DatasetError(f"{path}: cannot read JSON Lines ({detail})")
 
 
-def _encoding_error(path: Path, gz: bool) -> DatasetError:
-    data = gzip.decompress(path.read_bytes()) if gz else path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        where = "after decompression, " if gz else ""
-        return DatasetError(f"{path}: not UTF-8 text: {where}byte {exc.start} (line {line}) is "
-                            f"0x{data[exc.start]:02x}; save the file as UTF-8")
-    return DatasetError(f"{path}: not UTF-8 text")
+def encoding_error(path: Path, gz: bool) -> DatasetError:
+    """The error naming the first byte of `path` that is not UTF-8, and its line; the file is
+    decoded block by block, so a large file is never held in memory at once."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 0
+    opener = gzip.open if gz else open
+    with opener(path, "rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            pending = decoder.getstate()[0]  # an unfinished character from the last block
+            data = pending + block
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                line = lines + data.count(b"\n", 0, exc.start) + 1
+                where = "after decompression, " if gz else ""
+                return DatasetError(f"{path}: not UTF-8 text: {where}byte "
+                                    f"{offset - len(pending) + exc.start} (line {line}) is "
+                                    f"0x{data[exc.start]:02x}; save the file as UTF-8")
+            if not block:
+                return DatasetError(f"{path}: not UTF-8 text")
+            offset += len(block)
+            lines += block.count(b"\n")
 
 
 def _check_unique_columns(where: str, header: Sequence[str]) -> None:
@@ -283,9 +386,9 @@ def _parse_wide(frame: pd.DataFrame, where: str) -> _Parsed:
     if id_column is None:
         query_ids = np.arange(1, len(frame) + 1).astype(str).astype(object)
     else:
-        query_ids = _ids(frame[id_column], where, id_column)
+        query_ids = id_texts(frame[id_column], where, id_column)
     _check_unique_ids(query_ids, where, id_column or "query_id")
-    queries = _texts(frame["query"], where, "query")
+    queries = query_texts(frame["query"], where)
     cost_columns = [f"{m}_cost" for m in models]
     cost = _cost_matrix([frame[c] for c in cost_columns], where, cost_columns)
     labels = _label_values([frame[m] for m in models], where, models)
@@ -295,6 +398,7 @@ def _parse_wide(frame: pd.DataFrame, where: str) -> _Parsed:
         raise DatasetError(f"{where}: row {row + 1}, column {missing!r}: this row is "
                            f"{_partial_text(labels[row], models)}")
     used = {*cost_columns, *models, "query", *([id_column] if id_column else [])}
+    _check_label_like(frame, where, [c for c in columns if c not in used])
     metadata = frame[[c for c in frame.columns if c not in used]].reset_index(drop=True)
     return query_ids, queries, tuple(models), cost, labels, metadata
 
@@ -306,9 +410,9 @@ def _parse_long(frame: pd.DataFrame, where: str) -> _Parsed:
     if missing:
         raise DatasetError(f"{where}: the long layout needs columns {', '.join(LONG_COLUMNS)};"
                            f" missing: {', '.join(missing)}")
-    row_ids = _ids(frame["query_id"], where, "query_id")
-    row_models = _texts(frame["model"], where, "model")
-    row_texts = _texts(frame["query"], where, "query")
+    row_ids = id_texts(frame["query_id"], where, "query_id")
+    row_models = id_texts(frame["model"], where, "model")
+    row_texts = query_texts(frame["query"], where)
     query_codes, query_ids = pd.factorize(row_ids)  # first-appearance order
     model_codes, model_names = pd.factorize(row_models)
     models = tuple(str(m) for m in model_names)
@@ -368,6 +472,24 @@ def _long_metadata(frame: pd.DataFrame, first_row: np.ndarray, query_codes: np.n
 # ----------------------------------------------------------------------------- column checks
 
 
+def _check_label_like(frame: pd.DataFrame, where: str, columns: Sequence[str]) -> None:
+    """Refuse a column holding only labels, both 0 and 1 (or True and False), without its
+    `<m>_cost`: it is a model whose cost column is missing, which would otherwise be dropped
+    without a word. (A constant column is metadata, such as a fixed `cost = 1.0`.)"""
+    for column in columns:
+        series = frame[column]
+        known = series.dropna()
+        if known.empty or not (pd.api.types.is_bool_dtype(series.dtype)
+                               or str(known.iloc[0]).strip().lower() in _LABEL_WORDS):
+            continue  # the first value is no label: not a label column, at no cost
+        values, invalid = _labels(series)
+        if not invalid.any() and (values == 0).any() and (values == 1).any():
+            raise DatasetError(f"{where}: column {column!r} holds only labels (0/1) but there "
+                               f"is no cost column '{column}_cost'; add it to compare model "
+                               f"{column!r}, or drop the column (a metadata flag cannot be told "
+                               "from labels)")
+
+
 def _check_model_count(where: str, models: Sequence[str]) -> None:
     if not models:
         raise DatasetError(f"{where}: no models found; a wide file needs, per model m, a cost "
@@ -381,27 +503,86 @@ def _show(value: object) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _ids(series: pd.Series, where: str, column: str) -> np.ndarray:
-    """Query ids as str; whole-number floats (ints with gaps in JSON/Parquet) lose the '.0'."""
+# Kinds of values (pandas' infer_dtype) an id or a model name may hold: text and numbers.
+_ID_KINDS = {"string", "empty", "integer", "mixed-integer", "floating", "mixed-integer-float",
+             "decimal"}
+
+
+def id_texts(series: pd.Series, where: str, column: str, first_row: int = 1) -> np.ndarray:
+    """Ids (or model names) as str: text or numbers, not empty; whole-number floats (ints
+    with gaps in JSON/Parquet, exact below 2**53) lose the '.0'. `first_row` numbers the
+    series' first row."""
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64)
-        if np.all(np.isnan(values) | (values == np.round(values))):
+        with np.errstate(invalid="ignore"):
+            whole = (values == np.round(values)) & (np.abs(values) < 2**53)
+        if np.all(np.isnan(values) | whole):
             series = series.astype("Int64")
-    return _texts(series, where, column)
+    elif pd.api.types.infer_dtype(series, skipna=True) not in _ID_KINDS:
+        raise _not_text(series, where, column, first_row, "text or a number")
+    return _texts(series, where, column, first_row)
 
 
-def _texts(series: pd.Series, where: str, column: str) -> np.ndarray:
-    """A column as an object array of str; empty cells are an error."""
+def query_texts(series: pd.Series, where: str, first_row: int = 1) -> np.ndarray:
+    """The `query` column as an object array of str (never a fixed-width numpy string array,
+    which would take rows x longest text x 4 bytes): text only, not blank, and at most
+    `MAX_QUERY_CHARS` characters. `first_row` numbers the series' first row."""
+    if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        raise _not_text(series, where, "query", first_row, "text")
+    values = _texts(series, where, "query", first_row)
+    too_long = (series.str.len() > MAX_QUERY_CHARS).to_numpy()
+    if too_long.any():
+        row = int(np.argmax(too_long))
+        raise DatasetError(f"{where}: row {first_row + row}, column 'query': the query has "
+                           f"{len(values[row]):,} characters; at most {MAX_QUERY_CHARS:,} are "
+                           "accepted")
+    return values
+
+
+def _texts(series: pd.Series, where: str, column: str, first_row: int = 1) -> np.ndarray:
+    """A column as an object array of str; empty or blank (white space only) cells are an
+    error."""
     absent = series.isna().to_numpy()
     if absent.any():
-        raise DatasetError(f"{where}: row {int(np.argmax(absent)) + 1}, column {column!r}: "
-                           "empty value")
-    values = series.astype(str).to_numpy(dtype=object)
-    blank = values == ""
+        raise DatasetError(f"{where}: row {first_row + int(np.argmax(absent))}, column "
+                           f"{column!r}: empty value")
+    text = series.astype(str)
+    blank = (text.str.len() == 0) | text.str.isspace()
     if blank.any():
-        raise DatasetError(f"{where}: row {int(np.argmax(blank)) + 1}, column {column!r}: "
-                           "empty value")
-    return values
+        row = int(np.argmax(blank.to_numpy()))
+        what = "empty value" if text.iloc[row] == "" else "only white space"
+        raise DatasetError(f"{where}: row {first_row + row}, column {column!r}: {what}")
+    return text.to_numpy(dtype=object)
+
+
+def _kind(value: object) -> str:
+    """What a non-text cell holds, in words."""
+    if isinstance(value, dict):
+        return "an object (JSON object or Parquet struct)"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "a list"
+    if isinstance(value, bytes | bytearray):
+        return "bytes"
+    if isinstance(value, bool | np.bool_):
+        return f"the boolean {value}"
+    if isinstance(value, int | float | np.number):
+        return f"the number {value}"
+    return f"a {type(value).__name__} value"
+
+
+def _not_text(series: pd.Series, where: str, column: str, first_row: int,
+              expected: str) -> DatasetError:
+    """The error for the first cell that is not text (or, for ids, a number); found by a
+    loop over the cells, which runs on this error path only."""
+    allowed = (str,) if expected == "text" else (str, int, float, np.integer, np.floating)
+    for row, value in enumerate(series.array):
+        if isinstance(value, allowed) and not isinstance(value, bool | np.bool_):
+            continue
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            continue
+        return DatasetError(f"{where}: row {first_row + row}, column {column!r}: must be "
+                            f"{expected}; got {_kind(value)}")
+    return DatasetError(f"{where}: column {column!r} must be {expected}")
 
 
 def _check_unique_ids(query_ids: np.ndarray, where: str, column: str) -> None:
@@ -413,13 +594,16 @@ def _check_unique_ids(query_ids: np.ndarray, where: str, column: str) -> None:
                            f"{query_ids[row]!r} (first at row {first + 1})")
 
 
-def _numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def numeric_cells(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Float values (NaN where empty or not a number) and a mask of non-numeric cells."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return np.full(len(series), np.nan), series.notna().to_numpy()
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(series), bool)
     present = series.notna().to_numpy()
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_complex_dtype(dtype) or not (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)):  # booleans, time stamps, durations
+        return np.full(len(series), np.nan), present
+    if pd.api.types.is_numeric_dtype(dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(series), bool)
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64,
                                                              na_value=np.nan, copy=True)
     values[series.astype(str).isin(("True", "False")).to_numpy()] = np.nan  # JSON true is no cost
@@ -432,9 +616,10 @@ def _cost_matrix(columns: Sequence[pd.Series], where: str, names: Sequence[str])
     bad = np.zeros(cost.shape, dtype=bool)
     text = np.zeros(cost.shape, dtype=bool)
     for j, series in enumerate(columns):
-        cost[:, j], text[:, j] = _numbers(series)
+        cost[:, j], text[:, j] = numeric_cells(series)
         with np.errstate(invalid="ignore"):
-            bad[:, j] = text[:, j] | ~np.isfinite(cost[:, j]) | (cost[:, j] < 0)
+            bad[:, j] = (text[:, j] | ~np.isfinite(cost[:, j]) | (cost[:, j] < 0)
+                         | (cost[:, j] > MAX_COST))
     if bad.any():
         row, j = divmod(int(np.argmax(bad)), cost.shape[1])
         value, raw = cost[row, j], columns[j].iloc[row]
@@ -444,6 +629,9 @@ def _cost_matrix(columns: Sequence[pd.Series], where: str, names: Sequence[str])
             problem = "missing cost (empty, null or NaN)"
         elif np.isinf(value):
             problem = f"cost {_show(raw)} is infinite"
+        elif value > MAX_COST:
+            problem = (f"cost {_show(raw)} is too large (at most {MAX_COST:.0e} USD per query "
+                       "and model)")
         else:
             problem = f"cost {_show(raw)} is negative"
         raise DatasetError(f"{where}: row {row + 1}, column {names[j]!r}: {problem}")

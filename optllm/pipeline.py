@@ -28,6 +28,10 @@ from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, repor
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
 MAX_FRONT_POINTS = 2000
+#: Allocated queries below which a run reports no headline measures (saving, gain, IGD,
+#: spread, hypervolume): on a handful of queries they jump between extremes such as -100 pp
+#: and mean nothing.
+MIN_EVALUATED_QUERIES = 10
 
 
 @dataclass
@@ -193,6 +197,19 @@ class RunResult:
                                if p.learning_curve is not None else None),
         }
 
+    def measures(self) -> dict[str, float | None]:
+        """The headline measures of the evaluation: None each when there is no evaluation,
+        when it has fewer than `MIN_EVALUATED_QUERIES` queries or a true front of one point
+        (nothing to trade), and where a measure is undefined (NaN)."""
+        ev = self.evaluation
+        names = ("cost_saving_at_best_accuracy", "accuracy_gain_at_best_cost", "igd", "delta",
+                 "hypervolume")
+        if ev is None or self.split.allocate.size < MIN_EVALUATED_QUERIES or ev.truth.cost.size < 2:
+            return dict.fromkeys(names)
+        values = ev.as_dict()
+        return {name: None if values[name] is None or not np.isfinite(values[name])
+                else float(values[name]) for name in names}
+
     def summary(self) -> dict:
         """The contents of summary.json."""
         ev = self.evaluation
@@ -217,11 +234,7 @@ class RunResult:
                                 "true_accuracy": s.true_accuracy} for s in ev.singles]
                               if ev else []),
             "best_single_model": ev.best_single.model if ev else None,
-            "cost_saving_at_best_accuracy": ev.cost_saving_at_best_accuracy if ev else None,
-            "accuracy_gain_at_best_cost": ev.accuracy_gain_at_best_cost if ev else None,
-            "igd": ev.igd if ev else None,
-            "delta": ev.spread if ev else None,
-            "hypervolume": ev.hypervolume if ev else None,
+            **self.measures(),
             "predictor": self._predictor_summary(),
             "timings_s": self.timings,
         }

@@ -41,13 +41,17 @@ from pathlib import Path
 import numpy as np
 
 from optllm.dataset import Dataset
-from optllm.exceptions import ConfigError
+from optllm.exceptions import ConfigError, DatasetError
 from optllm.tokens import TokenCounts, count_tokens, describe, resolve_method
 
 PER_MTOK = 1e6
 _TOML_KEYS = {"input_per_mtok", "output_per_mtok", "output_tokens", "price_of", "provider"}
 # Token counts priced to read per-token rates off the table: far below any tier threshold.
 _PROBE_TOKENS = 1000
+#: Largest price (USD per million tokens) and expected output tokens accepted: far above any
+#: real figure, and small enough that costs stay finite.
+MAX_PRICE = 1e9
+MAX_TOKENS = 1e9
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,9 @@ class Overrides:
     output_tokens: dict[str, float] = field(default_factory=dict)
 
 
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) \
-            or value < 0:
-        raise ConfigError(f"{where} must be a non-negative number; got {value!r}")
+def _number(value: object, where: str, limit: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
+        raise ConfigError(f"{where} must be a number from 0 to {limit:.0e}; got {value!r}")
     return float(value)
 
 
@@ -94,8 +97,8 @@ def parse_overrides(models: Mapping[str, object], where: str) -> Overrides:
             raise ConfigError(f"{here}: give prices or price_of, not both")
         if given:
             overrides.prices[model] = ModelPrice(
-                model, _number(entry["input_per_mtok"], f"{here} input_per_mtok"),
-                _number(entry["output_per_mtok"], f"{here} output_per_mtok"), where)
+                model, _number(entry["input_per_mtok"], f"{here} input_per_mtok", MAX_PRICE),
+                _number(entry["output_per_mtok"], f"{here} output_per_mtok", MAX_PRICE), where)
         if "price_of" in entry:
             provider = entry.get("provider")
             if not isinstance(entry["price_of"], str) or not (
@@ -106,7 +109,7 @@ def parse_overrides(models: Mapping[str, object], where: str) -> Overrides:
             raise ConfigError(f"{here}: provider is only used together with price_of")
         if "output_tokens" in entry:
             overrides.output_tokens[model] = _number(entry["output_tokens"],
-                                                     f"{here} output_tokens")
+                                                     f"{here} output_tokens", MAX_TOKENS)
     return overrides
 
 
@@ -138,8 +141,9 @@ def parse_output_tokens(spec: str) -> dict[str, float]:
             number = float(value)
         except ValueError:
             number = float("nan")
-        if not sep or not model or not np.isfinite(number) or number < 0:
-            raise ConfigError(f"--output-tokens: {item!r} is not MODEL=N with N >= 0 tokens")
+        if not sep or not model or not 0 <= number <= MAX_TOKENS:
+            raise ConfigError(f"--output-tokens: {item!r} is not MODEL=N with N from 0 to "
+                              f"{MAX_TOKENS:.0e} tokens")
         result[model.strip()] = number
     return result
 
@@ -247,6 +251,23 @@ class CostModel:
         )
 
 
+def token_counts(history: Dataset, column: str) -> np.ndarray:
+    """A history's token-count metadata column as float (NaN where empty); a cell that is
+    not a count from 0 to `MAX_TOKENS` is a DatasetError naming its row."""
+    from optllm.loading import numeric_cells
+
+    series = history.metadata[column]
+    values, text = numeric_cells(series)
+    with np.errstate(invalid="ignore"):
+        bad = text | (values < 0) | (values > MAX_TOKENS)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DatasetError(f"{history.source or history.title}: row {row + 1}, column "
+                           f"{column!r}: token count {series.iloc[row]!r} is not a number "
+                           f"from 0 to {MAX_TOKENS:.0e}")
+    return values
+
+
 def learned_output_tokens(history: Dataset, prices: Sequence[ModelPrice],
                           input_tokens: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
     """Per model, the mean output tokens the history shows (NaN where it cannot tell),
@@ -257,7 +278,7 @@ def learned_output_tokens(history: Dataset, prices: Sequence[ModelPrice],
     for j, price in enumerate(prices):
         column = f"{price.model}_output_tokens"
         if column in meta.columns:
-            values = np.asarray(meta[column], dtype=np.float64)
+            values = token_counts(history, column)
             if np.isfinite(values).any():
                 tokens[j] = float(np.nanmean(values))
                 sources[j] = f"history: mean of {column}"

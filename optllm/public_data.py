@@ -31,8 +31,10 @@ logparsing
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -45,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from platformdirs import user_data_dir
 
-from optllm.exceptions import DatasetError, OptLLMError
+from optllm.exceptions import ConfigError, DatasetError, OptLLMError
 from optllm.export import atomic_path, remove_stale, temp_path
 from optllm.progress import ProgressCallback, report
 
@@ -53,6 +55,9 @@ BASE_URL_ENV = "OPTLLM_DATASETS_URL"
 DEFAULT_BASE_URL = ("https://raw.githubusercontent.com/superyue72/OptLLM/"
                     "4f980b59100c19056d55ebc029b3f04255f2f68a/")
 _READ_BYTES = 1 << 16
+#: Seconds a whole fetch may take (70 MB at 40 KB/s); a server that trickles bytes would
+#: otherwise keep it going forever, since each read stays within the socket timeout.
+DEFAULT_DEADLINE = 1800.0
 
 
 class FetchError(OptLLMError, OSError):
@@ -247,18 +252,38 @@ def _verified(path: Path, remote: RemoteFile) -> bool:
     return digest.hexdigest() == remote.sha256
 
 
+def writable_folder(folder: Path) -> None:
+    """Create `folder` (and its parents) or raise FetchError saying why it cannot hold data."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(f"cannot use {folder} as a data folder: "
+                         f"{exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FetchError(f"cannot use {folder} as a data folder: it is not writable")
+
+
 def download(url: str, target: Path, remote: RemoteFile, *, timeout: float = 60.0,
-             progress: ProgressCallback | None = None, done: int = 0, total: int = 0) -> None:
+             deadline: float | None = None, progress: ProgressCallback | None = None,
+             done: int = 0, total: int = 0) -> None:
     """Stream `url` into a temporary file beside `target`, check size and SHA-256, then
     rename it into place; on any failure the temporary file is removed and FetchError
-    raised."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    raised. `deadline` (a `time.monotonic()` instant) ends a download that is still going;
+    each read waits at most `timeout` seconds."""
+    writable_folder(target.parent)
     digest, size = hashlib.sha256(), 0
     remove_stale(target.parent)
     tmp = temp_path(target, "part")
     try:
         with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for block in iter(lambda: response.read(_READ_BYTES), b""):
+            # read1: one read of what has arrived, so a trickle cannot hold a call past the
+            # deadline (read(n) waits for all n bytes).
+            read = getattr(response, "read1", response.read)
+            for block in iter(lambda: read(_READ_BYTES), b""):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise FetchError(f"{url}: the download took longer than its deadline "
+                                     f"and was stopped after {size:,} of {remote.size:,} bytes; "
+                                     "try again later or use a mirror")
                 size += len(block)
                 if size > remote.size:
                     break
@@ -286,18 +311,25 @@ def download(url: str, target: Path, remote: RemoteFile, *, timeout: float = 60.
 
 def fetch_dataset(dataset: PublicDataset, *, directory: str | os.PathLike[str] | None = None,
                   url: str | None = None, force: bool = False, timeout: float = 60.0,
+                  deadline: float = DEFAULT_DEADLINE,
                   progress: ProgressCallback | None = None) -> Path:
     """Download (unless already cached and intact), verify and convert `dataset`; returns
-    the wide CSV. `force` downloads and converts again."""
+    the wide CSV. `force` downloads and converts again. The downloads stop with FetchError
+    after `deadline` seconds in all; each read waits at most `timeout` seconds."""
+    if not 0 < deadline < math.inf or not 0 < timeout < math.inf:
+        raise ConfigError(f"deadline and timeout must be positive seconds; got {deadline} "
+                          f"and {timeout}")
     root = data_dir(directory)
     target = root / f"{dataset.name}.csv"
     if target.is_file() and not force:
         return target
+    writable_folder(root)
+    ends = time.monotonic() + deadline
     raw, done = [], 0
     for remote in dataset.files:
         path = root / "raw" / remote.path
         if force or not _verified(path, remote):
-            download(base_url(url) + remote.path, path, remote, timeout=timeout,
+            download(base_url(url) + remote.path, path, remote, timeout=timeout, deadline=ends,
                      progress=progress, done=done, total=dataset.size)
         done += remote.size
         raw.append(path)
@@ -309,11 +341,11 @@ def fetch_dataset(dataset: PublicDataset, *, directory: str | os.PathLike[str] |
 
 
 def fetch(name: str, *, directory: str | os.PathLike[str] | None = None, url: str | None = None,
-          force: bool = False, timeout: float = 60.0,
+          force: bool = False, timeout: float = 60.0, deadline: float = DEFAULT_DEADLINE,
           progress: ProgressCallback | None = None) -> Path:
     """`fetch_dataset` of the public dataset called `name` (see `DATASETS`)."""
     return fetch_dataset(_lookup(name), directory=directory, url=url, force=force,
-                         timeout=timeout, progress=progress)
+                         timeout=timeout, deadline=deadline, progress=progress)
 
 
 def list_datasets(directory: str | os.PathLike[str] | None = None) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -224,7 +225,7 @@ def _route(policy: Policy, query_ids: Iterable[object], queries: Iterable[object
     choice = route_scores(S, costs, policy.rate)
     rows = np.arange(choice.size)
     return pa.table({
-        "query_id": pa.array(query_ids.astype(str)),
+        "query_id": pa.array(pd.Series(query_ids, dtype=object).astype(str), type=pa.string()),
         "model": pa.array(np.asarray(policy.models, dtype=object)).take(pa.array(choice)),
         "cost": pa.array(costs[rows, choice]),
         "score": pa.array(S[rows, choice]),

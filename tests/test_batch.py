@@ -101,7 +101,7 @@ def test_uncertainty_band_is_the_std_of_each_points_mean_score(result):
 
 def test_batch_given_as_arrays_and_unusable_history(history, new_queries):
     few = dataclasses.replace(history, labelled=np.zeros(history.n_queries, bool))
-    with pytest.raises(ConfigError, match="at least 2 labelled"):
+    with pytest.raises(ConfigError, match="at least 5 labelled"):
         run_batch(few, (new_queries.query_ids, new_queries.queries), RunConfig(),
                   token_method="estimate")
 
@@ -158,8 +158,8 @@ def test_missing_or_unknown_batch_files(tmp_path):
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("mixed.jsonl", b'{"query": "a"}\n{"query": 5}\n', "cannot read JSON Lines"),
-    ("fake.csv.gz", b"query\nnot gzip\n", "cannot read the file"),
+    ("mixed.jsonl", b'{"query": "a"}\n{"query": 5}\n', "row 2, column 'query': must be text"),
+    ("fake.csv.gz", b"query\nnot gzip\n", "gzip|cannot read"),
 ])
 def test_unreadable_batch_files_are_dataset_errors(tmp_path, name, content, message):
     """Arrow's and zlib's own errors would name no file (and reach the app as bugs)."""

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from optllm.dataset import Dataset
-from optllm.exceptions import ConfigError
+from optllm.exceptions import ConfigError, DatasetError
 from optllm.pricing import (
     CostModel,
     ModelPrice,
@@ -141,7 +141,9 @@ def test_a_model_priced_nowhere_is_an_error_naming_it(no_network):
 @pytest.mark.parametrize("text, message", [
     ('[models."m"]\ninput_per_mtok = 1\n', "give both input_per_mtok and output_per_mtok"),
     ('[models."m"]\ninput_per_mtok = 1\noutput_per_mtok = -2\n', "output_per_mtok must be a "
-                                                                  "non-negative number"),
+                                                                  "number from 0 to 1e"),
+    ('[models."m"]\ninput_per_mtok = 1e308\noutput_per_mtok = 2\n', "input_per_mtok must be a "
+                                                                   "number from 0 to 1e"),
     ('[models."m"]\ninput_per_mtok = 1\noutput_per_mtok = 2\ncolour = "red"\n',
      "unknown key.*colour"),
     ('[models."m"]\nprice_of = "gpt-4o"\ninput_per_mtok = 1\noutput_per_mtok = 2\n',
@@ -205,3 +207,12 @@ def test_missing_output_tokens_name_the_model(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown model.*'zzz'"):
         build_cost_model(hist.models, hist, prices=overrides_file(tmp_path),
                          output_tokens={"zzz": 1, "b": 2}, token_method="estimate")
+
+
+@pytest.mark.parametrize("cell", ["many", "-3", "inf", {"n": 1}])
+def test_a_token_count_that_is_not_a_count_names_its_row(tmp_path, cell):
+    meta = pd.DataFrame({"b_output_tokens": pd.Series([5, cell, 7], dtype=object)})
+    hist = history(("a", "b"), ["x", "y", "z"], np.full((3, 2), 1e-5), meta)
+    with pytest.raises(DatasetError, match=r"h: row 2, column 'b_output_tokens': token count"):
+        build_cost_model(hist.models, hist, prices=overrides_file(tmp_path),
+                         token_method="estimate")

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from optllm import cli
-from optllm.exceptions import DatasetError
+from optllm.exceptions import ConfigError, DatasetError
 from optllm.extra_cli import add_parsers, handle_datasets
 from optllm.loading import load_dataset
 from optllm.public_data import (
@@ -279,3 +279,65 @@ def test_datasets_on_the_command_line(tmp_path, capsys):
                            "--url", "http://127.0.0.1:9/"])
     with pytest.raises(FetchError, match="cannot download"):
         handle_datasets(args)
+
+
+@pytest.fixture
+def trickle():
+    """An HTTP server on 127.0.0.1 that promises a large file and sends one byte every
+    20 ms, each read well within a socket timeout; yields its base URL."""
+    stop = threading.Event()
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(10**9))
+            self.end_headers()
+            while not stop.is_set():
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                stop.wait(0.02)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        stop.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_a_trickling_server_is_stopped_by_the_deadline_leaving_nothing(trickle, tmp_path,
+                                                                        capsys):
+    data = tmp_path / "data"
+    with pytest.raises(FetchError, match="longer than its deadline") as info:
+        fetch("overruling", directory=data, url=trickle, timeout=5, deadline=0.5)
+    assert "overruling.csv" in str(info.value)
+    assert not any(name.endswith(".part") for name in all_files(data))
+    assert cli.main(["datasets", "fetch", "overruling", "--data-dir", str(data), "--url",
+                     trickle, "--deadline", "0.3"]) == 2
+    assert "deadline" in capsys.readouterr().err
+
+
+def test_a_data_folder_that_is_a_file_or_unwritable_is_a_clear_error(tmp_path, capsys,
+                                                                     monkeypatch):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for folder in (a_file, a_file / "below"):
+        assert cli.main(["datasets", "fetch", "overruling", "--data-dir", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot use {folder} as a data folder" in err and "Traceback" not in err
+    monkeypatch.setattr("os.access", lambda *args, **kwargs: False)  # as a read-only folder
+    with pytest.raises(FetchError, match="not writable"):
+        fetch("overruling", directory=tmp_path / "read-only")
+    with pytest.raises(ConfigError, match="deadline"):
+        fetch("overruling", directory=tmp_path / "d", deadline=0)

@@ -1,0 +1,48 @@
+"""RunConfig.check: every parameter's allowed range is enforced with a message giving it,
+and a dataset too small to learn from is refused with the rows needed and found."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from optllm.config import (
+    MAX_BOOTSTRAPS,
+    MAX_DENSITY,
+    MAX_SEED,
+    MIN_TRAIN_ROWS,
+    RunConfig,
+    split_queries,
+)
+from optllm.exceptions import ConfigError
+from optllm.synthetic import generate
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("seed", MAX_SEED + 1, "from 0 to 4294967295"),
+    ("seed", -1, "from 0 to"),
+    ("bootstraps", MAX_BOOTSTRAPS + 1, "at least 1 and at most 5000"),
+    ("bootstraps", 0, "at least 1 and at most 5000"),
+    ("density", MAX_DENSITY + 1, "at least 2 and at most 1000"),
+    ("target_accuracy", 0.0, "above 0 and at most 1"),
+    ("target_accuracy", math.nan, "above 0 and at most 1"),
+    ("budget", math.nan, "budget"),
+    ("train_fraction", math.nan, "train fraction"),
+])
+def test_out_of_range_parameters_name_their_range(field, value, words):
+    with pytest.raises(ConfigError, match=words):
+        RunConfig(**{field: value}).check()
+
+
+def test_the_range_ends_are_accepted():
+    RunConfig(seed=MAX_SEED, bootstraps=MAX_BOOTSTRAPS, density=MAX_DENSITY,
+              target_accuracy=1.0).check()
+
+
+def test_too_small_a_dataset_says_how_many_rows_it_needs():
+    tiny = generate(MIN_TRAIN_ROWS, 3, seed=0)
+    with pytest.raises(ConfigError, match=r"too small.*needs 5 labelled.*has 5 queries"):
+        split_queries(tiny, 0.02, 0)
+    split = split_queries(generate(MIN_TRAIN_ROWS + 1, 3, seed=0), 0.02, 0)
+    assert split.train.size == MIN_TRAIN_ROWS and split.allocate.size == 1
