@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from optllm.front import Front
 
 DEFAULT_RUN_FILE = "optllm-run.npz"
+#: Seconds quitting waits for cancelled jobs to return at their next check before it exits
+#: anyway (a thread inside one long C call, an import or a numpy operation, cannot stop).
+QUIT_GRACE = 0.3
 #: Screens whose forms show the run config, hence need the pipeline module imported.
 NEEDS_LIBRARY = ("predictor", "optimise", "compare")
 
@@ -152,11 +155,12 @@ class OptLLMApp(App[None]):
         self.notify(f"Theme: {self.theme}", timeout=2)
 
     async def action_quit(self) -> None:
-        """Stop running work first, so no thread outlives the app and no file is left
-        half-written (exports write to a temporary file and rename it when done)."""
-        if any(worker.is_running for worker in self.workers):
-            self.notify("Stopping background work ...", timeout=2)
-        await self.jobs.stop_all()
+        """Quit at once, whatever is running: cancel every job, give the threads
+        `QUIT_GRACE` seconds to return at their next check, and exit. A thread still
+        running then is abandoned: `optllm_tui.cli.main` ends the process once Textual has
+        restored the terminal, and removes the temporary file of an unfinished export
+        (the target is only ever replaced by a complete file)."""
+        await self.jobs.stop_all(timeout=QUIT_GRACE)
         self.exit()
 
     def action_save_run(self) -> None:
