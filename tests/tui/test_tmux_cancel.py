@@ -83,14 +83,8 @@ def large_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def app(tmp_path: Path, large_csv: Path) -> Iterator[App]:
-    term = App(f"optllm-cancel-{os.getpid()}")
-    command = f"{SCRIPT} {large_csv}"
-    term.tmux("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", "-c", str(tmp_path),
-              "-e", f"OPTLLM_CONFIG_DIR={tmp_path / 'config'}", command)
-    try:
+    with App.started("optllm-cancel", tmp_path, f"{SCRIPT} {large_csv}") as term:
         yield term
-    finally:
-        term.tmux("kill-server")
 
 
 def start_training(app: App) -> int:
