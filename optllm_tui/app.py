@@ -259,8 +259,8 @@ class OptLLMApp(App[None]):
         self.publish("training")
 
     def cancel_training(self) -> None:
-        """Escape: the thread stops before its next bootstrap member; its result, if it
-        still arrives, is dropped as stale."""
+        """Escape: the thread stops at its next check (a boosting round, a fold, a batch);
+        its result, if it still arrives, is dropped as stale."""
         if self.jobs.cancel("train"):
             self.publish("cancelled", group="train")
             self.notify("Training cancelled.", timeout=3)
@@ -370,8 +370,8 @@ class OptLLMApp(App[None]):
         self.publish("compare")
 
     def cancel_compare(self) -> None:
-        """Escape: the thread stops at its next check (between runs, generations or
-        bootstrap members); what it still sends is dropped as stale."""
+        """Escape: the thread stops at its next check (a generation, a boosting round, a
+        fold, a batch); what it still sends is dropped as stale."""
         if self.jobs.cancel("compare"):
             state = self.session.compare_state
             self.session.compare_state = dataclasses.replace(

@@ -3,7 +3,8 @@
 Each job runs library code off the UI thread and reports back only through Messages posted
 to the app (`post_message` is thread-safe). Library progress callbacks are throttled here to
 about ten messages a second, and `should_stop` is wired to the worker's cancellation, so
-Escape or quitting stops work between units (a bootstrap member, an optimiser step).
+Escape or quitting stops work at the library's next check (a boosting round, a fold, a
+batch of texts or rows; the optimiser between its steps).
 Heavy modules (the pipeline, hence xgboost and scikit-learn) are imported inside the jobs,
 never at app start-up.
 
