@@ -23,6 +23,7 @@ pauses it), comparing (NSGA-II on logparsing), exporting (the `--rows` allocatio
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -50,10 +51,13 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 class App:
-    """The app in a private tmux server."""
+    """The app in a private tmux server, one per app: a server being killed can still
+    take the next session on its socket with it."""
+
+    started = itertools.count()
 
     def __init__(self, args: list[str], cwd: Path, config: Path) -> None:
-        self.socket = f"bench-cancel-{os.getpid()}"
+        self.socket = f"bench-cancel-{os.getpid()}-{next(self.started)}"
         command = " ".join(["exec", sys.executable, "-m", "optllm_tui.cli", *args])
         self.tmux("new-session", "-d", "-s", "b", "-x", "120", "-y", "40", "-c", str(cwd),
                   "-e", f"OPTLLM_CONFIG_DIR={config}", command)

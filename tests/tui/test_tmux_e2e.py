@@ -8,6 +8,7 @@ files list in a temporary OPTLLM_CONFIG_DIR. Skipped when tmux is not installed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -34,6 +35,10 @@ DEADLINE = 120.0
 class Terminal:
     """One tmux session on a private server socket, so no user session is touched."""
 
+    #: Numbers the servers: one still shutting down could take the next session on its
+    #: socket with it.
+    servers = itertools.count()
+
     def __init__(self, socket: str) -> None:
         self.socket = socket
 
@@ -42,7 +47,7 @@ class Terminal:
     def started(cls, name: str, cwd: Path, command: str) -> Iterator[Self]:
         """`command` in a 120 x 40 session of a new server, run in `cwd` with the app's
         config in `cwd/config`; the server is killed on leaving."""
-        term = cls(f"{name}-{os.getpid()}")
+        term = cls(f"{name}-{os.getpid()}-{next(cls.servers)}")
         term.tmux("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", "-c", str(cwd),
                   "-e", f"OPTLLM_CONFIG_DIR={cwd / 'config'}", command)
         try:
