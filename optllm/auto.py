@@ -94,16 +94,18 @@ class Choice:
         return self.featurisers[self.candidate.featuriser]
 
 
-def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | None
-                     ) -> dict[str, Any]:
+def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | None,
+                     should_stop: ShouldStop | None) -> dict[str, Any]:
     """Each named featuriser fitted on all texts; word and char TF-IDF are taken from a
     fitted word+char featuriser when it is needed anyway (its blocks are the same)."""
     fitted: dict[str, Any] = {"none": NoFeatures().fit(texts_all)}
     if "word+char" in names:
-        both = make_featuriser("word+char", random_state=random_state).fit(texts_all)
+        both = make_featuriser("word+char", random_state=random_state).fit(
+            texts_all, should_stop=should_stop)
         fitted |= {"word+char": both, "tfidf": both.word_, "char-tfidf": both.char_}
     for name in names - fitted.keys():
-        fitted[name] = make_featuriser(name, random_state=random_state).fit(texts_all)
+        fitted[name] = make_featuriser(name, random_state=random_state).fit(
+            texts_all, should_stop=should_stop)
     return fitted
 
 
@@ -122,17 +124,19 @@ def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps:
 
 
 def _out_of_fold(candidate: Candidate, X: Any, Y: np.ndarray, folds: np.ndarray, cv: int,
-                 random_state: int | None) -> tuple[np.ndarray, Any]:
+                 random_state: int | None, should_stop: ShouldStop | None
+                 ) -> tuple[np.ndarray, Any]:
     """(n, M) out-of-fold probabilities and the learner fitted on all rows: from one fit
     where the learner keeps them, else by refitting on each fold's complement (learner None)."""
     learner = _make(candidate, cv, random_state, 0)
     if candidate.learner != "xgboost":
-        learner.fit(X, Y)
+        learner.fit(X, Y, should_stop=should_stop)
         return learner.oof_proba_, learner
     P = np.empty(Y.shape)
     for k in range(int(folds.max()) + 1):
         test = folds == k
-        P[test] = learner.fit(X[~test], Y[~test]).predict_mean_std(X[test])[0]
+        learner.fit(X[~test], Y[~test], should_stop=should_stop)
+        P[test] = learner.predict_mean_std(X[test], should_stop=should_stop)[0]
     return P, None
 
 
@@ -159,7 +163,8 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
     scores are noisy with few rows, and the best of several is optimistic); `force` picks
     the best non-prior candidate regardless. Folds: min(cv, n) near-equal seeded folds, the
     same for every candidate. XGBoost is skipped below `XGBOOST_MIN_ROWS` labelled rows.
-    Reports `("choose", i, n_candidates)`; checks `should_stop` between candidates.
+    Reports `("choose", i, n_candidates)`; `should_stop` is checked throughout (featurising,
+    every fold and fit of every candidate).
     """
     Y = np.asarray(Y_train, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[0] < 2 or Y.shape[0] != len(texts_train):
@@ -170,9 +175,11 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
              and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)]
     tried.append(PRIOR)
     texts_all = as_texts(texts_all)
-    featurisers = _fit_featurisers({c.featuriser for c in tried}, texts_all, random_state)
+    featurisers = _fit_featurisers({c.featuriser for c in tried}, texts_all, random_state,
+                                   should_stop)
     train = as_texts(texts_train)
-    features = {name: f.transform(train) for name, f in featurisers.items()}
+    features = {name: f.transform(train, should_stop=should_stop)
+                for name, f in featurisers.items()}
     folds = fold_ids(n, cv, random_state)
     prior = fold_prior(Y, folds)
     rows, losses, learners = [], {}, {}
@@ -180,7 +187,7 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
         check_cancelled(should_stop, "choose")
         t0 = time.perf_counter()
         P, learners[c.name] = _out_of_fold(c, features[c.featuriser], Y, folds, cv,
-                                           random_state)
+                                           random_state, should_stop)
         loss = log_loss_rows(Y, P)
         q = quality_frame(list(range(Y.shape[1])), Y, P, prior, Y.mean(axis=0))
         if c == PRIOR:  # its out-of-fold rates differ by fold only: no ranking to score
@@ -245,7 +252,7 @@ def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any,
                               force=force, progress=progress, should_stop=should_stop)
     timings["choose"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    X = choice.featuriser.transform([texts[i] for i in train_rows])
+    X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
     if choice.candidate.learner == "logistic":  # keep the C chosen per model, add the spread
         predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True)
     else:
@@ -302,7 +309,8 @@ def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.
             candidate = Candidate(candidate.featuriser, candidate.learner,
                                   candidate.params | {"Cs": (float(np.median(chosen)),)})
     Y = np.asarray(Y_train, dtype=np.float64)
-    X = choice.featurisers[candidate.featuriser].transform(as_texts(texts_train))
+    X = choice.featurisers[candidate.featuriser].transform(as_texts(texts_train),
+                                                           should_stop=should_stop)
     costs = np.asarray(costs_train, dtype=np.float64)
     n, n_models = Y.shape
     folds = fold_ids(n, cv, random_state)
@@ -316,9 +324,10 @@ def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.
             check_cancelled(should_stop, "learning curve")
             rows = np.sort(pool[:max(2, round(fraction * pool.size))])
             learner = _make(candidate, min(cv, 3), random_state, 0)
-            P = learner.fit(X[rows], Y[rows]).predict_mean_std(X[test])[0]
+            learner.fit(X[rows], Y[rows], should_stop=should_stop)
+            P = learner.predict_mean_std(X[test], should_stop=should_stop)[0]
             q = quality_frame(names, Y[test], P, P, Y[rows].mean(axis=0))
-            front = optimize(P, costs[test], method="hull")
+            front = optimize(P, costs[test], method="hull", should_stop=should_stop)
             records.append({
                 "fraction": fraction, "n_labelled": rows.size,
                 "log_loss": float(log_loss_rows(Y[test], P).mean()),

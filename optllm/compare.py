@@ -113,7 +113,7 @@ def _optllm(trial: Trial, hooks: Hooks) -> Front:
 
 
 def _hull(trial: Trial, hooks: Hooks) -> Front:
-    return optimize(trial.scores, trial.costs, "hull")
+    return optimize(trial.scores, trial.costs, "hull", should_stop=hooks.should_stop)
 
 
 def _single(trial: Trial, hooks: Hooks) -> Front:
@@ -148,11 +148,13 @@ def _relabelled(front: Front, method: str) -> Front:
 
 def _oracle(trial: Trial, hooks: Hooks) -> Front:
     """The exact front of the true labels: on 0/1 scores the hull sweep is the true front."""
-    return _relabelled(optimize(trial.labels, trial.costs, "hull"), "oracle")
+    return _relabelled(optimize(trial.labels, trial.costs, "hull",
+                                should_stop=hooks.should_stop), "oracle")
 
 
 def _prior(trial: Trial, hooks: Hooks) -> Front:
-    return _relabelled(optimize(_base_scores(trial), trial.costs, "hull"), "prior")
+    return _relabelled(optimize(_base_scores(trial), trial.costs, "hull",
+                                should_stop=hooks.should_stop), "prior")
 
 
 def _evolutionary(name: str) -> Callable[[Trial, Hooks], Front]:
@@ -432,7 +434,8 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
     stages, each generation of an evolutionary method (stage = its name) and one
     ("compare", runs done, runs total) report per finished run, messages prefixed by the
     seed. `on_front` gets a `FrontUpdate` after every generation and at the end of every
-    run. `should_stop` is checked between runs and generations; stopping raises `Cancelled`.
+    run. `should_stop` is checked throughout (training, every run, every generation);
+    stopping raises `Cancelled`.
     Every allocated query needs its labels.
     """
     config = (config or RunConfig()).check()

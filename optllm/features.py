@@ -26,6 +26,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from optllm.exceptions import ConfigError, NotFittedError
+from optllm.progress import ShouldStop, check_cancelled, checked
 
 DEFAULT_FEATURISER = "tfidf-svd"
 
@@ -99,20 +100,27 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
         self.fit_sample = fit_sample
         self.random_state = random_state
 
-    def fit(self, texts: Iterable[object], y: object = None) -> TfidfFeaturiser:
-        """Learn the common affixes, the vocabulary and the idf weights; returns self."""
-        self._fit_tfidf(as_texts(texts))
+    def fit(self, texts: Iterable[object], y: object = None, *,
+            should_stop: ShouldStop | None = None) -> TfidfFeaturiser:
+        """Learn the common affixes, the vocabulary and the idf weights; returns self.
+        `should_stop` is checked every thousand texts (raises `Cancelled`)."""
+        self._fit_tfidf(as_texts(texts), should_stop)
         return self
 
-    def transform(self, texts: Iterable[object]) -> sp.csr_matrix:
-        """TF-IDF rows of `texts`, in batches."""
+    def transform(self, texts: Iterable[object], *, should_stop: ShouldStop | None = None
+                  ) -> sp.csr_matrix:
+        """TF-IDF rows of `texts`, in batches; `should_stop` as in `fit`."""
         texts = self._prepare(texts)
         if not texts:
             return sp.csr_matrix((0, self.n_features_out_), dtype=np.float32)
-        return sp.vstack([self.vectorizer_.transform(texts[i:i + _TRANSFORM_BATCH])
+        return sp.vstack([self._vectorise(texts[i:i + _TRANSFORM_BATCH], should_stop)
                           for i in range(0, len(texts), _TRANSFORM_BATCH)], format="csr")
 
-    def _fit_tfidf(self, texts: list[str]) -> sp.csr_matrix:
+    def _vectorise(self, texts: list[str], should_stop: ShouldStop | None) -> sp.csr_matrix:
+        return self.vectorizer_.transform(checked(texts, should_stop, "features"))
+
+    def _fit_tfidf(self, texts: list[str], should_stop: ShouldStop | None = None
+                   ) -> sp.csr_matrix:
         """Fit affixes and TF-IDF; return the TF-IDF matrix of the texts it was fitted on."""
         if not texts:
             raise ConfigError("cannot fit a featuriser on zero texts")
@@ -122,7 +130,8 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
             rows = np.sort(rng.choice(len(texts), size=self.fit_sample, replace=False))
             texts = [texts[i] for i in rows]
         self.vectorizer_ = self._make_vectorizer()
-        matrix = self.vectorizer_.fit_transform(strip_affixes(texts, self.prefix_, self.suffix_))
+        matrix = self.vectorizer_.fit_transform(
+            checked(strip_affixes(texts, self.prefix_, self.suffix_), should_stop, "features"))
         self.n_features_out_ = matrix.shape[1]
         return matrix
 
@@ -162,10 +171,13 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
                          fit_sample=fit_sample, random_state=random_state)
         self.n_components = n_components
 
-    def fit(self, texts: Iterable[object], y: object = None) -> TfidfSvdFeaturiser:
-        """Learn affixes, TF-IDF and the SVD basis; returns self."""
+    def fit(self, texts: Iterable[object], y: object = None, *,
+            should_stop: ShouldStop | None = None) -> TfidfSvdFeaturiser:
+        """Learn affixes, TF-IDF and the SVD basis; returns self. `should_stop` is checked
+        while vectorising and before the SVD (which runs in one piece)."""
         vars(self).pop("components_", None)  # a failed refit must not look fitted
-        matrix = self._fit_tfidf(as_texts(texts))
+        matrix = self._fit_tfidf(as_texts(texts), should_stop)
+        check_cancelled(should_stop, "features")
         if matrix.shape[1] < 2:
             raise ConfigError("truncated SVD needs at least 2 distinct words in the texts; "
                               "use the 'tfidf' featuriser for such a corpus")
@@ -180,12 +192,13 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "components_")
 
-    def transform(self, texts: Iterable[object]) -> np.ndarray:
-        """SVD coordinates of `texts`, computed in batches."""
+    def transform(self, texts: Iterable[object], *, should_stop: ShouldStop | None = None
+                  ) -> np.ndarray:
+        """SVD coordinates of `texts`, computed in batches; `should_stop` as in `fit`."""
         texts = self._prepare(texts)
         out = np.empty((len(texts), self.n_components_), dtype=np.float32)
         for i in range(0, len(texts), _TRANSFORM_BATCH):
-            chunk = self.vectorizer_.transform(texts[i:i + _TRANSFORM_BATCH])
+            chunk = self._vectorise(texts[i:i + _TRANSFORM_BATCH], should_stop)
             out[i:i + _TRANSFORM_BATCH] = chunk @ self.components_.T
         return out
 
@@ -228,22 +241,26 @@ class WordCharFeaturiser(TransformerMixin, BaseEstimator):
         self.fit_sample = fit_sample
         self.random_state = random_state
 
-    def fit(self, texts: Iterable[object], y: object = None) -> WordCharFeaturiser:
-        """Fit both blocks on the same texts; returns self."""
+    def fit(self, texts: Iterable[object], y: object = None, *,
+            should_stop: ShouldStop | None = None) -> WordCharFeaturiser:
+        """Fit both blocks on the same texts; returns self. `should_stop` as in
+        `TfidfFeaturiser.fit`."""
         texts = as_texts(texts)
         kw = {"max_features": self.max_features, "min_df": self.min_df,
               "fit_sample": self.fit_sample, "random_state": self.random_state}
-        self.word_ = TfidfFeaturiser(**kw).fit(texts)
-        self.char_ = CharTfidfFeaturiser(**kw).fit(texts)
+        self.word_ = TfidfFeaturiser(**kw).fit(texts, should_stop=should_stop)
+        self.char_ = CharTfidfFeaturiser(**kw).fit(texts, should_stop=should_stop)
         self.n_features_out_ = self.word_.n_features_out_ + self.char_.n_features_out_
         return self
 
-    def transform(self, texts: Iterable[object]) -> sp.csr_matrix:
-        """Both blocks of `texts`, concatenated column-wise."""
+    def transform(self, texts: Iterable[object], *, should_stop: ShouldStop | None = None
+                  ) -> sp.csr_matrix:
+        """Both blocks of `texts`, concatenated column-wise; `should_stop` as in `fit`."""
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(texts) first")
         texts = as_texts(texts)
-        both = sp.hstack([self.word_.transform(texts), self.char_.transform(texts)],
+        both = sp.hstack([self.word_.transform(texts, should_stop=should_stop),
+                          self.char_.transform(texts, should_stop=should_stop)],
                          format="csr")
         return (both * np.float32(np.sqrt(0.5))).astype(np.float32)
 
@@ -254,11 +271,13 @@ class WordCharFeaturiser(TransformerMixin, BaseEstimator):
 class NoFeatures(TransformerMixin, BaseEstimator):
     """The prior's featuriser: zero columns, one row per text (the prior uses no text)."""
 
-    def fit(self, texts: Iterable[object], y: object = None) -> NoFeatures:
+    def fit(self, texts: Iterable[object], y: object = None, *,
+            should_stop: ShouldStop | None = None) -> NoFeatures:
         self.n_features_out_ = 0
         return self
 
-    def transform(self, texts: Iterable[object]) -> sp.csr_matrix:
+    def transform(self, texts: Iterable[object], *, should_stop: ShouldStop | None = None
+                  ) -> sp.csr_matrix:
         return sp.csr_matrix((len(as_texts(texts)), 0), dtype=np.float32)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from optllm.front import Front, _Moves, non_dominated
+from optllm.progress import ShouldStop, check_cancelled
 
 
 def cheapest_allocation(scores: np.ndarray, costs: np.ndarray) -> np.ndarray:
@@ -26,15 +27,16 @@ def most_accurate_allocation(scores: np.ndarray, costs: np.ndarray) -> np.ndarra
     return np.where(at_max, -costs, -np.inf).argmax(axis=1)
 
 
-def envelope_moves(scores: np.ndarray, costs: np.ndarray, start: np.ndarray
+def envelope_moves(scores: np.ndarray, costs: np.ndarray, start: np.ndarray,
+                   should_stop: ShouldStop | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All upper-envelope edges of all queries, as (query, source, target, rate).
 
     Gift wrapping, vectorised over queries: from the current point of each query, the
     next envelope point is the one reached at the highest rate among the models that
     cost more and score more (ties: the nearer one, so collinear points stay separate
-    moves). At most M - 1 rounds, each O(N M). Edges come out round-major: within a
-    query they are in envelope order.
+    moves). At most M - 1 rounds, each O(N M), with a `should_stop` check before each.
+    Edges come out round-major: within a query they are in envelope order.
     """
     n, _ = scores.shape
     rows = np.arange(n)
@@ -43,6 +45,7 @@ def envelope_moves(scores: np.ndarray, costs: np.ndarray, start: np.ndarray
     last_rate = np.full(n, np.inf)
     active = rows
     while active.size:
+        check_cancelled(should_stop, "hull")
         cur = current[active]
         c0 = costs[active, cur][:, None]
         s0 = scores[active, cur][:, None]
@@ -76,13 +79,18 @@ def envelope_moves(scores: np.ndarray, costs: np.ndarray, start: np.ndarray
             np.concatenate(rates))
 
 
-def hull_front(scores: np.ndarray, costs: np.ndarray) -> Front:
-    """The exact supported front: every prefix of the rate-sorted envelope moves."""
+def hull_front(scores: np.ndarray, costs: np.ndarray, should_stop: ShouldStop | None = None
+               ) -> Front:
+    """The exact supported front: every prefix of the rate-sorted envelope moves.
+    `should_stop` is checked between the envelope rounds and around the sort (raises
+    `Cancelled`)."""
     start = cheapest_allocation(scores, costs)
-    query, source, target, rate = envelope_moves(scores, costs, start)
+    query, source, target, rate = envelope_moves(scores, costs, start, should_stop)
+    check_cancelled(should_stop, "hull")
     # Stable sort on decreasing rate keeps each query's moves in envelope order
     # (its rates do not increase along the envelope, and moves are round-major).
     order = np.argsort(-rate, kind="stable")
+    check_cancelled(should_stop, "hull")
     query, source, target = query[order], source[order], target[order]
     n = scores.shape[0]
     rows = np.arange(n)

@@ -42,6 +42,11 @@ EPS = 1e-4
 
 _PREDICT_BATCH = 20_000
 
+#: Similarities (query x labelled row) sorted per batch by the KNN learner: a batch then
+#: takes a fraction of a second, so `should_stop` is honoured that often, and memory stays
+#: bounded however many rows are labelled.
+_KNN_BATCH_CELLS = 2**22
+
 
 def fold_ids(n: int, cv: int, random_state: int | None) -> np.ndarray:
     """(n,) int fold of each row: a seeded shuffle cut into min(cv, n) near-equal folds."""
@@ -216,17 +221,15 @@ class LogisticPredictor(_Learner):
             oof = np.empty((n, n_models))
             C = np.full(n_models, np.nan)
             for j in range(n_models):
-                check_cancelled(should_stop, "train")
-                C[j], oof[:, j] = self._choose_C(Xu, Y[:, j], folds)
+                C[j], oof[:, j] = self._choose_C(Xu, Y[:, j], folds, should_stop)
                 report(progress, "train", j + 1, total)
-        coef, intercept = self._fit_all(Xu, Y, C, np.ones(n))
+        coef, intercept = self._fit_all(Xu, Y, C, np.ones(n), should_stop)
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=self.n_bootstraps)
         boots = []
         for b, seed in enumerate(seeds):
-            check_cancelled(should_stop, "train")
             counts = np.bincount(np.random.default_rng(seed).integers(0, n, n), minlength=n)
-            boots.append(self._fit_all(Xu, Y, C, counts.astype(np.float64)))
+            boots.append(self._fit_all(Xu, Y, C, counts.astype(np.float64), should_stop))
             report(progress, "train", n_models * (b + 2), total)
         self.C_ = C
         self.columns_ = columns
@@ -254,16 +257,20 @@ class LogisticPredictor(_Learner):
             m = self._model(C).fit(X[drawn], y[drawn], sample_weight=weight[drawn])
         return m.coef_[0], float(m.intercept_[0])
 
-    def _fit_all(self, X: sp.csr_matrix, Y: np.ndarray, C: np.ndarray, weight: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """(d, M) weights and (M,) intercepts of every model, rows weighted by `weight`."""
-        fits = [self._fit_one(X, Y[:, j], C[j], weight) for j in range(Y.shape[1])]
+    def _fit_all(self, X: sp.csr_matrix, Y: np.ndarray, C: np.ndarray, weight: np.ndarray,
+                 should_stop: ShouldStop | None) -> tuple[np.ndarray, np.ndarray]:
+        """(d, M) weights and (M,) intercepts of every model, rows weighted by `weight`;
+        `should_stop` is checked before each model's fit."""
+        fits = []
+        for j in range(Y.shape[1]):
+            check_cancelled(should_stop, "train")
+            fits.append(self._fit_one(X, Y[:, j], C[j], weight))
         return np.column_stack([w for w, _ in fits]), np.array([c for _, c in fits])
 
-    def _choose_C(self, X: sp.csr_matrix, y: np.ndarray, folds: np.ndarray
-                  ) -> tuple[float, np.ndarray]:
+    def _choose_C(self, X: sp.csr_matrix, y: np.ndarray, folds: np.ndarray,
+                  should_stop: ShouldStop | None) -> tuple[float, np.ndarray]:
         """The C of lowest K-fold log-loss and its out-of-fold probabilities (NaN and the
-        out-of-fold rate for a constant column)."""
+        out-of-fold rate for a constant column); `should_stop` is checked before each fit."""
         prior = fold_prior(y[:, None], folds)[:, 0]
         if y.min() == y.max():
             return np.nan, prior
@@ -271,6 +278,7 @@ class LogisticPredictor(_Learner):
         for C in sorted(self.Cs):
             p = np.empty_like(y)
             for k in range(int(folds.max()) + 1):
+                check_cancelled(should_stop, "train")
                 test = folds == k
                 w, b = self._fit_one(X, y, C, (~test).astype(np.float64))
                 p[test] = 1.0 / (1.0 + np.exp(-(X[test] @ w + b)))
@@ -327,18 +335,26 @@ class KNNPredictor(_Learner):
         X, Y, names = _check_xy(X, Y, model_names)
         if self.n_neighbors < 1 or self.prior_strength < 0:
             raise ConfigError("n_neighbors must be >= 1 and prior_strength >= 0")
-        check_cancelled(should_stop, "train")
         self.X_ = normalize(X)
         self.Y_ = Y
         self.rate_ = smoothed_rate(Y.sum(axis=0), Y.shape[0])
         folds = fold_ids(Y.shape[0], self.cv, self.random_state)
-        sim = self._similarity(self.X_)
-        sim[folds[:, None] == folds[None, :]] = -np.inf
         k = min(self.n_neighbors, Y.shape[0] - int(np.bincount(folds).max()))
-        oof, _ = self._vote(sim, fold_prior(Y, folds), k)
+        prior = fold_prior(Y, folds)
+        oof = np.empty(Y.shape)
+        for rows in self._batches(Y.shape[0]):
+            check_cancelled(should_stop, "train")
+            sim = self._similarity(self.X_[rows])
+            sim[folds[rows, None] == folds[None, :]] = -np.inf
+            oof[rows] = self._vote(sim, prior[rows], k)[0]
         self._fit_common(Y, names, folds, oof, X.shape[1])
         report(progress, "train", 1, 1)
         return self
+
+    def _batches(self, n: int) -> list[slice]:
+        """Row slices of about `_KNN_BATCH_CELLS` similarities each."""
+        size = max(1, _KNN_BATCH_CELLS // self.Y_.shape[0])
+        return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
     def _similarity(self, X: Any) -> np.ndarray:
         S = X @ self.X_.T
@@ -363,13 +379,11 @@ class KNNPredictor(_Learner):
         n = X.shape[0]
         P = np.empty((n, self.n_models_))
         U = np.empty((n, self.n_models_))
-        for start in range(0, n, _PREDICT_BATCH):
+        for rows in self._batches(n):
             check_cancelled(should_stop, "predict")
-            stop = min(start + _PREDICT_BATCH, n)
-            P[start:stop], U[start:stop] = self._vote(
-                self._similarity(X[start:stop]), self.rate_[None, :],
-                min(self.n_neighbors, self.Y_.shape[0]))
-            report(progress, "predict", stop, n)
+            P[rows], U[rows] = self._vote(self._similarity(X[rows]), self.rate_[None, :],
+                                          min(self.n_neighbors, self.Y_.shape[0]))
+            report(progress, "predict", rows.stop, n)
         return P, U
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optllm.config import METHODS
-from optllm.exceptions import ConfigError
+from optllm.exceptions import Cancelled, ConfigError
 from optllm.front import Front, non_dominated
 from optllm.hull import cheapest_allocation, hull_front, most_accurate_allocation
 from optllm.progress import ShouldStop
@@ -71,8 +71,9 @@ def iter_optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
 
     Yields a `StepEvent` per step (the extremes, then every destruct and reconstruct;
     one "sweep" for the hull), then the final `Front`, which is also the generator's
-    return value. When `should_stop()` turns True between steps, the front found so far
-    is yielded with status "cancelled".
+    return value. When `should_stop()` turns True (it is checked between steps and inside
+    each reconstruct), the front found so far is yielded with status "cancelled"; the hull
+    has no partial front, so there it raises `Cancelled`.
     """
     scores, costs = check_problem(scores, costs)
     if method not in METHODS:
@@ -84,7 +85,7 @@ def iter_optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
     rows = np.arange(n)
 
     if method == "hull":
-        front = hull_front(scores, costs)
+        front = hull_front(scores, costs, should_stop)
         front.elapsed_s = time.perf_counter() - t0
         yield StepEvent(1, "both", "sweep", float(front.cost[-1]), float(front.accuracy[-1]),
                         int((front.allocation(-1) != front.allocation(0)).sum()),
@@ -108,7 +109,15 @@ def iter_optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
     status = "converged"
     yield snapshot(1, "both", "extremes", cand_cost[1], cand_acc[1],
                    int((accurate != cheapest).sum()))
-    for step, move in enumerate(search(scores, costs, cheapest, accurate, density), start=2):
+    moves = enumerate(search(scores, costs, cheapest, accurate, density, should_stop), start=2)
+    while True:
+        try:
+            step, move = next(moves)
+        except StopIteration:
+            break
+        except Cancelled:
+            status = "cancelled"
+            break
         if should_stop is not None and should_stop():
             status = "cancelled"
             break

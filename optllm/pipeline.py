@@ -66,8 +66,7 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
         progress=progress, should_stop=should_stop, timings=timings)
     t0 = time.perf_counter()
     report(progress, "features", 0, 1, "featurising the queries to allocate")
-    features = featuriser.transform(dataset.queries[split.allocate])
-    check_cancelled(should_stop, "features")
+    features = featuriser.transform(dataset.queries[split.allocate], should_stop=should_stop)
     report(progress, "features", 1, 1)
     timings["features"] = timings.pop("choose", 0.0) + time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -71,15 +71,32 @@ class _Member:
 def _in_order(pool: ThreadPoolExecutor, workers: int, fn: Callable[[Any], Any],
               items: Iterable[Any], should_stop: ShouldStop | None, stage: str) -> Iterator[Any]:
     """fn(item) for each item, computed in `pool`, yielded in order. At most `workers` tasks
-    are in flight, and `should_stop` is checked before each is started."""
+    are in flight, and `should_stop` is checked before each is started; when the caller
+    stops (an exception, `Cancelled` included), tasks not yet started never start."""
     pending: deque[Future] = deque()
-    for item in items:
-        check_cancelled(should_stop, stage)
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= workers:
+    try:
+        for item in items:
+            check_cancelled(should_stop, stage)
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
             yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+class _StopCheck(xgb.callback.TrainingCallback):
+    """Ends boosting after the round in which `should_stop()` turned True, so a cancelled
+    member stops within one round instead of finishing all of them."""
+
+    def __init__(self, should_stop: ShouldStop) -> None:
+        super().__init__()
+        self.should_stop = should_stop
+
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: Any) -> bool:
+        return bool(self.should_stop())
 
 
 def robust_score(P: np.ndarray, U: np.ndarray, alpha: float) -> np.ndarray:
@@ -164,7 +181,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         def train(seed: np.int64) -> _Member:
             if not hasattr(local, "dtrain"):  # one quantised matrix per worker thread
                 local.dtrain = xgb.QuantileDMatrix(X, max_bin=_MAX_BIN, nthread=1)
-            return self._train_member(local.dtrain, X, Y, int(seed))
+            return self._train_member(local.dtrain, X, Y, int(seed), should_stop)
 
         weights = np.ones(self.n_bootstraps)  # 1 for a member without out-of-bag rows
         oob_sum = np.zeros((n, n_models))
@@ -214,9 +231,10 @@ class BootstrapXGBoostPredictor(BaseEstimator):
             raise ConfigError(f"{len(model_names)} model_names for {Y.shape[1]} label columns")
 
     def _train_member(self, dtrain: xgb.QuantileDMatrix, X: Any, Y: np.ndarray,
-                      seed: int) -> _Member:
+                      seed: int, should_stop: ShouldStop | None = None) -> _Member:
         """Member `seed`: resample, one multi-output booster on the columns that are not
-        constant in the resample (rows weighted by draw count), its out-of-bag predictions."""
+        constant in the resample (rows weighted by draw count), its out-of-bag predictions.
+        `should_stop` is checked after every boosting round (raises `Cancelled`)."""
         n = Y.shape[0]
         counts = np.bincount(np.random.default_rng(seed).integers(0, n, n), minlength=n)
         positives = counts @ Y
@@ -238,7 +256,10 @@ class BootstrapXGBoostPredictor(BaseEstimator):
                 "seed": seed,
                 "verbosity": 0,
             }
-            booster = xgb.train(params, dtrain, num_boost_round=self.n_estimators)
+            callbacks = [_StopCheck(should_stop)] if should_stop is not None else None
+            booster = xgb.train(params, dtrain, num_boost_round=self.n_estimators,
+                                callbacks=callbacks)
+            check_cancelled(should_stop, "train")
         oob = counts == 0
         oob_proba = self._member_proba(booster, trained, inbag_rate, X[oob])
         return _Member(booster, trained, inbag_rate, positives / n, oob, oob_proba)
@@ -274,7 +295,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         O(batch_size * M) beyond the outputs, never B x N x M; each batch is split into row
         chunks shared by `n_jobs` threads, so the result does not depend on `n_jobs` or
         `batch_size`.
-        Reports `("predict", rows done, N)` per batch and checks `should_stop` before each.
+        Reports `("predict", rows done, N)` per batch; `should_stop` is checked before each
+        chunk of `_PREDICT_CHUNK` rows.
         """
         self._check_fitted()
         if not sp.issparse(X):
@@ -287,14 +309,16 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         workers = self._n_workers()
 
         def fill(rows: slice) -> None:
+            check_cancelled(should_stop, "predict")
             P[rows], U[rows] = self._mean_std(X[rows])
 
         with ThreadPoolExecutor(workers) as pool:
             for start in range(0, n, batch_size):
-                check_cancelled(should_stop, "predict")
                 stop = min(start + batch_size, n)
-                list(pool.map(fill, [slice(a, min(a + _PREDICT_CHUNK, stop))
-                                     for a in range(start, stop, _PREDICT_CHUNK)]))
+                chunks = [slice(a, min(a + _PREDICT_CHUNK, stop))
+                          for a in range(start, stop, _PREDICT_CHUNK)]
+                for _ in _in_order(pool, workers, fill, chunks, should_stop, "predict"):
+                    pass
                 report(progress, "predict", stop, n)
         return P, U
 

@@ -11,8 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optllm.progress import ShouldStop, check_cancelled
+
 #: Upper bound on buy/sell rounds in one reconstruct, so it always ends.
 MAX_SWAP_ROUNDS = 200
+
+#: Queries re-scored at once when a reconstruct starts from scratch: a block takes a
+#: fraction of a second at 8 models, so a stop request is honoured between blocks.
+RESCORE_BLOCK = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -97,9 +103,11 @@ class Reconstructor:
     sell per query) is kept and only the queries whose model changed are re-scored.
     """
 
-    def __init__(self, scores: np.ndarray, costs: np.ndarray) -> None:
+    def __init__(self, scores: np.ndarray, costs: np.ndarray,
+                 should_stop: ShouldStop | None = None) -> None:
         self.scores = scores
         self.costs = costs
+        self.should_stop = should_stop
         self._allocation: np.ndarray | None = None
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -109,18 +117,25 @@ class Reconstructor:
 
         The k-th best buyer pairs with the k-th cheapest seller (distinct queries) and
         both moves apply; each pair raises score - lambda * cost for any lambda between
-        its two rates.
+        its two rates. `should_stop` is checked between blocks and rounds (raises
+        `Cancelled`; the kept table is then unchanged).
         """
         scores, costs = self.scores, self.costs
         allocation = allocation.copy()
         if self._allocation is None or self._table is None:
-            table = _rescore(allocation, scores, costs, np.arange(allocation.size))
+            blocks = []
+            for start in range(0, allocation.size, RESCORE_BLOCK):
+                check_cancelled(self.should_stop, "optimize")
+                rows = np.arange(start, min(start + RESCORE_BLOCK, allocation.size))
+                blocks.append(_rescore(allocation, scores, costs, rows))
+            table = tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True))
         else:
             rows = np.flatnonzero(allocation != self._allocation)
             table = tuple(a.copy() for a in self._table)
             _update(table, _rescore(allocation, scores, costs, rows), rows)
         buy_rate, buy_model, sell_rate, sell_model = table
         for _ in range(MAX_SWAP_ROUNDS):
+            check_cancelled(self.should_stop, "optimize")
             # Only candidates that can possibly pair matter: prune before sorting.
             cheapest_sell, best_buy = sell_rate.min(), buy_rate.max()
             if not cheapest_sell < best_buy:
@@ -172,14 +187,15 @@ def _pair_count(buy_sorted: np.ndarray, sell_sorted: np.ndarray) -> int:
 
 
 def search(scores: np.ndarray, costs: np.ndarray, cheapest: np.ndarray, accurate: np.ndarray,
-           density: int) -> Iterator[Move]:
-    """The d - 1 destruct/reconstruct iterations from each end, one `Move` per phase."""
+           density: int, should_stop: ShouldStop | None = None) -> Iterator[Move]:
+    """The d - 1 destruct/reconstruct iterations from each end, one `Move` per phase.
+    `should_stop` is checked inside each reconstruct (raises `Cancelled`)."""
     rows = np.arange(scores.shape[0])
     cost_gap = (costs[rows, accurate].sum() - costs[rows, cheapest].sum()) / density
     acc_gap = (scores[rows, accurate].sum() - scores[rows, cheapest].sum()) / density
     sides = (("cheap", cheapest), ("accurate", accurate))
     for side, start in sides:
-        reconstruct = Reconstructor(scores, costs)
+        reconstruct = Reconstructor(scores, costs, should_stop)
         current = start.astype(np.intp)
         for _ in range(density - 1):
             if side == "cheap":

@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 DEFAULT_RUN_FILE = "optllm-run.optllm"
 #: In the config directory: tracebacks of unexpected errors, for bug reports.
 BUG_LOG = "errors.log"
+#: Seconds quitting waits for cancelled jobs to return at their next check before it exits
+#: anyway (a thread inside one long C call, an import or a numpy operation, cannot stop).
+QUIT_GRACE = 0.3
 #: Screens whose forms show the run config, hence need the pipeline module imported.
 NEEDS_LIBRARY = ("predictor", "optimise", "compare")
 
@@ -155,11 +158,12 @@ class OptLLMApp(App[None]):
         self.notify(f"Theme: {self.theme}", timeout=2)
 
     async def action_quit(self) -> None:
-        """Stop running work first, so no thread outlives the app and no file is left
-        half-written (exports write to a temporary file and rename it when done)."""
-        if any(worker.is_running for worker in self.workers):
-            self.notify("Stopping background work ...", timeout=2)
-        await self.jobs.stop_all()
+        """Quit at once, whatever is running: cancel every job, give the threads
+        `QUIT_GRACE` seconds to return at their next check, and exit. A thread still
+        running then is abandoned: `optllm_tui.cli.main` ends the process once Textual has
+        restored the terminal, and removes the temporary file of an unfinished export
+        (the target is only ever replaced by a complete file)."""
+        await self.jobs.stop_all(timeout=QUIT_GRACE)
         self.exit()
 
     def action_save_run(self) -> None:
@@ -260,8 +264,8 @@ class OptLLMApp(App[None]):
         self.publish("training")
 
     def cancel_training(self) -> None:
-        """Escape: the thread stops before its next bootstrap member; its result, if it
-        still arrives, is dropped as stale."""
+        """Escape: the thread stops at its next check (a boosting round, a fold, a batch);
+        its result, if it still arrives, is dropped as stale."""
         if self.jobs.cancel("train"):
             self.publish("cancelled", group="train")
             self.notify("Training cancelled.", timeout=3)
@@ -371,8 +375,8 @@ class OptLLMApp(App[None]):
         self.publish("compare")
 
     def cancel_compare(self) -> None:
-        """Escape: the thread stops at its next check (between runs, generations or
-        bootstrap members); what it still sends is dropped as stale."""
+        """Escape: the thread stops at its next check (a generation, a boosting round, a
+        fold, a batch); what it still sends is dropped as stale."""
         if self.jobs.cancel("compare"):
             state = self.session.compare_state
             self.session.compare_state = dataclasses.replace(

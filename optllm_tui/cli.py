@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
 from collections.abc import Sequence
 
 
@@ -63,7 +66,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                                            ("seed", args.seed)) if value is not None}
     data = str(Path(args.data).expanduser().resolve()) if args.data else None
     app = make_app(Settings(data=data, layout=args.layout, run_file=args.open_run, run=run))
-    app.run(mouse=not args.no_mouse)
+    # Our own loop, not asyncio.run: that would wait, after the app has exited, for every
+    # thread of the default executor, including one a quit abandoned.
+    loop = asyncio.new_event_loop()
+    app.run(mouse=not args.no_mouse, loop=loop)
+    if app.jobs.live_threads():
+        # A job thread still inside a long library call would keep the process alive after
+        # the terminal was restored (Python joins every thread at exit). Nothing is left to
+        # save: files are written atomically, and the partial one is removed here.
+        app.jobs.remove_partial_writes()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(app.return_code or 0)
+    loop.close()
 
 
 if __name__ == "__main__":

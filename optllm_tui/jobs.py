@@ -3,13 +3,17 @@
 Each job runs library code off the UI thread and reports back only through Messages posted
 to the app (`post_message` is thread-safe). Library progress callbacks are throttled here to
 about ten messages a second, and `should_stop` is wired to the worker's cancellation, so
-Escape or quitting stops work between units (a bootstrap member, an optimiser step).
+Escape or quitting stops work at the library's next check (a boosting round, a fold, a
+batch of texts or rows; the optimiser between its steps).
 Heavy modules (the pipeline, hence xgboost and scikit-learn) are imported inside the jobs,
 never at app start-up.
 
 Textual's thread workers run in the event loop's default executor, and cancelling one only
-cancels the task awaiting it: the thread runs on until its code checks `is_cancelled`.
-`Jobs.stop_all` therefore waits for the threads themselves, so quitting leaves none behind.
+cancels the task awaiting it: the thread runs on until its code checks `is_cancelled`. The
+library checks it often (every fold, boosting round, batch, round, generation), so a
+cancelled job's thread returns within a fraction of a second; `Jobs.stop_all` waits for that.
+A thread inside one long C call (an import, a big numpy operation) cannot be stopped, so
+quitting does not wait for it: see `OptLLMApp.action_quit` and `optllm_tui.cli.main`.
 """
 
 from __future__ import annotations
@@ -148,6 +152,7 @@ class Jobs:
         self._live: set[threading.Event] = set()
         #: Where the tracebacks of unexpected errors (bugs, not user mistakes) go.
         self.bug_log = bug_log
+        self._writing: set[Path] = set()
 
     def _run(self, group: str, description: str,
              work: Callable[[Worker[Any], Post], None]) -> Worker[None]:
@@ -193,7 +198,7 @@ class Jobs:
 
     async def stop_all(self, timeout: float = 10.0) -> bool:
         """Cancel every job and wait until their threads have returned (True) or `timeout`
-        seconds have passed (False)."""
+        seconds have passed (False); the UI stays responsive meanwhile."""
         self._app.workers.cancel_all()
         deadline = time.monotonic() + timeout
         while self.live_threads():
@@ -201,6 +206,24 @@ class Jobs:
                 return False
             await asyncio.sleep(0.02)
         return True
+
+    def remove_partial_writes(self) -> None:
+        """Delete the temporary files of writes still in progress (exports, run files),
+        before the process ends without waiting for them: each is written beside its
+        target as `.<name>.<random>.tmp` and renamed only when complete, so the target
+        itself is never half-written, and this leaves no stray temporary file either."""
+        for target in list(self._writing):
+            for partial in target.parent.glob(f".{target.name}.*.tmp"):
+                partial.unlink(missing_ok=True)
+
+    def _write(self, path: str, write: Callable[[], object]) -> None:
+        """Run `write()`, remembering `path` while it runs (see `remove_partial_writes`)."""
+        target = Path(path).absolute()
+        self._writing.add(target)
+        try:
+            write()
+        finally:
+            self._writing.discard(target)
 
     # ------------------------------------------------------------------ jobs
 
@@ -277,8 +300,8 @@ class Jobs:
                                            should_stop=should_stop)
             check_cancelled(should_stop, "train")
             throttle(Progress("hull", 0, 1, "exact hull front"))
-            hull = optimize(prediction.scores, allocated.cost, method="hull")
-            check_cancelled(should_stop, "train")
+            hull = optimize(prediction.scores, allocated.cost, method="hull",
+                            should_stop=should_stop)
             post(TrainingFinished(worker, config, split, allocated, prediction, hull,
                                   time.perf_counter() - started,
                                   trained if batch is not None else None, cost_model))
@@ -375,7 +398,8 @@ class Jobs:
                 post(ExportExists(worker, path, file_format))
                 return
             table = allocation_table(allocated, prediction, front.allocation(index))
-            write_table(table, path, file_format=file_format, force=force)
+            self._write(path, lambda: write_table(table, path, file_format=file_format,
+                                                  force=force))
             post(ExportDone(worker, path, table.num_rows))
 
         self._run("export", f"export to {path}", work)
@@ -389,9 +413,10 @@ class Jobs:
             if Path(path).exists() and not force:
                 post(RunSaveExists(worker, path))
                 return
-            save_run(path, dataset_source=source, dataset=dataset, config=config,
-                     prediction=prediction, split=split, front=front, selected=selected,
-                     force=force)
+            self._write(path, lambda: save_run(
+                path, dataset_source=source, dataset=dataset, config=config,
+                prediction=prediction, split=split, front=front, selected=selected,
+                force=force))
             post(RunSaved(worker, path))
 
         self._run("run", f"save the run to {path}", work)

@@ -180,13 +180,9 @@ def test_reconstruct_improves_on_destruct_and_front_grows():
 def test_cancel_returns_the_front_so_far():
     rng = np.random.default_rng(4)
     scores, costs = rng.random((300, 5)), rng.gamma(2.0, 0.01, (300, 5))
-    calls = {"n": 0}
-
-    def stop_after_three() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 3
-
-    items = list(iter_optimize(scores, costs, should_stop=stop_after_three))
+    items: list[object] = []
+    for item in iter_optimize(scores, costs, should_stop=lambda: len(items) >= 4):
+        items.append(item)
     front = items[-1]
     assert isinstance(front, Front) and front.status == "cancelled"
     assert len(items) - 1 == 4  # the extremes and three steps

@@ -117,7 +117,9 @@ def test_cancel_raises_and_leaves_unfitted() -> None:
     est = small()
     with pytest.raises(Cancelled):
         est.fit(X, Y, should_stop=stop_on_third)
-    assert len(calls) == 3
+    # Checked after every boosting round; once True, each member in flight stops at its
+    # next round and sees it once more after boosting: no member starts or runs on.
+    assert 3 <= len(calls) <= 3 + 2 * est.n_jobs
     with pytest.raises(NotFittedError):
         est.predict_mean_std(X)
     est.fit(X, Y)  # a cancelled refit also leaves it unfitted

@@ -7,6 +7,8 @@ files list in a temporary OPTLLM_CONFIG_DIR. Skipped when tmux is not installed.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -15,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pandas as pd
 import pytest
@@ -32,8 +35,25 @@ DEADLINE = 120.0
 class Terminal:
     """One tmux session on a private server socket, so no user session is touched."""
 
+    #: Numbers the servers: one still shutting down could take the next session on its
+    #: socket with it.
+    servers = itertools.count()
+
     def __init__(self, socket: str) -> None:
         self.socket = socket
+
+    @classmethod
+    @contextlib.contextmanager
+    def started(cls, name: str, cwd: Path, command: str) -> Iterator[Self]:
+        """`command` in a 120 x 40 session of a new server, run in `cwd` with the app's
+        config in `cwd/config`; the server is killed on leaving."""
+        term = cls(f"{name}-{os.getpid()}-{next(cls.servers)}")
+        term.tmux("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", "-c", str(cwd),
+                  "-e", f"OPTLLM_CONFIG_DIR={cwd / 'config'}", command)
+        try:
+            yield term
+        finally:
+            term.tmux("kill-server")
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run([str(TMUX), "-L", self.socket, *args], capture_output=True,
@@ -63,14 +83,9 @@ class Terminal:
 @pytest.fixture
 def terminal(tmp_path: Path, small_csv: Path) -> Iterator[Terminal]:
     shutil.copy(small_csv, tmp_path / "small.csv")
-    term = Terminal(f"optllm-e2e-{os.getpid()}")
-    command = f"{SCRIPT} small.csv --bootstraps 3 --train-fraction 0.2"
-    term.tmux("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", "-c", str(tmp_path),
-              "-e", f"OPTLLM_CONFIG_DIR={tmp_path / 'config'}", command)
-    try:
+    with Terminal.started("optllm-e2e", tmp_path,
+                          f"{SCRIPT} small.csv --bootstraps 3 --train-fraction 0.2") as term:
         yield term
-    finally:
-        term.tmux("kill-server")
 
 
 def test_load_train_run_select_export(terminal: Terminal, tmp_path: Path) -> None:
