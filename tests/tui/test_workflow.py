@@ -27,7 +27,8 @@ async def test_whole_workflow(app: OptLLMApp, tmp_path: Path) -> None:
         assert app.screen.query_one("#models", DataTable).row_count == 4
 
         await trained(pilot)
-        assert len(app.screen.query_one("#quality", DataTable).rows) == 4
+        quality = app.screen.query_one("#quality", DataTable)
+        await until(pilot, lambda: len(quality.rows) == 4, "the quality table")
         assert session.split is not None and session.hull is not None
 
         # Three single steps: each key press advances the live generator by exactly one.
