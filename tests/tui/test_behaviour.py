@@ -33,8 +33,9 @@ LONG_RUN = {"bootstraps": 400, "train_fraction": 0.2, "learner": "xgboost",
             "featuriser": "tfidf-svd"}
 
 
-def training_in_members(messages: list[object]) -> bool:
-    return any(isinstance(m, TrainingProgress) and m.stage == "train" for m in messages)
+def training_started(messages: list[object]) -> bool:
+    """Any progress of the training job (featurising or members): the worker is busy."""
+    return any(isinstance(m, TrainingProgress) for m in messages)
 
 
 async def test_escape_cancels_training(settings: Settings) -> None:
@@ -44,11 +45,11 @@ async def test_escape_cancels_training(settings: Settings) -> None:
         await loaded(pilot)
         await show(pilot, "2")
         await pilot.press("t")
-        await until(pilot, lambda: training_in_members(messages), "the first member")
+        await until(pilot, lambda: training_started(messages), "training to start")
         await pilot.press("escape")
         assert not app.jobs.running("train")
         assert "cancelled" in str(app.screen.query_one("#progress-text").render())
-        # The thread stops at its next check, between two members.
+        # The thread stops at its next check (every 1,024 texts, fold or boosting round).
         await until(pilot, lambda: app.jobs.live_threads() == 0, "the thread to stop",
                     timeout=20)
         await pilot.pause(0.2)
@@ -60,7 +61,7 @@ async def test_quit_while_training_leaves_no_threads(settings: Settings) -> None
         await loaded(pilot)
         await show(pilot, "2")
         await pilot.press("t")
-        await until(pilot, lambda: training_in_members(messages), "the first member")
+        await until(pilot, lambda: training_started(messages), "training to start")
 
     await quit_stops_work(make_app(dataclasses.replace(settings, run=LONG_RUN)), train, 15)
 
