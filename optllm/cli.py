@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from optllm import compare_cli
 from optllm.config import DEFAULT_ALPHA, FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
@@ -18,50 +17,7 @@ from optllm.extra_cli import (
     report_unmet,
     uses_batch_options,
 )
-from optllm.progress import Progress
-
-
-class ProgressBar:
-    """One line per stage on stderr: redrawn in place on a terminal, printed once when
-    the stage ends otherwise (logs stay readable)."""
-
-    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
-        self.stream = stream
-        self.width = width
-        self.tty = stream.isatty()
-        self.stage: str | None = None
-        self.started = time.perf_counter()
-        self.last_draw = 0.0
-
-    def __call__(self, event: Progress) -> None:
-        if event.stage != self.stage:
-            self.finish()
-            self.stage = event.stage
-            self.started = time.perf_counter()
-        done = event.total is not None and event.done >= event.total
-        now = time.perf_counter()
-        if self.tty and (done or now - self.last_draw > 0.1):
-            self.last_draw = now
-            self.stream.write("\r" + self._line(event))
-            self.stream.flush()
-        self._last = event
-
-    def _line(self, event: Progress) -> str:
-        elapsed = time.perf_counter() - self.started
-        if event.total:
-            filled = int(self.width * min(1.0, event.done / event.total))
-            bar = "#" * filled + "-" * (self.width - filled)
-            return (f"{event.stage:>9} [{bar}] {event.done}/{event.total} "
-                    f"{elapsed:6.1f}s {event.message[:30]:<30}")
-        return f"{event.stage:>9} {elapsed:6.1f}s {event.message[:40]:<40}"
-
-    def finish(self) -> None:
-        if self.stage is None:
-            return
-        line = self._line(self._last)
-        self.stream.write(("\r" + line + "\n") if self.tty else line + "\n")
-        self.stream.flush()
-        self.stage = None
+from optllm.progress_bar import ProgressBar
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:

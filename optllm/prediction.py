@@ -189,6 +189,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         oob_weight = np.zeros(n)
         members: list[_Member] = []
         workers = self._n_workers()
+        report(progress, "train", 0, self.n_bootstraps,
+               f"bootstrap members, each {n_models} models")
         with ThreadPoolExecutor(workers) as pool:
             for b, m in enumerate(_in_order(pool, workers, train, seeds, should_stop, "train")):
                 if m.oob.any():
@@ -197,7 +199,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
                     prior_sum[m.oob] += weights[b] * m.inbag_mean
                     oob_weight[m.oob] += weights[b]
                 members.append(m)
-                report(progress, "train", b + 1, self.n_bootstraps)
+                report(progress, "train", b + 1, self.n_bootstraps,
+                       f"bootstrap members, each {n_models} models")
         if not weights.any():  # every member was wrong on every out-of-bag cell: no ranking
             weights[:] = 1.0
 

@@ -155,11 +155,11 @@ class PredictorScreen(ModeScreen):
         panel = self.query_one(ProgressPanel)
         topic = change.topic
         if topic == "training":
-            panel.start(self.session.config.bootstraps)
+            panel.start()
             self._status("", "")
         elif topic == "progress":
             message = change.payload
-            panel.report(message.stage, message.done, message.total)
+            panel.report(message.stage, message.done, message.total, message.text)
         elif topic == "cancelled" and change.group == "train":
             panel.stop("Training cancelled.")
         elif topic == "failed" and change.group == "train":
