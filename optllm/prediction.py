@@ -381,6 +381,19 @@ def quality_table(names: list[Any], auc: np.ndarray, brier: np.ndarray,
         "brier": brier,
         "base_rate": base_rate,
         "prior_brier": prior_brier,
-        "beats_prior": brier < prior_brier,
+        "beats_prior": vs_prior(auc, brier, prior_brier) == "better",
         "n_oob": n_oob.astype(np.int64),
     })
+
+
+def vs_prior(auc: Any, brier: Any, prior_brier: Any) -> np.ndarray:
+    """Per model "better", "same" or "worse" than the base-rate prior.
+
+    Better means a lower Brier score and a ranking at least as good as chance: a model
+    whose AUC is below 0.5 ranks its queries backwards, and routing by it would send the
+    hard ones to it, however calibrated. Brier scores equal up to rounding (the prior
+    itself, a learner that fell back to the base rate) are "same", not "worse"."""
+    auc, brier, prior_brier = (np.asarray(a, dtype=np.float64) for a in (auc, brier, prior_brier))
+    same = np.isclose(brier, prior_brier, rtol=1e-6, atol=1e-9)
+    better = (brier < prior_brier) & ~same & ~(auc < 0.5)
+    return np.where(better, "better", np.where(same & ~(auc < 0.5), "same", "worse"))

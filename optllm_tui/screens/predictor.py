@@ -200,9 +200,13 @@ class PredictorScreen(ModeScreen):
             if not self.opt_app.jobs.running("train"):
                 self.query_one(ProgressPanel).stop("Not trained yet. Press t to train.")
             return
-        for row in prediction.quality.itertuples():
+        from optllm.prediction import vs_prior
+
+        quality = prediction.quality
+        verdicts = vs_prior(quality["auc"], quality["brier"], quality["prior_brier"])
+        for row, versus in zip(quality.itertuples(), verdicts, strict=True):
             table.add_row(literal(row.model), ratio(row.auc), ratio(row.brier),
-                          ratio(row.base_rate), "better" if row.beats_prior else "WORSE")
+                          ratio(row.base_rate), versus)
         took = ""
         if just_trained and elapsed is not None and self.opt_app.settings.show_timings:
             took = f" in {seconds(elapsed)}"
