@@ -19,6 +19,9 @@ from optllm.extra_cli import (
 )
 from optllm.progress_bar import ProgressBar
 
+#: The one definition of every run default: `run`, `compare` and the app's help take theirs.
+DEFAULTS = RunConfig()
+
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="train, optimise, evaluate and export",
@@ -27,11 +30,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", help="dataset file: wide or long CSV / Parquet / JSONL")
     p.add_argument("--layout", choices=["wide", "long"], help="override layout detection")
     p.add_argument("--train-fraction", type=float, default=None,
-                   help="share of queries in the labelled training sample (default 0.02; "
+                   help="share of queries in the labelled training sample (default "
+                        f"{DEFAULTS.train_fraction}; "
                         "not with --allocate, which learns from all of DATA)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--bootstraps", type=int, default=30,
-                   help="bootstrap refits for the spread (default 30; the paper: 100)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help=f"random seed (default {DEFAULTS.seed})")
+    p.add_argument("--bootstraps", type=int, default=DEFAULTS.bootstraps,
+                   help=f"bootstrap refits for the spread (default {DEFAULTS.bootstraps}; "
+                        "the paper: 100)")
     p.add_argument("--learner", choices=LEARNER_CHOICES, default="auto",
                    help="auto (default: chosen by cross-validated log-loss, falling back to "
                         "the per-model prior), or xgboost (the paper's), logistic, knn, prior")
@@ -43,8 +49,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="robust score = mean + alpha * std (default: the measured best)")
     p.add_argument("--method", choices=["optllm", "hull"], default="optllm",
                    help="optllm: the paper's search; hull: the exact supported front")
-    p.add_argument("--density", type=int, default=10,
-                   help="steps from each end of the front (default 10)")
+    p.add_argument("--density", type=int, default=DEFAULTS.density,
+                   help=f"steps from each end of the front (default {DEFAULTS.density})")
     point = p.add_mutually_exclusive_group()
     point.add_argument("--budget", type=float, help="pick the best point costing <= USD")
     point.add_argument("--target-accuracy", type=float,
