@@ -286,3 +286,22 @@ async def test_without_pymoo_the_evolutionary_methods_cannot_be_chosen(
             evolutionary = option.value in ("nsga2", "smsemoa", "moead")
             assert option.disabled == evolutionary
             assert ("no pymoo" in str(option.prompt)) == evolutionary
+
+
+async def test_compare_after_training_reuses_the_predictor_for_its_seed(app: OptLLMApp
+                                                                        ) -> None:
+    from .conftest import trained
+
+    messages: list[object] = []
+    async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
+        await trained(pilot)
+        await choose(pilot, ["hull", "single"], seeds=2)
+        await compared(pilot)
+        assert app.session.compare_state.phase == "done"
+        texts = [m.text for m in messages if isinstance(m, CompareProgress)]
+        seed = app.session.config.seed
+        assert any(t.startswith(f"seed {seed}: ") and "reused" in t for t in texts)
+        assert not any(t.startswith(f"seed {seed}: ") and m.stage == "choose"
+                       for m, t in zip((m for m in messages if isinstance(m, CompareProgress)),
+                                       texts, strict=True))
+        assert any(t.startswith(f"seed {seed + 1}: ") and "reused" not in t for t in texts)
