@@ -157,6 +157,9 @@ class PredictorScreen(ModeScreen):
         if topic == "training":
             panel.start()
             self._status("", "")
+            # the old predictor's table and verdict would read as the new one's
+            self.query_one("#quality", DataTable).clear()
+            self.query_one("#verdict", Static).update("")
         elif topic == "progress":
             message = change.payload
             panel.report(message.stage, message.done, message.total, message.text)
@@ -166,6 +169,8 @@ class PredictorScreen(ModeScreen):
             panel.stop("Training failed.")
             self._status(change.text, "error")
         elif topic in ("all", "dataset", "batch", "prediction"):
+            if topic != "all":  # an error about the data or run before is now stale
+                self._status("", "")
             self._fill_hint()
             if change.group == "run":
                 self._fill_inputs()
@@ -198,7 +203,9 @@ class PredictorScreen(ModeScreen):
         if prediction is None or split is None:
             self.query_one("#verdict", Static).update("")
             if not self.opt_app.jobs.running("train"):
-                self.query_one(ProgressPanel).stop("Not trained yet. Press t to train.")
+                self.query_one(ProgressPanel).stop(
+                    "Not trained yet. Press t to train." if self.session.dataset is not None
+                    else "Not trained yet. Load a dataset first (screen 1).")
             return
         from optllm.prediction import vs_prior
 

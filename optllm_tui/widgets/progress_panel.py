@@ -36,7 +36,7 @@ class ProgressPanel(Vertical):
         self._running = False
 
     def compose(self) -> ComposeResult:
-        yield Label("Not trained yet. Press t to train.", id="progress-text", markup=False)
+        yield Label("Not trained yet.", id="progress-text", markup=False)
         yield ProgressBar(total=1, show_eta=False, id="progress-bar")
 
     def on_mount(self) -> None:

@@ -109,6 +109,10 @@ async def test_compare_shows_table_and_one_series_per_method(app: OptLLMApp) -> 
         # m highlights one method after the other (its series drawn last), then none.
         await pilot.press("m")
         assert plot.legend.startswith(f"[{style(methods[0])[0]} {methods[0]}]")
+        # drawn as written: brackets are not read as markup (they were, and vanished)
+        await pilot.pause()
+        drawn = app.export_screenshot().replace("&#160;", " ")
+        assert f"[{style(methods[0])[0]}&#160;{methods[0]}]".replace("&#160;", " ") in drawn
         assert plot.plt.monitor.marker[-1][0] == style(methods[0])[0]
         assert table.cursor_row == 0
         await pilot.press("m")
