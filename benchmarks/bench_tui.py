@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import optllm_tui  # noqa: F401  (passive OpenMP waiting, before xgboost loads)
 
@@ -125,29 +127,59 @@ async def latency_while_training(presses: int
                                  ) -> tuple[list[float], int, float, list[float]]:
     """Screen switches while training; before training starts, the first visit of the
     Front screen (composing it) and switches with nothing running, for comparison."""
-    from optllm_tui.app import make_app
     from optllm_tui.messages import TrainingProgress
+
+    async with bench_app(bootstraps=400) as (app, pilot, messages):
+        await until(pilot, lambda: app.session.dataset is not None)
+        first_visit = await timed(pilot, ("4",), lambda: app.screen.SCOPE == "front")
+        await until(pilot, lambda: app.library_ready)
+        await timed(pilot, ("2",), lambda: app.screen.SCOPE == "predictor")  # composed
+        idle = await switches(pilot, presses)
+        await pilot.press("2", "t")
+        await until(pilot, lambda: any(isinstance(m, TrainingProgress)
+                                       and m.stage == "train" for m in messages))
+        times = await switches(pilot, presses)
+        assert app.jobs.running("train"), "training ended before the measurement"
+        progress = sum(isinstance(m, TrainingProgress) for m in messages)
+    return times, progress, first_visit, idle
+
+
+@contextlib.asynccontextmanager
+async def bench_app(**run: object) -> AsyncIterator[tuple[Any, Any, list[object]]]:
+    """A Pilot run of the app on the default dataset with `run` parameters: (app, pilot,
+    messages seen); every job is stopped at the end."""
+    from optllm_tui.app import make_app
     from optllm_tui.settings import Settings
 
     messages: list[object] = []
     with tempfile.TemporaryDirectory() as config:
-        app = make_app(Settings(config_dir=Path(config), show_timings=False,
-                                run={"bootstraps": 400}))
+        app = make_app(Settings(config_dir=Path(config), show_timings=False, run=run))
         app.benchmark_frames = record_frames(app)
         async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
-            await until(pilot, lambda: app.session.dataset is not None)
-            first_visit = await timed(pilot, ("4",), lambda: app.screen.SCOPE == "front")
-            await until(pilot, lambda: app.library_ready)
-            await timed(pilot, ("2",), lambda: app.screen.SCOPE == "predictor")  # composed
-            idle = await switches(pilot, presses)
-            await pilot.press("2", "t")
-            await until(pilot, lambda: any(isinstance(m, TrainingProgress)
-                                           and m.stage == "train" for m in messages))
-            times = await switches(pilot, presses)
-            assert app.jobs.running("train"), "training ended before the measurement"
-            progress = sum(isinstance(m, TrainingProgress) for m in messages)
+            yield app, pilot, messages
             await app.jobs.stop_all()
-    return times, progress, first_visit, idle
+
+
+async def first_visits(train: bool = True) -> dict[str, float]:
+    """The first visit of every screen (composing it) while the predictor trains on the
+    default dataset (from its choice of learner on), each screen by its key; with
+    `train` False, with nothing running, for comparison."""
+    from optllm_tui.commands import SCREENS
+    from optllm_tui.messages import TrainingProgress
+
+    async with bench_app(bootstraps=400) as (app, pilot, messages):
+        await until(pilot, lambda: app.session.dataset is not None and app.library_ready)
+        await timed(pilot, ("2",), lambda: app.screen.SCOPE == "predictor")
+        if train:
+            await pilot.press("t")
+            await until(pilot, lambda: any(isinstance(m, TrainingProgress) for m in messages))
+        visits = {}
+        for mode, key, _ in SCREENS:
+            if mode in ("predictor", "datasets"):
+                continue  # already composed (the first screen, and the one training)
+            visits[mode] = await timed(pilot, (key,), lambda m=mode: app.screen.SCOPE == m)
+        assert app.jobs.running("train") == train, "training ended before the measurement"
+    return visits
 
 
 async def switches(pilot, presses: int) -> list[float]:
@@ -277,12 +309,28 @@ def row(what: str, values: list[float], target: str) -> str:
     return f"| {what} | {len(ms)} | {median:.0f} | {p90:.0f} | {max(ms):.0f} | {target} |"
 
 
+def print_visits(training: dict[str, float], idle: dict[str, float]) -> None:
+    for mode, seconds in training.items():
+        print(row(f"first visit of {mode} while training", [seconds], "<= 300"))
+        print(row(f"first visit of {mode}, nothing running", [idle[mode]], "-"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--presses", type=int, default=20)
     parser.add_argument("--paint-runs", type=int, default=5)
+    parser.add_argument("--only-visits", action="store_true",
+                        help="only the first visits of the screens while training")
     args = parser.parse_args()
+
+    visits = asyncio.run(first_visits())
+    idle_visits = asyncio.run(first_visits(train=False))
+    if args.only_visits:
+        print("| measure | n | median ms | p90 ms | max ms | target |")
+        print("|---|---|---|---|---|---|")
+        print_visits(visits, idle_visits)
+        return
 
     firsts, shown = first_paint(args.paint_runs)
     training, progress, first_visit, idle = asyncio.run(latency_while_training(args.presses))
@@ -294,6 +342,7 @@ def main() -> None:
     print(row("first paint (process start to first screen)", firsts, "<= 1500"))
     print(row("default dataset (5,000 x 8) shown", shown, "-"))
     print(row("first visit of a screen (composing it), idle", [first_visit], "-"))
+    print_visits(visits, idle_visits)
     print(row("key with nothing running: switch screen", idle, "<= 100"))
     print(row("key while training: switch screen", training, "<= 100"))
     print(row("key while comparing (NSGA-II on the default): switch screen", comparing,

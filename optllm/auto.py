@@ -26,7 +26,14 @@ from optllm.features import NoFeatures, as_texts, make_featuriser
 from optllm.learners import fold_ids, fold_prior, log_loss_rows, make_learner
 from optllm.optimize import optimize
 from optllm.prediction import quality_frame
-from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
+from optllm.progress import (
+    Progress,
+    ProgressCallback,
+    ShouldStop,
+    check_cancelled,
+    relabelled,
+    report,
+)
 
 AUTO = "auto"
 
@@ -124,20 +131,33 @@ def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps:
 
 
 def _out_of_fold(candidate: Candidate, X: Any, Y: np.ndarray, folds: np.ndarray, cv: int,
-                 random_state: int | None, should_stop: ShouldStop | None
-                 ) -> tuple[np.ndarray, Any]:
+                 random_state: int | None, should_stop: ShouldStop | None,
+                 progress: ProgressCallback | None = None) -> tuple[np.ndarray, Any]:
     """(n, M) out-of-fold probabilities and the learner fitted on all rows: from one fit
-    where the learner keeps them, else by refitting on each fold's complement (learner None)."""
+    where the learner keeps them, else by refitting on each fold's complement (learner None).
+    `progress` gets the learner's reports, per fold for the refits."""
     learner = _make(candidate, cv, random_state, 0)
     if candidate.learner != "xgboost":
-        learner.fit(X, Y, should_stop=should_stop)
+        learner.fit(X, Y, progress=progress, should_stop=should_stop)
         return learner.oof_proba_, learner
     P = np.empty(Y.shape)
-    for k in range(int(folds.max()) + 1):
+    n_folds = int(folds.max()) + 1
+    for k in range(n_folds):
         test = folds == k
-        learner.fit(X[~test], Y[~test], should_stop=should_stop)
+        fold = None if progress is None else _in_fold(progress, k, n_folds)
+        learner.fit(X[~test], Y[~test], progress=fold, should_stop=should_stop)
         P[test] = learner.predict_mean_std(X[test], should_stop=should_stop)[0]
     return P, None
+
+
+def _in_fold(progress: ProgressCallback, k: int, n_folds: int) -> ProgressCallback:
+    """`progress` with each report's message prefixed by the fold it comes from."""
+    def inner(event: Progress) -> None:
+        step = event.message or f"{event.done}/{event.total}"
+        progress(Progress(event.stage, event.done, event.total,
+                          f"fold {k + 1}/{n_folds}, {step}"))
+
+    return inner
 
 
 def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -175,6 +195,9 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
              and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)]
     tried.append(PRIOR)
     texts_all = as_texts(texts_all)
+    names = sorted({c.featuriser for c in tried} - {"none"})
+    report(progress, "choose", 0, len(tried),
+           f"fitting {' and '.join(names) or 'no'} features on {len(texts_all):,} texts")
     featurisers = _fit_featurisers({c.featuriser for c in tried}, texts_all, random_state,
                                    should_stop)
     train = as_texts(texts_train)
@@ -186,8 +209,11 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
     for i, c in enumerate(tried):
         check_cancelled(should_stop, "choose")
         t0 = time.perf_counter()
+        what = f"cross-validating {c.name}"
+        report(progress, "choose", i, len(tried), what)
         P, learners[c.name] = _out_of_fold(c, features[c.featuriser], Y, folds, cv,
-                                           random_state, should_stop)
+                                           random_state, should_stop,
+                                           relabelled(progress, "choose", i, len(tried), what))
         loss = log_loss_rows(Y, P)
         q = quality_frame(list(range(Y.shape[1])), Y, P, prior, Y.mean(axis=0))
         if c == PRIOR:  # its out-of-fold rates differ by fold only: no ranking to score
@@ -199,7 +225,7 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
                      "brier": float(q["brier"].mean()),
                      "models_beating_prior": int(q["beats_prior"].sum()),
                      "seconds": time.perf_counter() - t0})
-        report(progress, "choose", i + 1, len(tried), c.name)
+        report(progress, "choose", i + 1, len(tried), f"scored {c.name}")
     scores = _score_table(rows, losses)
     best = scores[scores["candidate"] != PRIOR.name].iloc[0] if len(scores) > 1 else None
     clear = best is not None and best["gain_over_prior"] > MIN_GAIN_SE * best["gain_se"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from optllm import compare_cli
 from optllm.config import DEFAULT_ALPHA, FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
@@ -18,50 +17,10 @@ from optllm.extra_cli import (
     report_unmet,
     uses_batch_options,
 )
-from optllm.progress import Progress
+from optllm.progress_bar import ProgressBar
 
-
-class ProgressBar:
-    """One line per stage on stderr: redrawn in place on a terminal, printed once when
-    the stage ends otherwise (logs stay readable)."""
-
-    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
-        self.stream = stream
-        self.width = width
-        self.tty = stream.isatty()
-        self.stage: str | None = None
-        self.started = time.perf_counter()
-        self.last_draw = 0.0
-
-    def __call__(self, event: Progress) -> None:
-        if event.stage != self.stage:
-            self.finish()
-            self.stage = event.stage
-            self.started = time.perf_counter()
-        done = event.total is not None and event.done >= event.total
-        now = time.perf_counter()
-        if self.tty and (done or now - self.last_draw > 0.1):
-            self.last_draw = now
-            self.stream.write("\r" + self._line(event))
-            self.stream.flush()
-        self._last = event
-
-    def _line(self, event: Progress) -> str:
-        elapsed = time.perf_counter() - self.started
-        if event.total:
-            filled = int(self.width * min(1.0, event.done / event.total))
-            bar = "#" * filled + "-" * (self.width - filled)
-            return (f"{event.stage:>9} [{bar}] {event.done}/{event.total} "
-                    f"{elapsed:6.1f}s {event.message[:30]:<30}")
-        return f"{event.stage:>9} {elapsed:6.1f}s {event.message[:40]:<40}"
-
-    def finish(self) -> None:
-        if self.stage is None:
-            return
-        line = self._line(self._last)
-        self.stream.write(("\r" + line + "\n") if self.tty else line + "\n")
-        self.stream.flush()
-        self.stage = None
+#: The one definition of every run default: `run`, `compare` and the app's help take theirs.
+DEFAULTS = RunConfig()
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -71,11 +30,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", help="dataset file: wide or long CSV / Parquet / JSONL")
     p.add_argument("--layout", choices=["wide", "long"], help="override layout detection")
     p.add_argument("--train-fraction", type=float, default=None,
-                   help="share of queries in the labelled training sample (default 0.02; "
+                   help="share of queries in the labelled training sample (default "
+                        f"{DEFAULTS.train_fraction}; "
                         "not with --allocate, which learns from all of DATA)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--bootstraps", type=int, default=30,
-                   help="bootstrap refits for the spread (default 30; the paper: 100)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                   help=f"random seed (default {DEFAULTS.seed})")
+    p.add_argument("--bootstraps", type=int, default=DEFAULTS.bootstraps,
+                   help=f"bootstrap refits for the spread (default {DEFAULTS.bootstraps}; "
+                        "the paper: 100)")
     p.add_argument("--learner", choices=LEARNER_CHOICES, default="auto",
                    help="auto (default: chosen by cross-validated log-loss, falling back to "
                         "the per-model prior), or xgboost (the paper's), logistic, knn, prior")
@@ -87,8 +49,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="robust score = mean + alpha * std (default: the measured best)")
     p.add_argument("--method", choices=["optllm", "hull"], default="optllm",
                    help="optllm: the paper's search; hull: the exact supported front")
-    p.add_argument("--density", type=int, default=10,
-                   help="steps from each end of the front (default 10)")
+    p.add_argument("--density", type=int, default=DEFAULTS.density,
+                   help=f"steps from each end of the front (default {DEFAULTS.density})")
     point = p.add_mutually_exclusive_group()
     point.add_argument("--budget", type=float, help="pick the best point costing <= USD")
     point.add_argument("--target-accuracy", type=float,

@@ -25,13 +25,20 @@ import numpy as np
 import pandas as pd
 from scipy.stats import friedmanchisquare, rankdata
 
+from optllm.config import Split
 from optllm.dataset import Dataset
 from optllm.evaluation import Evaluation, evaluate
 from optllm.exceptions import Cancelled, ConfigError
 from optllm.front import Front, allocation_totals
 from optllm.hull import cheapest_allocation
 from optllm.optimize import optimize
-from optllm.pipeline import MAX_FRONT_POINTS, RunConfig, split_queries, train_and_predict
+from optllm.pipeline import (
+    MAX_FRONT_POINTS,
+    Prediction,
+    RunConfig,
+    split_queries,
+    train_and_predict,
+)
 from optllm.progress import Progress, ProgressCallback, ShouldStop, check_cancelled, report
 
 DEFAULT_POP_SIZE = 100
@@ -422,11 +429,32 @@ def _tagged(progress: ProgressCallback | None, tag: str) -> ProgressCallback | N
     return forward
 
 
+#: The RunConfig fields a prediction depends on (the others choose points on a front).
+TRAINING_FIELDS = ("train_fraction", "seed", "bootstraps", "alpha", "featuriser", "learner")
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A prediction already made on the compared dataset with `config` and `split` (the
+    app's session): `compare` reuses it for the seed whose split and training parameters
+    it matches rather than train the same predictor again (89 s on logparsing)."""
+
+    config: RunConfig
+    split: Split
+    prediction: Prediction
+
+    def matches(self, config: RunConfig, split: Split) -> bool:
+        return (all(getattr(self.config, f) == getattr(config, f) for f in TRAINING_FIELDS)
+                and np.array_equal(self.split.train, split.train)
+                and np.array_equal(self.split.allocate, split.allocate))
+
+
 def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
             config: RunConfig | None = None, *, pop_size: int = DEFAULT_POP_SIZE,
             generations: int = DEFAULT_GENERATIONS, progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None,
-            on_front: Callable[[FrontUpdate], None] | None = None) -> Comparison:
+            on_front: Callable[[FrontUpdate], None] | None = None,
+            trained: Trained | None = None) -> Comparison:
     """Run `methods` on `dataset` for every seed and measure them against the true front.
 
     Per seed: `split_queries` and `train_and_predict` with `config` (its own `seed` replaced),
@@ -435,7 +463,7 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
     ("compare", runs done, runs total) report per finished run, messages prefixed by the
     seed. `on_front` gets a `FrontUpdate` after every generation and at the end of every
     run. `should_stop` is checked throughout (training, every run, every generation);
-    stopping raises `Cancelled`.
+    stopping raises `Cancelled`. `trained` is used, not retrained, for the seed it matches.
     Every allocated query needs its labels.
     """
     config = (config or RunConfig()).check()
@@ -460,9 +488,13 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
         split = split_queries(dataset, config.train_fraction, seed)
         allocated = dataset.subset(split.allocate)
         timings[seed] = {}
-        prediction = train_and_predict(dataset, split, dataclasses.replace(config, seed=seed),
-                                       progress=tagged, should_stop=should_stop,
-                                       timings=timings[seed])
+        seed_config = dataclasses.replace(config, seed=seed)
+        if trained is not None and trained.matches(seed_config, split):
+            prediction = trained.prediction
+            report(tagged, "train", 1, 1, "the predictor already trained, reused")
+        else:
+            prediction = train_and_predict(dataset, split, seed_config, progress=tagged,
+                                           should_stop=should_stop, timings=timings[seed])
         trial = Trial(seed, prediction.scores, allocated.cost,
                       allocated.labels.astype(np.float64),
                       dataset.labels[split.train].mean(axis=0), config.density, pop_size,

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
+from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
 from optllm.exceptions import ConfigError
 from optllm.extra_cli import check_out_dir
 
@@ -27,6 +27,8 @@ OUTPUT_NAMES = ("comparison.csv", "comparison.md", "fronts")
 MAX_SEEDS = 100
 MAX_POP_SIZE = 1000
 MAX_GENERATIONS = 2000
+#: The run defaults, shared with `optllm run` (one definition: `RunConfig`).
+DEFAULTS = RunConfig()
 METHOD_NAMES = ("optllm", "hull", "single", "random", "oracle", "prior", "nsga2", "smsemoa",
                 "moead")
 
@@ -45,14 +47,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--methods", metavar="M1,M2,...",
                    help=f"comma-separated, from {', '.join(METHOD_NAMES)} (default: all; "
                         "nsga2, smsemoa and moead only when pymoo is installed)")
-    p.add_argument("--train-fraction", type=float, default=0.02, metavar="F",
-                   help="share of queries in the labelled training sample (default 0.02)")
-    p.add_argument("--learner", choices=LEARNER_CHOICES, default="auto",
-                   help="predictor learner (default auto; the paper's: xgboost)")
-    p.add_argument("--featuriser", choices=FEATURISER_CHOICES, default="auto",
-                   help="query text features (default auto; the paper's: tfidf-svd)")
-    p.add_argument("--bootstraps", type=int, default=100, metavar="B",
-                   help="bootstrap refits for the spread (default 100, the paper's)")
+    p.add_argument("--train-fraction", type=float, default=DEFAULTS.train_fraction,
+                   metavar="F", help="share of queries in the labelled training sample "
+                                     f"(default {DEFAULTS.train_fraction})")
+    p.add_argument("--learner", choices=LEARNER_CHOICES, default=DEFAULTS.learner,
+                   help=f"predictor learner (default {DEFAULTS.learner}; the paper's: xgboost)")
+    p.add_argument("--featuriser", choices=FEATURISER_CHOICES, default=DEFAULTS.featuriser,
+                   help=f"query text features (default {DEFAULTS.featuriser}; the paper's: "
+                        "tfidf-svd)")
+    p.add_argument("--bootstraps", type=int, default=DEFAULTS.bootstraps, metavar="B",
+                   help=f"bootstrap refits for the spread (default {DEFAULTS.bootstraps}, as "
+                        "`optllm run`; the paper's: 100)")
     p.add_argument("--pop-size", type=int, default=100, metavar="P",
                    help="population of the evolutionary methods (default 100)")
     p.add_argument("--generations", type=int, default=200, metavar="G",
@@ -66,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the comparison and write its files; errors are `OptLLMError`s."""
     from optllm.cli import ProgressBar
     from optllm.compare import check_methods, compare, default_methods
-    from optllm.config import RunConfig
     from optllm.default_data import load_default
     from optllm.export import atomic_path, replaced_folder, write_table
     from optllm.loading import load_dataset

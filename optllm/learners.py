@@ -21,6 +21,7 @@ Sentence embeddings would be a further featuriser (an optional extra); they are 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -215,14 +216,21 @@ class LogisticPredictor(_Learner):
         Xu = X[:, columns]
         folds = fold_ids(n, self.cv, self.random_state)
         total = n_models * (1 + self.n_bootstraps)
+        # The total explained in every report: a bare "248" reads as a mystery.
+        fits = f"{n_models} models x (1 fit + {self.n_bootstraps} bootstraps)"
+        report(progress, "train", 0, total, fits)
         if self.warm_start and getattr(self, "oof_proba_", np.empty(0)).shape == Y.shape:
             C, oof = self.C_, self.oof_proba_
         else:
             oof = np.empty((n, n_models))
             C = np.full(n_models, np.nan)
             for j in range(n_models):
-                C[j], oof[:, j] = self._choose_C(Xu, Y[:, j], folds, should_stop)
-                report(progress, "train", j + 1, total)
+                def fold_done(text: str, j: int = j) -> None:
+                    report(progress, "train", j, total, f"model {j + 1}/{n_models}, {text}")
+
+                C[j], oof[:, j] = self._choose_C(Xu, Y[:, j], folds, should_stop,
+                                                 None if progress is None else fold_done)
+                report(progress, "train", j + 1, total, fits)
         coef, intercept = self._fit_all(Xu, Y, C, np.ones(n), should_stop)
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=self.n_bootstraps)
@@ -230,7 +238,8 @@ class LogisticPredictor(_Learner):
         for b, seed in enumerate(seeds):
             counts = np.bincount(np.random.default_rng(seed).integers(0, n, n), minlength=n)
             boots.append(self._fit_all(Xu, Y, C, counts.astype(np.float64), should_stop))
-            report(progress, "train", n_models * (b + 2), total)
+            report(progress, "train", n_models * (b + 2), total,
+                   f"bootstrap {b + 1}/{self.n_bootstraps}; {fits}")
         self.C_ = C
         self.columns_ = columns
         self.coef_, self.intercept_ = coef, intercept
@@ -268,9 +277,12 @@ class LogisticPredictor(_Learner):
         return np.column_stack([w for w, _ in fits]), np.array([c for _, c in fits])
 
     def _choose_C(self, X: sp.csr_matrix, y: np.ndarray, folds: np.ndarray,
-                  should_stop: ShouldStop | None) -> tuple[float, np.ndarray]:
+                  should_stop: ShouldStop | None,
+                  fold_done: Callable[[str], None] | None = None
+                  ) -> tuple[float, np.ndarray]:
         """The C of lowest K-fold log-loss and its out-of-fold probabilities (NaN and the
-        out-of-fold rate for a constant column); `should_stop` is checked before each fit."""
+        out-of-fold rate for a constant column); `should_stop` is checked before each fit,
+        `fold_done` told after it ("C 1, fold 3/5")."""
         prior = fold_prior(y[:, None], folds)[:, 0]
         if y.min() == y.max():
             return np.nan, prior
@@ -282,6 +294,8 @@ class LogisticPredictor(_Learner):
                 test = folds == k
                 w, b = self._fit_one(X, y, C, (~test).astype(np.float64))
                 p[test] = 1.0 / (1.0 + np.exp(-(X[test] @ w + b)))
+                if fold_done is not None:
+                    fold_done(f"fold {k + 1}/{int(folds.max()) + 1} at C {C:g}")
             loss = log_loss_rows(y, p).mean()
             if loss < best_loss:
                 best_C, best_p, best_loss = C, p, loss

@@ -189,6 +189,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         oob_weight = np.zeros(n)
         members: list[_Member] = []
         workers = self._n_workers()
+        report(progress, "train", 0, self.n_bootstraps,
+               f"bootstrap members, each {n_models} models")
         with ThreadPoolExecutor(workers) as pool:
             for b, m in enumerate(_in_order(pool, workers, train, seeds, should_stop, "train")):
                 if m.oob.any():
@@ -197,7 +199,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
                     prior_sum[m.oob] += weights[b] * m.inbag_mean
                     oob_weight[m.oob] += weights[b]
                 members.append(m)
-                report(progress, "train", b + 1, self.n_bootstraps)
+                report(progress, "train", b + 1, self.n_bootstraps,
+                       f"bootstrap members, each {n_models} models")
         if not weights.any():  # every member was wrong on every out-of-bag cell: no ranking
             weights[:] = 1.0
 
@@ -378,6 +381,19 @@ def quality_table(names: list[Any], auc: np.ndarray, brier: np.ndarray,
         "brier": brier,
         "base_rate": base_rate,
         "prior_brier": prior_brier,
-        "beats_prior": brier < prior_brier,
+        "beats_prior": vs_prior(auc, brier, prior_brier) == "better",
         "n_oob": n_oob.astype(np.int64),
     })
+
+
+def vs_prior(auc: Any, brier: Any, prior_brier: Any) -> np.ndarray:
+    """Per model "better", "same" or "worse" than the base-rate prior.
+
+    Better means a lower Brier score and a ranking at least as good as chance: a model
+    whose AUC is below 0.5 ranks its queries backwards, and routing by it would send the
+    hard ones to it, however calibrated. Brier scores equal up to rounding (the prior
+    itself, a learner that fell back to the base rate) are "same", not "worse"."""
+    auc, brier, prior_brier = (np.asarray(a, dtype=np.float64) for a in (auc, brier, prior_brier))
+    same = np.isclose(brier, prior_brier, rtol=1e-6, atol=1e-9)
+    better = (brier < prior_brier) & ~same & ~(auc < 0.5)
+    return np.where(better, "better", np.where(same & ~(auc < 0.5), "same", "worse"))

@@ -291,6 +291,22 @@ def learned_output_tokens(history: Dataset, prices: Sequence[ModelPrice],
     return tokens, sources
 
 
+def _with_generator_prices(overrides: Overrides | None, models: Sequence[str]) -> Overrides:
+    """`overrides` with the synthetic generator's prices for its models that the user did
+    not price: the synthetic history's costs were made from them, so the batch is priced
+    like its history (the table has no entry for some of them, and other figures for
+    the rest)."""
+    from optllm.synthetic import MODELS
+
+    overrides = overrides or Overrides()
+    generator = {spec.name: ModelPrice(spec.name, spec.input_price, spec.output_price,
+                                       "synthetic generator (optllm.synthetic)")
+                 for spec in MODELS if spec.name in models
+                 and spec.name not in overrides.prices and spec.name not in overrides.aliases}
+    return Overrides({**generator, **overrides.prices}, overrides.aliases,
+                     overrides.output_tokens)
+
+
 def build_cost_model(models: Sequence[str], history: Dataset | None = None, *,
                      prices: Overrides | str | os.PathLike[str] | None = None,
                      output_tokens: Mapping[str, float] | None = None,
@@ -298,10 +314,14 @@ def build_cost_model(models: Sequence[str], history: Dataset | None = None, *,
     """Prices, expected output tokens and token method for `models`.
 
     `prices` is a prices TOML path or parsed `Overrides`; `output_tokens` (model -> tokens)
-    takes precedence over the file's and over what `history` implies.
+    takes precedence over the file's and over what `history` implies. A synthetic history
+    (the embedded default) prices its models as its generator did, unless `prices` says
+    otherwise.
     """
     overrides = prices if isinstance(prices, Overrides) or prices is None else (
         load_overrides(prices))
+    if history is not None and history.synthetic:
+        overrides = _with_generator_prices(overrides, models)
     table = lookup_prices(models, overrides)
     method = resolve_method(token_method)
     user = {**(overrides.output_tokens if overrides else {}), **(output_tokens or {})}

@@ -371,7 +371,8 @@ class OptLLMApp(App[None]):
         seeds = tuple(range(config.seed, config.seed + n_seeds))
         session.clear_comparison(CompareState("running", "starting", 0,
                                               len(names) * len(seeds)))
-        self.jobs.compare(dataset, names, seeds, config, pop_size, generations)
+        self.jobs.compare(dataset, names, seeds, config, pop_size, generations,
+                          session.reusable())
         self.publish("compare")
 
     def cancel_compare(self) -> None:

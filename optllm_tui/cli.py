@@ -33,6 +33,9 @@ def _seed(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from optllm.config import RunConfig
+
+    defaults = RunConfig()  # the one definition of the defaults, as the app starts with them
     p = argparse.ArgumentParser(
         prog="optllm-tui",
         description="Assign queries to LLMs interactively: load data, train the success "
@@ -47,10 +50,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mouse", action="store_true",
                    help="ignore the mouse (the terminal's own text selection then works)")
     p.add_argument("--bootstraps", type=_positive_int,
-                   help="bootstrap members in the ensemble (default 100; small is fast)")
+                   help=f"bootstrap members in the ensemble (default {defaults.bootstraps}; "
+                        "small is fast)")
     p.add_argument("--train-fraction", type=_fraction,
-                   help="share of queries in the labelled training sample (default 0.02)")
-    p.add_argument("--seed", type=_seed, help="random seed (default 0)")
+                   help="share of queries in the labelled training sample (default "
+                        f"{defaults.train_fraction})")
+    p.add_argument("--seed", type=_seed, help=f"random seed (default {defaults.seed})")
     return p
 
 

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from textual.message import Message
     from textual.worker import Worker
 
-    from optllm.compare import FrontUpdate
+    from optllm.compare import FrontUpdate, Trained
     from optllm.config import RunConfig, Split
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
@@ -344,10 +344,12 @@ class Jobs:
         self._run("optimise", "run the optimiser", work)
 
     def compare(self, dataset: Dataset, methods: tuple[str, ...], seeds: tuple[int, ...],
-                config: RunConfig, pop_size: int, generations: int) -> None:
+                config: RunConfig, pop_size: int, generations: int,
+                trained: Trained | None = None) -> None:
         """Run `optllm.compare.compare`: progress and the fronts of evolving methods
         throttled to about ten messages a second each, finished fronts and the result
-        always. Escape (cancelling) stops it between runs and generations."""
+        always. Escape (cancelling) stops it between runs and generations. `trained` (the
+        session's predictor) is reused for the seed it was trained with."""
 
         def work(worker: Worker[Any], post: Post) -> None:
             from optllm.compare import compare
@@ -356,7 +358,7 @@ class Jobs:
                 dataset, methods, seeds, config, pop_size=pop_size, generations=generations,
                 progress=Throttle(worker, post, REPORT_INTERVAL, CompareProgress),
                 should_stop=lambda: worker.is_cancelled,
-                on_front=FrontThrottle(worker, post, REPORT_INTERVAL))
+                on_front=FrontThrottle(worker, post, REPORT_INTERVAL), trained=trained)
             post(CompareDone(worker, comparison))
 
         self._run("compare", f"compare {', '.join(methods)}", work)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual_fastdatatable import ArrowBackend
 
-    from optllm.compare import Comparison, FrontUpdate
+    from optllm.compare import Comparison, FrontUpdate, Trained
     from optllm.config import RunConfig, Split
     from optllm.dataset import Dataset
     from optllm.evaluation import Evaluation
@@ -111,6 +111,8 @@ class Session:
     comparison: Comparison | None = None
     compare_state: CompareState = field(default_factory=lambda: CompareState("idle"))
     _config: RunConfig | None = None
+    #: The config `prediction` was made with (`config` may have been edited since).
+    trained_config: RunConfig | None = None
 
     @property
     def config(self) -> RunConfig:
@@ -150,8 +152,19 @@ class Session:
                        cost_model: CostModel | None = None) -> None:
         self.split, self.allocated, self.prediction, self.hull = (
             split, allocated, prediction, hull)
+        self.trained_config = self.config  # the caller sets the config first
         self.trained_dataset, self.cost_model = trained_dataset, cost_model
         self.clear_optimiser()
+
+    def reusable(self) -> Trained | None:
+        """The prediction for `optllm.compare.compare` to reuse (made on `dataset`, so not
+        a batch run's, which trained on history + batch rows), or None."""
+        if (self.prediction is None or self.split is None or self.trained_config is None
+                or self.batch is not None or self.trained_dataset is not None):
+            return None
+        from optllm.compare import Trained
+
+        return Trained(self.trained_config, self.split, self.prediction)
 
     def clear_optimiser(self) -> None:
         self.stepper = None

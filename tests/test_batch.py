@@ -85,8 +85,9 @@ def test_batch_costs_come_from_token_counts_and_prices(result, new_queries):
     model = result.cost_model
     expected = model.cost_matrix(estimate_tokens(new_queries.queries))
     np.testing.assert_allclose(result.allocated.cost, expected, rtol=1e-12)
-    # gpt-4o etc. are priced by the bundled table, output tokens learnt from history costs
-    assert all(p.source.startswith("genai-prices") for p in model.prices)
+    # a synthetic history's models are priced as its generator made their costs, output
+    # tokens learnt from history costs
+    assert all(p.source.startswith("synthetic generator") for p in model.prices)
     assert all(s.startswith("history") for s in model.output_tokens_source)
 
 

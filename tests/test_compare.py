@@ -228,3 +228,37 @@ def test_the_command_runs_on_the_embedded_default(tmp_path):
                    "--out", str(tmp_path))
     assert compare_cli.run(args) == 0
     assert "synthetic" in (tmp_path / "comparison.md").read_text()
+
+
+def test_a_predictor_already_trained_is_reused_for_its_seed_only(dataset, comparison,
+                                                                monkeypatch):
+    """The app's Compare after training: the seed trained with the same split and
+    parameters takes the session's prediction (same result, no training); other seeds,
+    or a changed parameter, train."""
+    import optllm.compare as compare_module
+    from optllm.compare import Trained
+    from optllm.config import split_queries
+    from optllm.pipeline import train_and_predict
+
+    seed_config = dataclasses.replace(CONFIG, seed=1)
+    split = split_queries(dataset, CONFIG.train_fraction, 1)
+    trained = Trained(seed_config, split, train_and_predict(dataset, split, seed_config))
+    trainings: list[int] = []
+
+    def counting(data, split, config, **kw):
+        trainings.append(config.seed)
+        return train_and_predict(data, split, config, **kw)
+
+    monkeypatch.setattr(compare_module, "train_and_predict", counting)
+    again = compare(dataset, ["optllm", "hull"], [1, 2], CONFIG, trained=trained)
+    assert trainings == [2]
+    columns = ["points", "igd", "hypervolume"]
+    first = comparison.table().set_index(["method", "seed"]).loc[
+        [("optllm", 1), ("hull", 1)], columns]
+    pd.testing.assert_frame_equal(
+        again.table().set_index(["method", "seed"]).loc[[("optllm", 1), ("hull", 1)], columns],
+        first)
+    trainings.clear()
+    other = Trained(dataclasses.replace(seed_config, bootstraps=4), split, trained.prediction)
+    compare(dataset, ["hull"], [1], CONFIG, trained=other)
+    assert trainings == [1]

@@ -140,7 +140,8 @@ def test_progress_reports_each_bootstrap_and_batch() -> None:
     X, Y = planted(n=80)
     seen: list[Progress] = []
     est = small().fit(X, Y, progress=seen.append)
-    assert [(p.stage, p.done, p.total) for p in seen] == [("train", b, B) for b in range(1, B + 1)]
+    # a report at 0 before the first member: the stage shows it has started
+    assert [(p.stage, p.done, p.total) for p in seen] == [("train", b, B) for b in range(B + 1)]
     seen.clear()
     est.predict_mean_std(X, batch_size=30, progress=seen.append)
     assert [(p.stage, p.done, p.total) for p in seen] == [
@@ -217,3 +218,17 @@ def test_results_do_not_depend_on_n_jobs() -> None:
         np.testing.assert_array_equal(P, Q)
     with pytest.raises(ConfigError, match="n_jobs"):
         small(n_jobs=0).fit(X, Y)
+
+
+def test_vs_prior_says_same_for_a_tie_and_never_better_below_chance() -> None:
+    from optllm.learners import PriorPredictor
+    from optllm.prediction import vs_prior
+
+    rng = np.random.default_rng(0)
+    Y = (rng.random((50, 3)) < 0.4).astype(float)
+    q = PriorPredictor(random_state=0).fit(np.zeros((50, 1)), Y).quality_
+    assert list(vs_prior(q["auc"], q["brier"], q["prior_brier"])) == ["same"] * 3
+    assert not q["beats_prior"].any()
+    verdicts = vs_prior([0.8, 0.45, 0.7, np.nan], [0.20, 0.20, 0.25, 0.20],
+                        [0.24, 0.24, 0.24, 0.24])
+    assert list(verdicts) == ["better", "worse", "worse", "better"]

@@ -216,3 +216,18 @@ def test_a_token_count_that_is_not_a_count_names_its_row(tmp_path, cell):
     with pytest.raises(DatasetError, match=r"h: row 2, column 'b_output_tokens': token count"):
         build_cost_model(hist.models, hist, prices=overrides_file(tmp_path),
                          token_method="estimate")
+
+
+def test_the_synthetic_default_is_priced_as_its_generator_made_its_costs(no_network):
+    """The demo's batch workflow: every model of the embedded default has a price (three
+    are in no public table), the ones its costs were made from; a prices file still wins."""
+    from optllm.pricing import build_cost_model, parse_overrides
+    from optllm.synthetic import MODELS, generate
+
+    history = generate(60, len(MODELS), seed=0)
+    model = build_cost_model(history.models, history, token_method="estimate")
+    assert [p.input_per_mtok for p in model.prices] == [s.input_price for s in MODELS]
+    assert {p.source for p in model.prices} == {"synthetic generator (optllm.synthetic)"}
+    mine = parse_overrides({"gpt-4o": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}}, "x")
+    model = build_cost_model(history.models, history, prices=mine, token_method="estimate")
+    assert model.prices[0].input_per_mtok == 1.0

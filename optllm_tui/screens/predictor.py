@@ -155,17 +155,22 @@ class PredictorScreen(ModeScreen):
         panel = self.query_one(ProgressPanel)
         topic = change.topic
         if topic == "training":
-            panel.start(self.session.config.bootstraps)
+            panel.start()
             self._status("", "")
+            # the old predictor's table and verdict would read as the new one's
+            self.query_one("#quality", DataTable).clear()
+            self.query_one("#verdict", Static).update("")
         elif topic == "progress":
             message = change.payload
-            panel.report(message.stage, message.done, message.total)
+            panel.report(message.stage, message.done, message.total, message.text)
         elif topic == "cancelled" and change.group == "train":
             panel.stop("Training cancelled.")
         elif topic == "failed" and change.group == "train":
             panel.stop("Training failed.")
             self._status(change.text, "error")
         elif topic in ("all", "dataset", "batch", "prediction"):
+            if topic != "all":  # an error about the data or run before is now stale
+                self._status("", "")
             self._fill_hint()
             if change.group == "run":
                 self._fill_inputs()
@@ -198,11 +203,17 @@ class PredictorScreen(ModeScreen):
         if prediction is None or split is None:
             self.query_one("#verdict", Static).update("")
             if not self.opt_app.jobs.running("train"):
-                self.query_one(ProgressPanel).stop("Not trained yet. Press t to train.")
+                self.query_one(ProgressPanel).stop(
+                    "Not trained yet. Press t to train." if self.session.dataset is not None
+                    else "Not trained yet. Load a dataset first (screen 1).")
             return
-        for row in prediction.quality.itertuples():
+        from optllm.prediction import vs_prior
+
+        quality = prediction.quality
+        verdicts = vs_prior(quality["auc"], quality["brier"], quality["prior_brier"])
+        for row, versus in zip(quality.itertuples(), verdicts, strict=True):
             table.add_row(literal(row.model), ratio(row.auc), ratio(row.brier),
-                          ratio(row.base_rate), "better" if row.beats_prior else "WORSE")
+                          ratio(row.base_rate), versus)
         took = ""
         if just_trained and elapsed is not None and self.opt_app.settings.show_timings:
             took = f" in {seconds(elapsed)}"

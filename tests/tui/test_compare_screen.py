@@ -109,6 +109,10 @@ async def test_compare_shows_table_and_one_series_per_method(app: OptLLMApp) -> 
         # m highlights one method after the other (its series drawn last), then none.
         await pilot.press("m")
         assert plot.legend.startswith(f"[{style(methods[0])[0]} {methods[0]}]")
+        # drawn as written: brackets are not read as markup (they were, and vanished)
+        await pilot.pause()
+        drawn = app.export_screenshot().replace("&#160;", " ")
+        assert f"[{style(methods[0])[0]}&#160;{methods[0]}]".replace("&#160;", " ") in drawn
         assert plot.plt.monitor.marker[-1][0] == style(methods[0])[0]
         assert table.cursor_row == 0
         await pilot.press("m")
@@ -286,3 +290,22 @@ async def test_without_pymoo_the_evolutionary_methods_cannot_be_chosen(
             evolutionary = option.value in ("nsga2", "smsemoa", "moead")
             assert option.disabled == evolutionary
             assert ("no pymoo" in str(option.prompt)) == evolutionary
+
+
+async def test_compare_after_training_reuses_the_predictor_for_its_seed(app: OptLLMApp
+                                                                        ) -> None:
+    from .conftest import trained
+
+    messages: list[object] = []
+    async with app.run_test(size=(120, 40), message_hook=messages.append) as pilot:
+        await trained(pilot)
+        await choose(pilot, ["hull", "single"], seeds=2)
+        await compared(pilot)
+        assert app.session.compare_state.phase == "done"
+        texts = [m.text for m in messages if isinstance(m, CompareProgress)]
+        seed = app.session.config.seed
+        assert any(t.startswith(f"seed {seed}: ") and "reused" in t for t in texts)
+        assert not any(t.startswith(f"seed {seed}: ") and m.stage == "choose"
+                       for m, t in zip((m for m in messages if isinstance(m, CompareProgress)),
+                                       texts, strict=True))
+        assert any(t.startswith(f"seed {seed + 1}: ") and "reused" not in t for t in texts)
