@@ -7,7 +7,7 @@ import sys
 import time
 
 from optllm import compare_cli
-from optllm.config import DEFAULT_ALPHA, FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
+from optllm.config import COST_UNITS, DEFAULT_ALPHA, FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
 from optllm.exceptions import Cancelled, OptLLMError
 from optllm.extra_cli import (
     HANDLERS,
@@ -89,6 +89,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="optllm: the paper's search; hull: the exact supported front")
     p.add_argument("--density", type=int, default=10,
                    help="steps from each end of the front (default 10)")
+    p.add_argument("--cost-unit", choices=COST_UNITS, default="usd",
+                   help="what the front's cost counts: usd (default), or calls to the paid "
+                        "models (every model dearer than the cheapest costs 1 per query)")
     point = p.add_mutually_exclusive_group()
     point.add_argument("--budget", type=float, help="pick the best point costing <= USD")
     point.add_argument("--target-accuracy", type=float,
@@ -106,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
         density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
         learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
+        cost_unit=args.cost_unit,
     ).check()
 
 

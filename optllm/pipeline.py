@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,20 @@ def n_steps(config: RunConfig) -> int:
     return 4 * config.density - 3 if config.method == "optllm" else 1
 
 
+def call_costs(cost: np.ndarray) -> np.ndarray:
+    """The cost matrix in calls to paid models: 1 per query for every model dearer (in
+    total) than the cheapest, 0 for the cheapest and any model as cheap (the free or local
+    baseline)."""
+    totals = cost.sum(axis=0)
+    paid = (totals > totals.min()).astype(np.float64)
+    return np.broadcast_to(paid, cost.shape).copy()
+
+
+def in_cost_unit(dataset: Dataset, unit: str) -> Dataset:
+    """`dataset` with its costs in `unit` ("usd" as loaded, or "calls")."""
+    return dataset if unit == "usd" else replace(dataset, cost=call_costs(dataset.cost))
+
+
 def check_budget(allocated: Dataset, config: RunConfig) -> None:
     """Fail before any training when the budget cannot buy even the cheapest allocation."""
     cheapest = float(allocated.cost.min(axis=1).sum())
@@ -141,9 +155,11 @@ def accuracy_std(front: Front, spread: np.ndarray) -> np.ndarray:
 
 
 def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray | None = None,
-                max_points: int = MAX_FRONT_POINTS) -> pd.DataFrame:
-    """The front's points (at most `max_points`, evenly by cost) with true accuracy and,
-    given the per-query `spread`, the uncertainty band of the expected accuracy."""
+                max_points: int = MAX_FRONT_POINTS, models: tuple[str, ...] = ()
+                ) -> pd.DataFrame:
+    """The front's points (at most `max_points`, evenly by cost) with true accuracy,
+    given the per-query `spread` the uncertainty band of the expected accuracy, and given
+    the `models` the number of queries each point sends to each (`queries_<model>`)."""
     points = front.thin(max_points)
     true_acc = (evaluation.true_accuracy[points] if evaluation is not None
                 else np.full(points.size, np.nan))
@@ -155,6 +171,10 @@ def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray 
     })
     if spread is not None:
         frame.insert(3, "predicted_accuracy_std", accuracy_std(front, spread)[points])
+    if models:
+        counts = front.take(points).queries_per_model(len(models))
+        for j, model in enumerate(models):
+            frame[f"queries_{model}"] = counts[:, j]
     return frame
 
 
@@ -220,6 +240,7 @@ class RunResult:
             "n_train": int(self.split.train.size),
             "n_allocated": int(self.split.allocate.size),
             "method": self.front.method,
+            "cost_unit": self.config.cost_unit,
             "status": self.front.status,
             "front_points_total": len(self.front),
             "front": [
@@ -264,6 +285,7 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
     """Train on `split.train`, then predict, optimise, evaluate and select on
     `split.allocate`, timing each stage into `timings`."""
     timings = timings if timings is not None else {}
+    dataset = in_cost_unit(dataset, config.cost_unit)
     allocated = dataset.subset(split.allocate)
     check_budget(allocated, config)
     prediction = train_and_predict(dataset, split, config, progress=progress,
@@ -310,8 +332,8 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False
     with replaced_folder(out, OUTPUT_NAMES, force=force) as staging:
         write_json({"dataset": result.dataset.source or result.dataset.title,
                     **result.config.as_dict()}, staging / "config.json")
-        write_table(front_frame(result.front, result.evaluation, result.prediction.spread),
-                    staging / "front.csv")
+        write_table(front_frame(result.front, result.evaluation, result.prediction.spread,
+                                models=result.dataset.models), staging / "front.csv")
         write_json(result.summary(), staging / "summary.json")
         names = OUTPUT_NAMES[:3]
         if result.selected is not None:
