@@ -92,6 +92,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cost-unit", choices=COST_UNITS, default="usd",
                    help="what the front's cost counts: usd (default), or calls to the paid "
                         "models (every model dearer than the cheapest costs 1 per query)")
+    p.add_argument("--report-at", type=float, metavar="SHARE",
+                   help="also report the cheapest allocation reaching SHARE of the best "
+                        "single model's accuracy (0.95 = 95%%)")
     point = p.add_mutually_exclusive_group()
     point.add_argument("--budget", type=float, help="pick the best point costing <= USD")
     point.add_argument("--target-accuracy", type=float,
@@ -109,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
         density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
         learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
-        cost_unit=args.cost_unit,
+        cost_unit=args.cost_unit, report_at=args.report_at,
     ).check()
 
 
@@ -136,31 +139,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary: dict) -> None:
-    def pct(x: float | None, scale: float = 100.0, unit: str = "%") -> str:
-        return "n/a" if x is None else f"{x * scale:+.1f}{unit}"
-
-    def fixed(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.4f}"
+    from optllm import summary_text
 
     predictor = summary["predictor"]
     print(f"predictor: {predictor['learner']} on {predictor['featuriser']} features")
     print(predictor["verdict"])
-    print(f"front: {summary['front_points_total']} points ({summary['method']})")
+    print(summary_text.front_line(summary))
+    lines = summary_text.single_model_lines(summary)
     if summary["best_single_model"] is not None:
-        print(f"best single model: {summary['best_single_model']}")
+        lines.append(f"best single model: {summary['best_single_model']}")
     if summary["best_single_model"] is not None and summary["igd"] is None:
-        print(f"too few allocated queries ({summary['n_allocated']}) with a trade-off to "
-              "evaluate the front against the labels")
+        lines.append(f"too few allocated queries ({summary['n_allocated']}) with a trade-off "
+                     "to evaluate the front against the labels")
     elif summary["best_single_model"] is not None:
-        print(f"cost saving at its accuracy: {pct(summary['cost_saving_at_best_accuracy'])}")
-        gain = pct(summary["accuracy_gain_at_best_cost"], 100, " pp")
-        print(f"accuracy gain at its cost: {gain}")
-        print(f"IGD {fixed(summary['igd'])}  spread {fixed(summary['delta'])}  "
-              f"hypervolume ratio {fixed(summary['hypervolume'])}")
-    if "selected" in summary:
-        sel = summary["selected"]
-        print(f"selected point {sel['point']}: cost ${sel['cost']:.4f}, expected accuracy "
-              f"{sel['predicted_accuracy']:.4f}")
+        lines += summary_text.measure_lines(summary)
+    lines += summary_text.choice_lines(summary)
+    print("\n".join(lines))
 
 
 def build_parser() -> argparse.ArgumentParser:

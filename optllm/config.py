@@ -51,6 +51,8 @@ class RunConfig:
     budget: float | None = None
     target_accuracy: float | None = None
     cost_unit: str = "usd"
+    #: Report the cost at this share of the best single model's accuracy (0.95 = 95%).
+    report_at: float | None = None
 
     def check(self) -> RunConfig:
         """Raise ConfigError naming the first parameter out of range."""
@@ -81,6 +83,9 @@ class RunConfig:
         if self.cost_unit not in COST_UNITS:
             raise ConfigError(f"cost unit must be one of {', '.join(COST_UNITS)}; "
                               f"got {self.cost_unit!r}")
+        if self.report_at is not None and not 0 < self.report_at <= 1:
+            raise ConfigError(f"report-at must be a share of the best model's accuracy above "
+                              f"0 and at most 1 (0.95 = 95%); got {self.report_at}")
         if self.budget is not None and self.target_accuracy is not None:
             raise ConfigError("give either a budget or a target accuracy, not both")
         if self.budget is not None and not self.budget >= 0:

@@ -145,19 +145,20 @@ def report_unmet(result: RunResult) -> int:
 
 def print_batch_summary(summary: dict) -> None:
     """The cost basis, the front and the chosen point of a batch run, on stdout."""
+    from optllm import summary_text
+
     costs = summary["costs"]
-    print(f"batch: {summary['n_allocated']} queries, {costs['batch_input_tokens']:,} input "
+    print(f"batch: {summary['n_allocated']:,} queries, {costs['batch_input_tokens']:,} input "
           f"tokens ({costs['token_counting']})")
     print(f"{'model':<24} {'$/M in':>9} {'$/M out':>9} {'out tokens':>10}  price source")
     for row in costs["models"]:
         print(f"{row['model']:<24} {row['input_per_mtok']:>9.4g} {row['output_per_mtok']:>9.4g} "
               f"{row['output_tokens']:>10.1f}  {row['price_source']}")
-    print(f"front: {summary['front_points_total']} points ({summary['method']}), expected "
-          "accuracy only (the batch has no labels)")
-    if "selected" in summary:
-        sel = summary["selected"]
-        print(f"selected point {sel['point']}: cost ${sel['cost']:.4f}, expected accuracy "
-              f"{sel['predicted_accuracy']:.4f} ± {sel['predicted_accuracy_std']:.4f}")
+    print(summary_text.front_line(summary) + "; expected accuracy only (the batch has no "
+          "labels)")
+    lines = summary_text.single_model_lines(summary)
+    lines += summary_text.choice_lines(summary)
+    print("\n".join(lines))
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:

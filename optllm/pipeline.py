@@ -18,7 +18,7 @@ import pyarrow as pa
 from optllm import auto
 from optllm.config import RunConfig, Split, split_queries
 from optllm.dataset import Dataset
-from optllm.evaluation import Evaluation, evaluate
+from optllm.evaluation import EXPLANATIONS, Evaluation, cheapest_reaching, evaluate
 from optllm.exceptions import ConfigError
 from optllm.export import replaced_folder, write_json, write_table
 from optllm.front import Front
@@ -178,6 +178,19 @@ def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray 
     return frame
 
 
+def single_model_rows(allocated: Dataset, prediction: Prediction,
+                      evaluation: Evaluation | None) -> list[dict]:
+    """Every single-model allocation a user could choose instead of a front point: its
+    cost, expected accuracy and (with labels) true accuracy. The front may not contain
+    them (the predictor can prefer a cheaper model on some queries), so they are listed."""
+    cost = allocated.cost.sum(axis=0)
+    expected = prediction.scores.mean(axis=0)
+    true = ({s.model: s.true_accuracy for s in evaluation.singles}
+            if evaluation is not None else {})
+    return [{"model": model, "cost": float(cost[j]), "predicted_accuracy": float(expected[j]),
+             "true_accuracy": true.get(model)} for j, model in enumerate(allocated.models)]
+
+
 @dataclass
 class RunResult:
     """Everything a run produced, ready to be written or shown."""
@@ -229,6 +242,35 @@ class RunResult:
         return {name: None if values[name] is None or not np.isfinite(values[name])
                 else float(values[name]) for name in names}
 
+    def quality_report(self) -> dict | None:
+        """The cheapest choice (a front point or a single model) reaching `report_at` of the
+        best single model's accuracy: true accuracy with labels, expected without."""
+        share = self.config.report_at
+        if share is None:
+            return None
+        singles = single_model_rows(self.allocated, self.prediction, self.evaluation)
+        basis = "true" if self.evaluation is not None else "predicted"
+        front_accuracy = (self.evaluation.true_accuracy if self.evaluation is not None
+                          else self.front.accuracy)
+        single_accuracy = np.array([s[f"{basis}_accuracy"] for s in singles], dtype=float)
+        single_cost = np.array([s["cost"] for s in singles])
+        best = int(np.lexsort((single_cost, -single_accuracy))[0])
+        target = share * single_accuracy[best]
+        n = len(self.front)
+        costs = np.concatenate((self.front.cost, single_cost))
+        accuracies = np.concatenate((front_accuracy, single_accuracy))
+        k = cheapest_reaching(costs, accuracies, target)
+        report = {"share": share, "basis": basis, "reference_model": singles[best]["model"],
+                  "reference_accuracy": float(single_accuracy[best]),
+                  "target_accuracy": float(target), "choice": None, "cost": None,
+                  "accuracy": None, "saving": None}
+        if k is not None:
+            report.update(
+                choice=f"front point {k}" if k < n else f"all queries to {singles[k - n]['model']}",
+                cost=float(costs[k]), accuracy=float(accuracies[k]),
+                saving=float(1 - costs[k] / single_cost[best]) if single_cost[best] > 0 else None)
+        return report
+
     def summary(self) -> dict:
         """The contents of summary.json."""
         ev = self.evaluation
@@ -250,14 +292,15 @@ class RunResult:
                  "true_accuracy": None if np.isnan(r.true_accuracy) else r.true_accuracy}
                 for r in frame.itertuples()
             ],
-            "single_models": ([{"model": s.model, "cost": s.cost,
-                                "true_accuracy": s.true_accuracy} for s in ev.singles]
-                              if ev else []),
+            "single_models": single_model_rows(self.allocated, self.prediction, ev),
             "best_single_model": ev.best_single.model if ev else None,
             **self.measures(),
+            "explanations": EXPLANATIONS,
             "predictor": self._predictor_summary(),
             "timings_s": self.timings,
         }
+        if self.config.report_at is not None:
+            summary["at_quality"] = self.quality_report()
         if self.unmet is not None:
             summary["no_allocation_reason"] = self.unmet
         if self.selected is not None:

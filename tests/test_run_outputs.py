@@ -50,3 +50,59 @@ def test_cost_unit_calls_counts_calls_to_the_paid_models(data_csv, tmp_path):
     paid = [f"queries_{m}" for m in summary["models"] if m != cheapest]
     np.testing.assert_allclose(front["cost"], front[paid].sum(axis=1))
     assert front["cost"].iloc[0] == 0
+
+
+def test_saving_and_gain_count_the_single_models_a_user_could_choose():
+    """The front holds only cheap-model points; the best model (all queries to it) is
+    still a choice, so the saving at its accuracy is 0, not n/a."""
+    from optllm.evaluation import evaluate
+    from optllm.front import Front
+
+    labels = np.array([[1, 1], [0, 1], [0, 1], [1, 0]])
+    costs = np.array([[1.0, 3.0]] * 4)
+    allocations = np.zeros((1, 4), dtype=np.int16)
+    front = Front.from_allocations(allocations, labels.astype(float), costs, method="optllm")
+    ev = evaluate(front, labels, costs, ("cheap", "strong"))
+    assert ev.best_single.model == "strong"
+    assert ev.cost_saving_at_best_accuracy == 0.0
+    assert ev.accuracy_gain_at_best_cost == 0.0
+
+
+def test_summary_lists_every_single_model_with_expected_and_true_accuracy(data_csv, tmp_path,
+                                                                          capsys):
+    summary, _ = run_cli(data_csv, tmp_path / "o")
+    singles = summary["single_models"]
+    assert [s["model"] for s in singles] == summary["models"]
+    for s in singles:
+        assert 0 <= s["predicted_accuracy"] <= 1 and 0 <= s["true_accuracy"] <= 1
+    out = capsys.readouterr().out
+    assert all(s["model"] in out.split("single models")[1] for s in singles)
+    assert summary["cost_saving_at_best_accuracy"] is not None
+
+
+def test_report_at_gives_the_cost_at_a_share_of_the_best_accuracy(data_csv, tmp_path,
+                                                                  capsys):
+    summary, front = run_cli(data_csv, tmp_path / "o", "--report-at", "0.95")
+    report = summary["at_quality"]
+    best = next(s for s in summary["single_models"] if s["model"] == report["reference_model"])
+    assert report["target_accuracy"] == pytest.approx(0.95 * best["true_accuracy"])
+    assert report["accuracy"] >= report["target_accuracy"]
+    assert report["cost"] <= best["cost"]
+    cheaper = front[front["cost"] < report["cost"]]
+    assert (cheaper["true_accuracy"] < report["target_accuracy"]).all()
+    assert "cost at 95.0% of" in capsys.readouterr().out
+
+
+def test_measures_are_explained_in_the_output_and_the_summary(data_csv, tmp_path, capsys):
+    summary, _ = run_cli(data_csv, tmp_path / "o")
+    assert set(summary["explanations"]) >= {"igd", "delta", "hypervolume"}
+    out = capsys.readouterr().out
+    for text in (summary["explanations"][name] for name in ("igd", "delta", "hypervolume")):
+        assert text in out
+    assert "percentage points (pp)" in out
+
+
+@pytest.mark.parametrize("share", ["0", "1.5", "nan"])
+def test_report_at_out_of_range_is_a_user_error(data_csv, tmp_path, capsys, share):
+    assert main(["run", str(data_csv), "--report-at", share, "--out", str(tmp_path / "o")]) == 2
+    assert "report-at" in capsys.readouterr().err
