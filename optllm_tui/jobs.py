@@ -470,7 +470,7 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
                   evaluation: Evaluation | None) -> PointDetails:
     """Cost, expected and true accuracy, uncertainty band, baseline and model shares of a
     point (see PointDetails for the band and the baseline)."""
-    from optllm.pipeline import accuracy_std
+    from optllm.pipeline import accuracy_std, single_model_rows
 
     allocation = front.allocation(index)
     models = allocated.models
@@ -496,6 +496,8 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
         baseline_accuracy=baseline[2],
         baseline_is_true=baseline[3],
         shares=tuple(zip(models, (float(s) for s in shares), strict=True)),
+        singles=tuple((s["model"], s["cost"], s["predicted_accuracy"], s["true_accuracy"])
+                      for s in single_model_rows(allocated, prediction, evaluation)),
     )
 
 
