@@ -96,7 +96,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="also report the cheapest allocation reaching SHARE of the best "
                         "single model's accuracy (0.95 = 95%%)")
     point = p.add_mutually_exclusive_group()
-    point.add_argument("--budget", type=float, help="pick the best point costing <= USD")
+    point.add_argument("--budget", type=float,
+                       help="pick the most accurate point whose total cost for all the "
+                            "allocated queries is at most this (USD, or calls with "
+                            "--cost-unit calls)")
     point.add_argument("--target-accuracy", type=float,
                        help="pick the cheapest point with expected accuracy >= X (0..1)")
     p.add_argument("--out", required=True, help="output directory")
@@ -126,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
     dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
-    print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models",
+    print(f"{dataset.title}: {dataset.n_queries:,} queries x {dataset.n_models} models",
           file=sys.stderr)
     bar = ProgressBar()
     result = run(dataset, config, progress=bar)
@@ -149,7 +152,7 @@ def _print_summary(summary: dict) -> None:
     if summary["best_single_model"] is not None:
         lines.append(f"best single model: {summary['best_single_model']}")
     if summary["best_single_model"] is not None and summary["igd"] is None:
-        lines.append(f"too few allocated queries ({summary['n_allocated']}) with a trade-off "
+        lines.append(f"too few allocated queries ({summary['n_allocated']:,}) with a trade-off "
                      "to evaluate the front against the labels")
     elif summary["best_single_model"] is not None:
         lines += summary_text.measure_lines(summary)

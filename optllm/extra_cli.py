@@ -116,7 +116,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
         check_out_file(args.save_policy, force=args.force, option="--save-policy")
     output_tokens = parse_output_tokens(args.output_tokens) if args.output_tokens else None
     history = load_dataset(args.data, layout=args.layout) if args.data else load_default()
-    print(f"history {history.title}: {history.n_labelled} labelled queries x "
+    print(f"history {history.title}: {history.n_labelled:,} labelled queries x "
           f"{history.n_models} models", file=sys.stderr)
     bar = ProgressBar()
     result = run_batch(history, args.allocate, config, prices=args.prices,
@@ -206,9 +206,11 @@ def handle_route(args: argparse.Namespace) -> int:
     done = route_file(policy, args.queries, args.out, chunk_rows=args.chunk_rows,
                       force=args.force, progress=bar)
     bar.finish()
-    shares = ", ".join(f"{m} {n}" for m, n in done.counts.items() if n)
-    print(f"routed {done.n_queries} queries at rate {policy.rate:.6g} per $: expected cost "
-          f"${done.cost:.4f}, expected accuracy {done.expected_accuracy:.4f}")
+    from optllm.formatting import ratio, usd
+
+    shares = ", ".join(f"{m} {n:,}" for m, n in done.counts.items() if n)
+    print(f"routed {done.n_queries:,} queries at rate {policy.rate:.6g} per $: expected cost "
+          f"{usd(done.cost)}, expected accuracy {ratio(done.expected_accuracy)}")
     print(f"models: {shares}")
     print(f"wrote {done.path}")
     return 0

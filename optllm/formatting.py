@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: Significant digits kept when a cost or score is written to CSV or JSON: float sums such
 #: as 0.00008939999999999999 become 0.0000894 (far below any price's precision).
 WRITTEN_DIGITS = 10
@@ -69,3 +71,23 @@ def rounded(value: float) -> float:
     if not math.isfinite(value) or value == 0:
         return value
     return float(f"{value:.{WRITTEN_DIGITS}g}")
+
+
+def rounded_array(values: np.ndarray) -> np.ndarray:
+    """`rounded` over an array, vectorised: the integer of the leading digits divided (or
+    multiplied) by an exact power of ten gives the float nearest the short decimal."""
+    values = np.asarray(values, dtype=np.float64)
+    out = values.copy()
+    keep = np.isfinite(values) & (values != 0)
+    v = values[keep]
+    exponent = WRITTEN_DIGITS - 1 - np.floor(np.log10(np.abs(v)))
+    up = exponent >= 0
+    power = 10.0 ** np.abs(exponent)
+    v = np.where(up, np.round(v * np.where(up, power, 1.0)) / np.where(up, power, 1.0),
+                 np.round(v / power) * power)
+    # Powers of ten above 1e22 are not exact floats: the few values below 1e-13 or above
+    # 1e32 (no real cost or score) go through the decimal string instead.
+    inexact = np.flatnonzero(np.abs(exponent) > 22)
+    v[inexact] = [rounded(float(x)) for x in values[keep][inexact]]
+    out[keep] = v
+    return out

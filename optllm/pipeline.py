@@ -117,7 +117,7 @@ def check_budget(allocated: Dataset, config: RunConfig) -> None:
     cheapest = float(allocated.cost.min(axis=1).sum())
     if config.budget is not None and config.budget < cheapest:
         raise ConfigError(f"budget ${config.budget:.6g} is below the cheapest allocation of "
-                          f"the {allocated.n_queries} queries (${cheapest:.6g})")
+                          f"the {allocated.n_queries:,} queries (${cheapest:.6g})")
 
 
 def select_point(front: Front, config: RunConfig) -> int | None:

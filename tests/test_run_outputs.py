@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from optllm.cli import main
+from optllm.formatting import WRITTEN_DIGITS, rounded_array
 from optllm.loading import write_wide
 from optllm.synthetic import generate
 
@@ -106,3 +110,25 @@ def test_measures_are_explained_in_the_output_and_the_summary(data_csv, tmp_path
 def test_report_at_out_of_range_is_a_user_error(data_csv, tmp_path, capsys, share):
     assert main(["run", str(data_csv), "--report-at", share, "--out", str(tmp_path / "o")]) == 2
     assert "report-at" in capsys.readouterr().err
+
+
+def significant_digits(number: str) -> int:
+    """Digits of a written number without its leading and trailing zeros."""
+    return len(number.lstrip("-").split("e")[0].replace(".", "").strip("0"))
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300))
+def test_written_floats_are_short_decimals(value):
+    written = rounded_array(np.array([value]))[0]
+    assert significant_digits(repr(float(written))) <= WRITTEN_DIGITS
+    assert written == pytest.approx(value, rel=6e-10, abs=0)
+
+
+def test_outputs_have_no_float_noise(data_csv, tmp_path):
+    out = tmp_path / "o"
+    run_cli(data_csv, out, "--budget", "0.5")
+    for name in ("front.csv", "allocation.csv", "summary.json"):
+        numbers = re.findall(r"-?\d+\.\d+(?:e-?\d+)?", (out / name).read_text())
+        assert numbers
+        noisy = [n for n in numbers if significant_digits(n) > WRITTEN_DIGITS]
+        assert not noisy, (name, noisy[:3])
