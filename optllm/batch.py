@@ -294,5 +294,6 @@ def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: R
     timings = {"costs": time.perf_counter() - t0}
     result = run_split(prepared.dataset, prepared.split, config, progress=progress,
                        should_stop=should_stop, timings=timings)
+    timings["wall"] = time.perf_counter() - t0
     return BatchRunResult(**vars(result), cost_model=prepared.cost_model,
                           input_tokens=prepared.input_tokens, history_name=history.title)

@@ -34,6 +34,20 @@ MAX_FRONT_POINTS = 2000
 MIN_EVALUATED_QUERIES = 10
 
 
+#: What each entry of summary.json's timings_s measured (seconds).
+TIMINGS_EXPLAINED = {
+    "costs": "counting tokens and pricing the batch (--allocate only)",
+    "choose": "choosing the featuriser and learner by cross-validation",
+    "train": "featurising the training sample and fitting the predictor",
+    "features": "featurising the queries to allocate",
+    "predict": "predicting their success per model",
+    "learning_curve": "the learning curve (--learning-curve only)",
+    "optimize": "searching the front",
+    "evaluate": "scoring the front against the labels",
+    "wall": "the whole run, end to end (wall clock)",
+}
+
+
 @dataclass
 class Prediction:
     """Predicted success per allocated query and model: mean P, spread U, robust score S.
@@ -68,7 +82,7 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
     report(progress, "features", 0, 1, "featurising the queries to allocate")
     features = featuriser.transform(dataset.queries[split.allocate], should_stop=should_stop)
     report(progress, "features", 1, 1)
-    timings["features"] = timings.pop("choose", 0.0) + time.perf_counter() - t0
+    timings["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mean, spread = predictor.predict_mean_std(features, progress=progress,
                                               should_stop=should_stop)
@@ -298,6 +312,7 @@ class RunResult:
             "explanations": EXPLANATIONS,
             "predictor": self._predictor_summary(),
             "timings_s": self.timings,
+            "timings_explained": TIMINGS_EXPLAINED,
         }
         if self.config.report_at is not None:
             summary["at_quality"] = self.quality_report()
@@ -358,8 +373,11 @@ def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | Non
         should_stop: ShouldStop | None = None) -> RunResult:
     """Split the labelled queries, then train, predict, optimise, evaluate and select."""
     config.check()
+    started = time.perf_counter()
     split = split_queries(dataset, config.train_fraction, config.seed)
-    return run_split(dataset, split, config, progress=progress, should_stop=should_stop)
+    result = run_split(dataset, split, config, progress=progress, should_stop=should_stop)
+    result.timings["wall"] = time.perf_counter() - started
+    return result
 
 
 #: The files `write_outputs` produces; a run folder is replaced as a whole (see

@@ -132,3 +132,13 @@ def test_outputs_have_no_float_noise(data_csv, tmp_path):
         assert numbers
         noisy = [n for n in numbers if significant_digits(n) > WRITTEN_DIGITS]
         assert not noisy, (name, noisy[:3])
+
+
+def test_summary_times_the_choose_stage_and_the_whole_run(data_csv, tmp_path):
+    summary, _ = run_cli(data_csv, tmp_path / "o")
+    timings = summary["timings_s"]
+    assert {"choose", "train", "features", "predict", "optimize", "evaluate", "wall"} <= set(
+        timings)
+    stages = sum(v for k, v in timings.items() if k != "wall")
+    assert stages <= timings["wall"] * 1.01 + 1e-3
+    assert set(timings) <= set(summary["timings_explained"])
