@@ -12,6 +12,7 @@ from optllm.exceptions import Cancelled, OptLLMError
 from optllm.extra_cli import (
     HANDLERS,
     add_parsers,
+    add_query_column,
     add_run_arguments,
     check_out_dir,
     handle_run_batch,
@@ -105,6 +106,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     add_run_arguments(p)
+    add_query_column(p)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -128,7 +130,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
-    dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
+    dataset = (load_dataset(args.data, layout=args.layout, query_column=args.query_column)
+               if args.data else load_default())
     print(f"{dataset.title}: {dataset.n_queries:,} queries x {dataset.n_models} models",
           file=sys.stderr)
     bar = ProgressBar()

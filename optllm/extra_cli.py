@@ -86,6 +86,13 @@ def add_run_arguments(run_parser: argparse.ArgumentParser) -> None:
                             "routing policy for `optllm route`")
 
 
+def add_query_column(parser: argparse.ArgumentParser) -> None:
+    """--query-column: the column of query text when it is not called `query`."""
+    parser.add_argument("--query-column", default="query", metavar="NAME",
+                        help="the column holding the query text, in the data and in batches "
+                             "(default: query)")
+
+
 def uses_batch_options(args: argparse.Namespace) -> bool:
     """Whether a `run` asked for the batch path (so `handle_run_batch` should take it)."""
     return any(getattr(args, name) is not None for name in _BATCH_OPTIONS)
@@ -115,13 +122,14 @@ def handle_run_batch(args: argparse.Namespace) -> int:
                               "--target-accuracy")
         check_out_file(args.save_policy, force=args.force, option="--save-policy")
     output_tokens = parse_output_tokens(args.output_tokens) if args.output_tokens else None
-    history = load_dataset(args.data, layout=args.layout) if args.data else load_default()
+    history = (load_dataset(args.data, layout=args.layout, query_column=args.query_column)
+               if args.data else load_default())
     print(f"history {history.title}: {history.n_labelled:,} labelled queries x "
           f"{history.n_models} models", file=sys.stderr)
     bar = ProgressBar()
     result = run_batch(history, args.allocate, config, prices=args.prices,
                        output_tokens=output_tokens, token_method=args.tokens or "auto",
-                       progress=bar)
+                       progress=bar, query_column=args.query_column)
     bar.finish()
     policy = (policy_from_result(result)
               if args.save_policy is not None and result.selected is not None else None)
@@ -175,6 +183,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("--chunk-rows", type=int, default=50_000,
                        help="queries per chunk (default 50000)")
     route.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    add_query_column(route)
 
     datasets = subparsers.add_parser(
         "datasets", help="list or download the paper's public outcome datasets",
@@ -204,7 +213,7 @@ def handle_route(args: argparse.Namespace) -> int:
     policy = Policy.load(args.policy)
     bar = ProgressBar()
     done = route_file(policy, args.queries, args.out, chunk_rows=args.chunk_rows,
-                      force=args.force, progress=bar)
+                      force=args.force, progress=bar, query_column=args.query_column)
     bar.finish()
     from optllm.formatting import ratio, usd
 

@@ -142,3 +142,51 @@ def test_summary_times_the_choose_stage_and_the_whole_run(data_csv, tmp_path):
     stages = sum(v for k, v in timings.items() if k != "wall")
     assert stages <= timings["wall"] * 1.01 + 1e-3
     assert set(timings) <= set(summary["timings_explained"])
+
+
+def test_query_column_names_the_text_of_datasets_and_batches(data_csv, tmp_path):
+    frame = pd.read_csv(data_csv).rename(columns={"query": "prompt"})
+    frame["query"] = "not the text"
+    renamed = tmp_path / "prompt.csv"
+    frame.to_csv(renamed, index=False)
+    batch = tmp_path / "batch.csv"
+    frame[["prompt"]].head(30).to_csv(batch, index=False)
+    from optllm.batch import load_batch
+    from optllm.loading import load_dataset
+
+    dataset = load_dataset(renamed, query_column="prompt")
+    assert list(dataset.queries) == list(frame["prompt"])
+    assert "query" in dataset.metadata.columns
+    assert list(load_batch(batch, query_column="prompt")[1]) == list(frame["prompt"].head(30))
+    out = tmp_path / "o"
+    assert main(["run", str(renamed), "--query-column", "prompt", "--allocate", str(batch),
+                 "--bootstraps", "2", "--learner", "prior", "--featuriser", "tfidf",
+                 "--target-accuracy", "0.5", "--save-policy", str(tmp_path / "p.json"),
+                 "--out", str(out)]) == 0
+    assert list(pd.read_csv(out / "allocation.csv")["query"]) == list(frame["prompt"].head(30))
+    routed = tmp_path / "routed.csv"
+    assert main(["route", str(tmp_path / "p.json"), str(batch), "--query-column", "prompt",
+                 "--out", str(routed)]) == 0
+    assert len(pd.read_csv(routed)) == 30
+
+
+def test_long_layout_takes_the_query_column_too(tmp_path):
+    from optllm.loading import load_dataset
+
+    path = tmp_path / "long.csv"
+    pd.DataFrame({"query_id": ["a", "a", "b", "b"], "prompt": ["x", "x", "y", "y"],
+                  "model": ["m1", "m2", "m1", "m2"], "cost": [1.0, 2.0, 1.0, 2.0],
+                  "correct": [0, 1, 1, 1]}).to_csv(path, index=False)
+    assert list(load_dataset(path, query_column="prompt").queries) == ["x", "y"]
+
+
+@pytest.mark.parametrize("column", [None, "prompt"])
+def test_a_missing_query_column_is_named(data_csv, tmp_path, capsys, column):
+    frame = pd.read_csv(data_csv).rename(columns={"query": "text"})
+    path = tmp_path / "text.csv"
+    frame.to_csv(path, index=False)
+    args = [] if column is None else ["--query-column", column]
+    assert main(["run", str(path), *args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"no {column or 'query'!r} column" in err and "'text'" in err
+    assert ("--query-column" in err) == (column is None)
