@@ -16,6 +16,7 @@ from optllm.extra_cli import (
     add_run_arguments,
     check_out_dir,
     handle_run_batch,
+    load_run_data,
     report_unmet,
     uses_batch_options,
 )
@@ -124,14 +125,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def _run(args: argparse.Namespace) -> int:
     if uses_batch_options(args):
         return handle_run_batch(args)
-    from optllm.default_data import load_default
-    from optllm.loading import load_dataset
     from optllm.pipeline import OUTPUT_NAMES, run, write_outputs
 
     config = config_from_args(args)
     check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
-    dataset = (load_dataset(args.data, layout=args.layout, query_column=args.query_column)
-               if args.data else load_default())
+    dataset = load_run_data(args)
     print(f"{dataset.title}: {dataset.n_queries:,} queries x {dataset.n_models} models",
           file=sys.stderr)
     bar = ProgressBar()

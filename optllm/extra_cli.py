@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 from optllm.exceptions import ConfigError, ExportError
 
 if TYPE_CHECKING:
+    from optllm.dataset import Dataset
     from optllm.pipeline import RunResult
-
-_BATCH_OPTIONS = ("allocate", "prices", "output_tokens", "tokens", "save_policy")
 
 
 def _writable_ancestor(path: Path, option: str) -> None:
@@ -93,9 +92,32 @@ def add_query_column(parser: argparse.ArgumentParser) -> None:
                              "(default: query)")
 
 
+def load_run_data(args: argparse.Namespace) -> Dataset:
+    """DATA of `optllm run` (the embedded default when omitted); with --prices,
+    --output-tokens or --tokens, the models they name that have labels but no `<m>_cost`
+    column are priced from token counts."""
+    from optllm.default_data import load_default
+    from optllm.loading import load_dataset
+    from optllm.pricing import load_priced, parse_output_tokens
+
+    pricing = (args.prices, args.output_tokens, args.tokens)
+    if args.data is None:
+        if any(option is not None for option in pricing):
+            raise ConfigError("--prices, --output-tokens and --tokens without --allocate "
+                              "price the models of DATA; give a DATA file")
+        return load_default()
+    if all(option is None for option in pricing):
+        return load_dataset(args.data, layout=args.layout, query_column=args.query_column)
+    output_tokens = parse_output_tokens(args.output_tokens) if args.output_tokens else None
+    dataset, _ = load_priced(args.data, layout=args.layout, query_column=args.query_column,
+                             prices=args.prices, output_tokens=output_tokens,
+                             token_method=args.tokens or "auto")
+    return dataset
+
+
 def uses_batch_options(args: argparse.Namespace) -> bool:
     """Whether a `run` asked for the batch path (so `handle_run_batch` should take it)."""
-    return any(getattr(args, name) is not None for name in _BATCH_OPTIONS)
+    return args.allocate is not None or args.save_policy is not None
 
 
 def handle_run_batch(args: argparse.Namespace) -> int:
@@ -109,8 +131,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     from optllm.routing import policy_from_result
 
     if args.allocate is None:
-        raise ConfigError("--prices, --output-tokens, --tokens and --save-policy apply only "
-                          "with --allocate BATCH")
+        raise ConfigError("--save-policy applies only with --allocate BATCH")
     if args.train_fraction is not None:
         raise ConfigError("--train-fraction does not apply with --allocate: the predictor "
                           "learns from every labelled query of DATA")

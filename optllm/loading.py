@@ -60,7 +60,7 @@ _SNIFF_BYTES = 1 << 16
 
 def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
                  file_format: str | None = None, name: str | None = None,
-                 query_column: str = "query") -> Dataset:
+                 query_column: str = "query", priced_models: Sequence[str] = ()) -> Dataset:
     """Read and validate a dataset file.
 
     Parameters
@@ -71,6 +71,9 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
     name : dataset name; defaults to the file name without its extensions.
     query_column : the column holding the query text (`prompt`, say); a `query` column
         is then metadata.
+    priced_models : label columns (wide layout) without a `<m>_cost` column, whose costs
+        the caller computes from token counts and prices (`pricing.load_priced`); their
+        costs are NaN here.
 
     Raises
     ------
@@ -102,9 +105,11 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
         raise DatasetError(f"{path}: no data rows (the file has a header only)")
     if layout is None:
         layout = "long" if {"model", "cost"} <= set(frame.columns) else "wide"
-    parse = _parse_long if layout == "long" else _parse_wide
-    query_ids, queries, models, cost, label_values, metadata = parse(frame, str(path),
-                                                                     query_column)
+    if layout == "long":
+        parsed = _parse_long(frame, str(path), query_column)
+    else:
+        parsed = _parse_wide(frame, str(path), query_column, priced_models)
+    query_ids, queries, models, cost, label_values, metadata = parsed
     labels, labelled = _label_matrix(label_values)
     return Dataset(name=name or stem(path), query_ids=query_ids, queries=queries,
                    models=models, cost=cost, labels=labels, labelled=labelled,
@@ -376,11 +381,13 @@ def _check_query_column(where: str, columns: Sequence[str], query_column: str) -
                        f"{_names(columns)}{hint}")
 
 
-def _parse_wide(frame: pd.DataFrame, where: str, query_column: str = "query") -> _Parsed:
+def _parse_wide(frame: pd.DataFrame, where: str, query_column: str = "query",
+                priced_models: Sequence[str] = ()) -> _Parsed:
     columns = [str(c) for c in frame.columns]
     present = set(columns)
     _check_query_column(where, columns, query_column)
     models = [c[: -len("_cost")] for c in columns if c.endswith("_cost") and c != "_cost"]
+    priced = [m for m in priced_models if m in present and f"{m}_cost" not in present]
     for model in models:
         if model not in present:
             raise DatasetError(f"{where}: model {model!r} has a cost column '{model}_cost' "
@@ -390,7 +397,7 @@ def _parse_wide(frame: pd.DataFrame, where: str, query_column: str = "query") ->
         if column.endswith("_answer") and model in present and f"{model}_cost" not in present:
             raise DatasetError(f"{where}: model {model!r} has a label column {model!r} but no "
                                f"cost column '{model}_cost'")
-    _check_model_count(where, models)
+    _check_model_count(where, [*models, *priced])
     if "query_id" in present:
         id_column: str | None = "query_id"
     else:
@@ -402,7 +409,10 @@ def _parse_wide(frame: pd.DataFrame, where: str, query_column: str = "query") ->
     _check_unique_ids(query_ids, where, id_column or "query_id")
     queries = query_texts(frame[query_column], where, column=query_column)
     cost_columns = [f"{m}_cost" for m in models]
-    cost = _cost_matrix([frame[c] for c in cost_columns], where, cost_columns)
+    known = (_cost_matrix([frame[c] for c in cost_columns], where, cost_columns)
+             if cost_columns else np.empty((len(frame), 0)))
+    cost = np.hstack([known, np.full((len(frame), len(priced)), np.nan)])
+    models += priced
     labels = _label_values([frame[m] for m in models], where, models)
     row = _first_partial_row(labels)
     if row is not None:

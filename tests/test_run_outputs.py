@@ -190,3 +190,23 @@ def test_a_missing_query_column_is_named(data_csv, tmp_path, capsys, column):
     err = capsys.readouterr().err
     assert f"no {column or 'query'!r} column" in err and "'text'" in err
     assert ("--query-column" in err) == (column is None)
+
+
+def test_a_history_without_cost_columns_is_priced_from_tokens(data_csv, tmp_path):
+    frame = pd.read_csv(data_csv)
+    models = [c[:-len("_cost")] for c in frame.columns if c.endswith("_cost")]
+    unpriced = tmp_path / "labels_only.csv"
+    frame.drop(columns=[f"{m}_cost" for m in models]).to_csv(unpriced, index=False)
+    tokens = ",".join(f"{m}=200" for m in models)
+    from optllm.pricing import load_priced
+
+    dataset, cost_model = load_priced(unpriced, output_tokens={m: 200.0 for m in models},
+                                      token_method="estimate")
+    assert dataset.models == tuple(models) and cost_model is not None
+    expected, _ = cost_model.costs(dataset.queries)
+    np.testing.assert_allclose(dataset.cost, expected)
+    assert (dataset.cost > 0).all()
+    summary, front = run_cli(unpriced, tmp_path / "o", "--output-tokens", tokens,
+                             "--tokens", "estimate")
+    assert summary["models"] == models
+    assert front["cost"].iloc[-1] > 0
