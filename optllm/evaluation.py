@@ -162,8 +162,13 @@ class Evaluation:
 
 
 def evaluate(front: Front, labels: np.ndarray, costs: np.ndarray,
-             models: tuple[str, ...] | list[str]) -> Evaluation:
-    """Re-score `front` with the true labels and measure it against the true front."""
+             models: tuple[str, ...] | list[str], *, offer_single_models: bool = False
+             ) -> Evaluation:
+    """Re-score `front` with the true labels and measure it against the true front.
+
+    With `offer_single_models`, the saving and the gain are measured on the front together
+    with the single-model allocations (what a user can choose); without, on the front alone
+    (what a comparison of optimisers needs)."""
     labels = np.asarray(labels, dtype=np.float64)
     n = labels.shape[0]
     true_cost = np.asarray(front.cost)
@@ -171,11 +176,12 @@ def evaluate(front: Front, labels: np.ndarray, costs: np.ndarray,
     truth = true_front(labels, costs)
     singles = single_models(labels, costs, models)
     best = best_single_model(singles)
-    # A user can always send every query to one model, so the saving and the gain are
-    # measured on the front together with the single-model allocations: never n/a for
-    # want of an all-best-model point when the predictor preferred a cheaper model.
-    offered_cost = np.concatenate((true_cost, [s.cost for s in singles]))
-    offered_accuracy = np.concatenate((true_accuracy, [s.true_accuracy for s in singles]))
+    # A user can always send every query to one model: counting those choices, the saving
+    # is never n/a for want of an all-best-model point when the predictor preferred a
+    # cheaper model on some queries.
+    offered = singles if offer_single_models else []
+    offered_cost = np.concatenate((true_cost, [s.cost for s in offered]))
+    offered_accuracy = np.concatenate((true_accuracy, [s.true_accuracy for s in offered]))
     return Evaluation(
         true_cost=true_cost,
         true_accuracy=true_accuracy,

@@ -334,7 +334,8 @@ def evaluate_front(front: Front, allocated: Dataset) -> Evaluation | None:
     """Evaluate against the labels when every allocated query has them, else None."""
     if allocated.n_queries == 0 or not allocated.labelled.all():
         return None
-    return evaluate(front, allocated.labels, allocated.cost, allocated.models)
+    return evaluate(front, allocated.labels, allocated.cost, allocated.models,
+                    offer_single_models=True)
 
 
 def run_split(dataset: Dataset, split: Split, config: RunConfig, *,

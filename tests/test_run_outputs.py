@@ -66,10 +66,12 @@ def test_saving_and_gain_count_the_single_models_a_user_could_choose():
     costs = np.array([[1.0, 3.0]] * 4)
     allocations = np.zeros((1, 4), dtype=np.int16)
     front = Front.from_allocations(allocations, labels.astype(float), costs, method="optllm")
-    ev = evaluate(front, labels, costs, ("cheap", "strong"))
+    ev = evaluate(front, labels, costs, ("cheap", "strong"), offer_single_models=True)
     assert ev.best_single.model == "strong"
     assert ev.cost_saving_at_best_accuracy == 0.0
     assert ev.accuracy_gain_at_best_cost == 0.0
+    alone = evaluate(front, labels, costs, ("cheap", "strong"))
+    assert alone.cost_saving_at_best_accuracy is None
 
 
 def test_summary_lists_every_single_model_with_expected_and_true_accuracy(data_csv, tmp_path,
