@@ -63,6 +63,8 @@ class AllocationView:
     backend: ArrowBackend
     rows: int
     all_rows: int
+    #: The prefix every query shares, left out of the query column ("" when none).
+    stripped_prefix: str = ""
 
 
 @dataclass(frozen=True)
