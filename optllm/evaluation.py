@@ -24,7 +24,7 @@ EXPLANATIONS = {
                                   "best allocation costing no more than the best single model",
     "igd": "inverted generational distance: mean distance from the true (oracle) front to "
            "this front, on normalised axes; 0 is perfect, lower is better",
-    "delta": "Deb's Delta: how evenly the points cover the front end to end; "
+    "spread": "Deb's Delta: how evenly the points cover the front end to end; "
              "0 is perfectly even, lower is better",
     "hypervolume": "area this front dominates up to the best single model's cost, as a share "
                    "of the true front's area; 1 is the oracle, higher is better",
@@ -153,7 +153,7 @@ class Evaluation:
     def as_dict(self) -> dict:
         return {
             "igd": self.igd,
-            "delta": self.spread,
+            "spread": self.spread,
             "hypervolume": self.hypervolume,
             "cost_saving_at_best_accuracy": self.cost_saving_at_best_accuracy,
             "accuracy_gain_at_best_cost": self.accuracy_gain_at_best_cost,

@@ -10,8 +10,9 @@ Layouts (see docs/data.md):
 - wide: one row per query; `query`, and per model `m` a cost column `<m>_cost` and a label
   column `<m>` (1 correct, 0 wrong, empty unlabelled). The query id comes from `query_id`, else
   from an unnamed leading index column, else it is the row number. Other columns are metadata.
-- long: one row per (query, model): `query_id, query, model, cost, correct`. Other columns are
-  metadata: kept once per query when constant within a query, else spread to `<m>_<column>`.
+- long: one row per (query, model): `query_id, query, model, cost, label` (or `correct`).
+  Other columns are metadata: kept once per query when constant within a query, else spread
+  to `<m>_<column>`.
 """
 
 from __future__ import annotations
@@ -428,7 +429,10 @@ def _parse_wide(frame: pd.DataFrame, where: str, query_column: str = "query",
 def _parse_long(frame: pd.DataFrame, where: str, query_column: str = "query") -> _Parsed:
     if frame.columns[0] in _INDEX_NAMES:  # a saved row index of the long table: no meaning
         frame = frame.drop(columns=frame.columns[0])
-    needed = tuple(query_column if c == "query" else c for c in LONG_COLUMNS)
+    # The outcome column is `label` (the word used everywhere); `correct` is also accepted.
+    label = "label" if "label" in frame.columns and "correct" not in frame.columns else (
+        "correct")
+    needed = tuple({"query": query_column, "correct": label}.get(c, c) for c in LONG_COLUMNS)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DatasetError(f"{where}: the long layout needs columns {', '.join(needed)};"
@@ -465,11 +469,11 @@ def _parse_long(frame: pd.DataFrame, where: str, query_column: str = "query") ->
                            f"{row_ids[row]!r} has a different text than at row "
                            f"{first_row[query_codes[row]] + 1}")
     row_cost = _cost_matrix([frame["cost"]], where, ["cost"])[:, 0]
-    labels = _label_values([frame["correct"]], where, ["correct"])[:, 0][order]
+    labels = _label_values([frame[label]], where, [label])[:, 0][order]
     i = _first_partial_row(labels)
     if i is not None:
         row = order[i, int(np.argmax(np.isnan(labels[i])))] + 1
-        raise DatasetError(f"{where}: row {row}, column 'correct': query {query_ids[i]!r} is "
+        raise DatasetError(f"{where}: row {row}, column {label!r}: query {query_ids[i]!r} is "
                            f"{_partial_text(labels[i], models)}")
     metadata = _long_metadata(frame, first_row, query_codes, order, models, needed)
     return (np.asarray(query_ids, dtype=object), row_texts[first_row], models, row_cost[order],

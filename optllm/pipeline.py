@@ -42,7 +42,7 @@ TIMINGS_EXPLAINED = {
     "features": "featurising the queries to allocate",
     "predict": "predicting their success per model",
     "learning_curve": "the learning curve (--learning-curve only)",
-    "optimize": "searching the front",
+    "optimise": "searching the front",
     "evaluate": "scoring the front against the labels",
     "wall": "the whole run, end to end (wall clock)",
 }
@@ -248,7 +248,7 @@ class RunResult:
         when it has fewer than `MIN_EVALUATED_QUERIES` queries or a true front of one point
         (nothing to trade), and where a measure is undefined (NaN)."""
         ev = self.evaluation
-        names = ("cost_saving_at_best_accuracy", "accuracy_gain_at_best_cost", "igd", "delta",
+        names = ("cost_saving_at_best_accuracy", "accuracy_gain_at_best_cost", "igd", "spread",
                  "hypervolume")
         if ev is None or self.split.allocate.size < MIN_EVALUATED_QUERIES or ev.truth.cost.size < 2:
             return dict.fromkeys(names)
@@ -355,10 +355,10 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
         if isinstance(item, Front):
             front = item
         else:
-            report(progress, "optimize", item.step, n_steps(config), f"{item.side} {item.phase}")
+            report(progress, "optimise", item.step, n_steps(config), f"{item.side} {item.phase}")
     assert front is not None
-    check_cancelled(should_stop, "optimize")
-    timings["optimize"] = time.perf_counter() - t0
+    check_cancelled(should_stop, "optimise")
+    timings["optimise"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     evaluation = evaluate_front(front, allocated)
     timings["evaluate"] = time.perf_counter() - t0

@@ -8,7 +8,7 @@ from optllm.evaluation import EXPLANATIONS
 from optllm.formatting import cost, count, percent, ratio
 
 #: The measures' names as printed.
-MEASURE_NAMES = {"igd": "IGD", "delta": "spread", "hypervolume": "hypervolume ratio"}
+MEASURE_NAMES = {"igd": "IGD", "spread": "spread", "hypervolume": "hypervolume ratio"}
 
 
 def front_line(summary: dict) -> str:

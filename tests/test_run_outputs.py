@@ -101,9 +101,9 @@ def test_report_at_gives_the_cost_at_a_share_of_the_best_accuracy(data_csv, tmp_
 
 def test_measures_are_explained_in_the_output_and_the_summary(data_csv, tmp_path, capsys):
     summary, _ = run_cli(data_csv, tmp_path / "o")
-    assert set(summary["explanations"]) >= {"igd", "delta", "hypervolume"}
+    assert set(summary["explanations"]) >= {"igd", "spread", "hypervolume"}
     out = capsys.readouterr().out
-    for text in (summary["explanations"][name] for name in ("igd", "delta", "hypervolume")):
+    for text in (summary["explanations"][name] for name in ("igd", "spread", "hypervolume")):
         assert text in out
     assert "percentage points (pp)" in out
 
@@ -139,7 +139,7 @@ def test_outputs_have_no_float_noise(data_csv, tmp_path):
 def test_summary_times_the_choose_stage_and_the_whole_run(data_csv, tmp_path):
     summary, _ = run_cli(data_csv, tmp_path / "o")
     timings = summary["timings_s"]
-    assert {"choose", "train", "features", "predict", "optimize", "evaluate", "wall"} <= set(
+    assert {"choose", "train", "features", "predict", "optimise", "evaluate", "wall"} <= set(
         timings)
     stages = sum(v for k, v in timings.items() if k != "wall")
     assert stages <= timings["wall"] * 1.01 + 1e-3
@@ -212,3 +212,20 @@ def test_a_history_without_cost_columns_is_priced_from_tokens(data_csv, tmp_path
                              "--tokens", "estimate")
     assert summary["models"] == models
     assert front["cost"].iloc[-1] > 0
+
+
+@pytest.mark.parametrize("outcome", ["label", "correct"])
+def test_long_layout_outcome_column_is_label_or_correct(tmp_path, outcome):
+    from optllm.loading import load_dataset
+
+    path = tmp_path / "long.csv"
+    pd.DataFrame({"query_id": ["a", "a", "b", "b"], "query": ["x", "x", "y", "y"],
+                  "model": ["m1", "m2", "m1", "m2"], "cost": [1.0, 2.0, 1.0, 2.0],
+                  outcome: [0, 1, 1, 1]}).to_csv(path, index=False)
+    assert load_dataset(path).labels.tolist() == [[0, 1], [1, 1]]
+
+
+def test_one_word_per_idea_in_the_summary(data_csv, tmp_path):
+    summary, _ = run_cli(data_csv, tmp_path / "o")
+    assert "spread" in summary and "delta" not in summary
+    assert "optimise" in summary["timings_s"] and "optimize" not in summary["timings_s"]
