@@ -130,8 +130,10 @@ def check_budget(allocated: Dataset, config: RunConfig) -> None:
     """Fail before any training when the budget cannot buy even the cheapest allocation."""
     cheapest = float(allocated.cost.min(axis=1).sum())
     if config.budget is not None and config.budget < cheapest:
-        raise ConfigError(f"budget ${config.budget:.6g} is below the cheapest allocation of "
-                          f"the {allocated.n_queries:,} queries (${cheapest:.6g})")
+        unit = "paid calls" if config.cost_unit == "calls" else "USD"
+        raise ConfigError(f"budget {config.budget:.6g} {unit} is below the cheapest "
+                          f"allocation of the {allocated.n_queries:,} queries "
+                          f"({cheapest:.6g} {unit})")
 
 
 def select_point(front: Front, config: RunConfig) -> int | None:

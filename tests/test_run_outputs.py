@@ -229,3 +229,11 @@ def test_one_word_per_idea_in_the_summary(data_csv, tmp_path):
     summary, _ = run_cli(data_csv, tmp_path / "o")
     assert "spread" in summary and "delta" not in summary
     assert "optimise" in summary["timings_s"] and "optimize" not in summary["timings_s"]
+
+
+def test_a_budget_in_calls_is_checked_in_calls(data_csv, tmp_path, capsys):
+    assert main(["run", str(data_csv), *FAST, "--cost-unit", "calls", "--budget", "-1",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert main(["run", str(data_csv), *FAST, "--cost-unit", "calls", "--budget", "0",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert "$" not in capsys.readouterr().out.split("selected point")[1].splitlines()[0]

@@ -42,7 +42,8 @@ def describe(details: PointDetails, n_points: int) -> Text:
         text.append("single models (cost, expected, true)\n", style="bold")
         for name, cost, expected, true in details.singles:
             text.append(f"{name}\n  {usd(cost)}  {ratio(expected)}  {ratio(true)}\n")
-    text.append("(+- : std of the expected accuracy,\n queries taken as independent)",
+    text.append("(+- : std of the expected accuracy,\n queries taken as independent;\n"
+                " pp: percentage points)",
                 style="dim")
     return text
 
