@@ -58,18 +58,19 @@ def _id_column(names: list[str]) -> str | None:
     return names[0] if names and names[0] in _INDEX_NAMES else None
 
 
-def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, str | None]]:
-    """The file's `query` and id columns, chunk by chunk, with the id column's name."""
+def _raw_chunks(path: Path, chunk_rows: int, query_column: str
+                ) -> Iterator[tuple[pd.DataFrame, str | None]]:
+    """The file's query and id columns, chunk by chunk, with the id column's name."""
     fmt, gz = detect_format(path)
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
                            ".csv, .csv.gz, .parquet, .jsonl or .ndjson")
     if fmt == "parquet":
-        yield from _parquet_chunks(path, chunk_rows)
+        yield from _parquet_chunks(path, chunk_rows, query_column)
         return
     check_text(path, gz)
     if fmt == "csv":
-        yield from _csv_chunks(path)
+        yield from _csv_chunks(path, query_column)
         return
     try:
         reader = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows,
@@ -77,19 +78,20 @@ def _raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, str
         for frame in reader:
             if not all(isinstance(c, str) for c in frame.columns):
                 raise json_error(path, gz, "a line is not a JSON object")
-            id_column = _check_columns(path, list(frame.columns))
-            yield frame[[c for c in (id_column, "query") if c is not None]], id_column
+            id_column = _check_columns(path, list(frame.columns), query_column)
+            yield frame[[c for c in (id_column, query_column) if c is not None]], id_column
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, DatasetError):
             raise
         raise json_error(path, gz, str(exc)) from None
 
 
-def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, str | None]]:
+def _parquet_chunks(path: Path, chunk_rows: int, query_column: str
+                    ) -> Iterator[tuple[pd.DataFrame, str | None]]:
     try:
         parquet = pq.ParquetFile(path)
-        id_column = _check_columns(path, parquet.schema_arrow.names)
-        columns = [c for c in (id_column, "query") if c is not None]
+        id_column = _check_columns(path, parquet.schema_arrow.names, query_column)
+        columns = [c for c in (id_column, query_column) if c is not None]
         first_row = 1
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
             table = pa.Table.from_batches([batch])
@@ -100,14 +102,14 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[pd.DataFrame,
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def _csv_reader(path: Path, block_bytes: int, skip_rows: int) -> tuple[
+def _csv_reader(path: Path, block_bytes: int, skip_rows: int, query_column: str) -> tuple[
         pacsv.CSVStreamingReader, str | None]:
-    """A streaming reader of the `query` and id columns, as text, after `skip_rows` rows."""
+    """A streaming reader of the query and id columns, as text, after `skip_rows` rows."""
     parse = pacsv.ParseOptions(newlines_in_values=True)
     header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_bytes),
                             parse_options=parse)
-    id_column = _check_columns(path, header.schema.names)
-    columns = [c for c in (id_column, "query") if c is not None]
+    id_column = _check_columns(path, header.schema.names, query_column)
+    columns = [c for c in (id_column, query_column) if c is not None]
     reader = pacsv.open_csv(
         path, read_options=pacsv.ReadOptions(block_size=block_bytes,
                                              skip_rows_after_names=skip_rows),
@@ -118,14 +120,14 @@ def _csv_reader(path: Path, block_bytes: int, skip_rows: int) -> tuple[
     return reader, id_column
 
 
-def _csv_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, str | None]]:
+def _csv_chunks(path: Path, query_column: str) -> Iterator[tuple[pd.DataFrame, str | None]]:
     """CSV blocks as frames. pyarrow needs a whole row inside one block: on a longer row
     the block grows (up to `_MAX_CSV_BLOCK_BYTES`) and reading resumes after the rows
     already given."""
     block_bytes, done = _CSV_BLOCK_BYTES, 0
     while True:
         try:
-            reader, id_column = _csv_reader(path, block_bytes, done)
+            reader, id_column = _csv_reader(path, block_bytes, done, query_column)
             for batch in reader:
                 done += batch.num_rows
                 yield batch.to_pandas(), id_column
@@ -146,15 +148,17 @@ def _csv_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, str | None]]:
             raise DatasetError(f"{path}: cannot read the CSV file ({exc})") from None
 
 
-def _check_columns(path: Path, names: list[str]) -> str | None:
-    if "query" not in names:
+def _check_columns(path: Path, names: list[str], query_column: str) -> str | None:
+    if query_column not in names:
         shown = ", ".join(repr(n) for n in names[:12]) or "none"
-        raise DatasetError(f"{path}: no 'query' column; columns found: {shown}")
+        hint = " (name the column of query text with --query-column)" if (
+            query_column == "query") else ""
+        raise DatasetError(f"{path}: no {query_column!r} column; columns found: {shown}{hint}")
     return _id_column(names)
 
 
-def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS
-               ) -> Iterator[Chunk]:
+def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS,
+               query_column: str = "query") -> Iterator[Chunk]:
     """(query_ids, queries) per chunk of a batch file, validated; rows count from 1.
 
     Queries are text (see `optllm.loading.query_texts`), kept as Python strings in object
@@ -167,11 +171,12 @@ def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROW
         raise DatasetError(f"{path}: file not found")
     first_row = 1
     with read_errors(path, detect_format(path)[1]):
-        for block, id_column in _raw_chunks(path, chunk_rows):
+        for block, id_column in _raw_chunks(path, chunk_rows, query_column):
             for start in range(0, len(block), chunk_rows):  # CSV blocks come by bytes
                 frame = block.iloc[start:start + chunk_rows]
                 n = len(frame)
-                queries = query_texts(frame["query"], str(path), first_row)
+                queries = query_texts(frame[query_column], str(path), first_row,
+                                      column=query_column)
                 if id_column is None:
                     ids = np.arange(first_row, first_row + n).astype(str).astype(object)
                 else:
@@ -180,12 +185,12 @@ def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROW
                 yield ids, queries
 
 
-def load_batch(path: str | os.PathLike[str]) -> Chunk:
+def load_batch(path: str | os.PathLike[str], query_column: str = "query") -> Chunk:
     """All (query_ids, queries) of a batch file; ids must be unique.
 
     Raises DatasetError naming the file, row and column of the first problem.
     """
-    chunks = list(iter_batch(path))
+    chunks = list(iter_batch(path, query_column=query_column))
     if not chunks or not sum(len(q) for _, q in chunks):
         raise DatasetError(f"{path}: no data rows")
     ids = np.concatenate([c[0] for c in chunks])
@@ -241,14 +246,15 @@ def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, *,
                   prices: Overrides | str | os.PathLike[str] | None = None,
                   output_tokens: Mapping[str, float] | None = None,
                   token_method: str = "auto",
-                  progress: ProgressCallback | None = None) -> PreparedBatch:
+                  progress: ProgressCallback | None = None,
+                  query_column: str = "query") -> PreparedBatch:
     """Load and price the `batch` (a file, or `(query_ids, queries)` arrays) and append it
     to `history`: every labelled history row trains, the batch is allocated."""
     if isinstance(batch, tuple):
         ids, queries = (np.asarray(a, dtype=object) for a in batch)
         name, source = "batch", None
     else:
-        ids, queries = load_batch(batch)
+        ids, queries = load_batch(batch, query_column)
         name, source = stem(Path(batch)), str(batch)
     train = np.flatnonzero(history.labelled)
     if train.size < MIN_TRAIN_ROWS:
@@ -281,7 +287,8 @@ def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: R
               prices: Overrides | str | os.PathLike[str] | None = None,
               output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
               progress: ProgressCallback | None = None,
-              should_stop: ShouldStop | None = None) -> BatchRunResult:
+              should_stop: ShouldStop | None = None,
+              query_column: str = "query") -> BatchRunResult:
     """Learn from every labelled row of `history`, predict and allocate the `batch`
     (a file, or `(query_ids, queries)` arrays) with costs from token counts.
 
@@ -290,9 +297,11 @@ def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: R
     config.check()
     t0 = time.perf_counter()
     prepared = prepare_batch(history, batch, prices=prices, output_tokens=output_tokens,
-                             token_method=token_method, progress=progress)
+                             token_method=token_method, progress=progress,
+                             query_column=query_column)
     timings = {"costs": time.perf_counter() - t0}
     result = run_split(prepared.dataset, prepared.split, config, progress=progress,
                        should_stop=should_stop, timings=timings)
+    timings["wall"] = time.perf_counter() - t0
     return BatchRunResult(**vars(result), cost_model=prepared.cost_model,
                           input_tokens=prepared.input_tokens, history_name=history.title)

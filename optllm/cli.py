@@ -6,14 +6,22 @@ import argparse
 import sys
 
 from optllm import compare_cli
-from optllm.config import DEFAULT_ALPHA, FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
+from optllm.config import (
+    COST_UNITS,
+    DEFAULT_ALPHA,
+    FEATURISER_CHOICES,
+    LEARNER_CHOICES,
+    RunConfig,
+)
 from optllm.exceptions import Cancelled, OptLLMError
 from optllm.extra_cli import (
     HANDLERS,
     add_parsers,
+    add_query_column,
     add_run_arguments,
     check_out_dir,
     handle_run_batch,
+    load_run_data,
     report_unmet,
     uses_batch_options,
 )
@@ -51,13 +59,23 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="optllm: the paper's search; hull: the exact supported front")
     p.add_argument("--density", type=int, default=DEFAULTS.density,
                    help=f"steps from each end of the front (default {DEFAULTS.density})")
+    p.add_argument("--cost-unit", choices=COST_UNITS, default="usd",
+                   help="what the front's cost counts: usd (default), or calls to the paid "
+                        "models (every model dearer than the cheapest costs 1 per query)")
+    p.add_argument("--report-at", type=float, metavar="SHARE",
+                   help="also report the cheapest allocation reaching SHARE of the best "
+                        "single model's accuracy (0.95 = 95%%)")
     point = p.add_mutually_exclusive_group()
-    point.add_argument("--budget", type=float, help="pick the best point costing <= USD")
+    point.add_argument("--budget", type=float,
+                       help="pick the most accurate point whose total cost for all the "
+                            "allocated queries is at most this (USD, or calls with "
+                            "--cost-unit calls)")
     point.add_argument("--target-accuracy", type=float,
                        help="pick the cheapest point with expected accuracy >= X (0..1)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     add_run_arguments(p)
+    add_query_column(p)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -68,20 +86,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
         density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
         learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
+        cost_unit=args.cost_unit, report_at=args.report_at,
     ).check()
 
 
 def _run(args: argparse.Namespace) -> int:
     if uses_batch_options(args):
         return handle_run_batch(args)
-    from optllm.default_data import load_default
-    from optllm.loading import load_dataset
     from optllm.pipeline import OUTPUT_NAMES, run, write_outputs
 
     config = config_from_args(args)
     check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
-    dataset = (load_dataset(args.data, layout=args.layout) if args.data else load_default())
-    print(f"{dataset.title}: {dataset.n_queries} queries x {dataset.n_models} models",
+    dataset = load_run_data(args)
+    print(f"{dataset.title}: {dataset.n_queries:,} queries x {dataset.n_models} models",
           file=sys.stderr)
     bar = ProgressBar()
     result = run(dataset, config, progress=bar)
@@ -94,31 +111,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary: dict) -> None:
-    def pct(x: float | None, scale: float = 100.0, unit: str = "%") -> str:
-        return "n/a" if x is None else f"{x * scale:+.1f}{unit}"
-
-    def fixed(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.4f}"
+    from optllm import summary_text
 
     predictor = summary["predictor"]
     print(f"predictor: {predictor['learner']} on {predictor['featuriser']} features")
     print(predictor["verdict"])
-    print(f"front: {summary['front_points_total']} points ({summary['method']})")
+    print(summary_text.front_line(summary))
+    lines = summary_text.single_model_lines(summary)
     if summary["best_single_model"] is not None:
-        print(f"best single model: {summary['best_single_model']}")
+        lines.append(f"best single model: {summary['best_single_model']}")
     if summary["best_single_model"] is not None and summary["igd"] is None:
-        print(f"too few allocated queries ({summary['n_allocated']}) with a trade-off to "
-              "evaluate the front against the labels")
+        lines.append(f"too few allocated queries ({summary['n_allocated']:,}) with a trade-off "
+                     "to evaluate the front against the labels")
     elif summary["best_single_model"] is not None:
-        print(f"cost saving at its accuracy: {pct(summary['cost_saving_at_best_accuracy'])}")
-        gain = pct(summary["accuracy_gain_at_best_cost"], 100, " pp")
-        print(f"accuracy gain at its cost: {gain}")
-        print(f"IGD {fixed(summary['igd'])}  spread {fixed(summary['delta'])}  "
-              f"hypervolume ratio {fixed(summary['hypervolume'])}")
-    if "selected" in summary:
-        sel = summary["selected"]
-        print(f"selected point {sel['point']}: cost ${sel['cost']:.4f}, expected accuracy "
-              f"{sel['predicted_accuracy']:.4f}")
+        lines += summary_text.measure_lines(summary)
+    lines += summary_text.choice_lines(summary)
+    print("\n".join(lines))
 
 
 def build_parser() -> argparse.ArgumentParser:

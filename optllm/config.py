@@ -11,6 +11,9 @@ from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError
 
 METHODS = ("optllm", "hull")
+#: What a front's cost counts: US dollars, or calls to the paid models (every model
+#: dearer than the cheapest one costs 1 per query, the cheapest 0).
+COST_UNITS = ("usd", "calls")
 #: Learner and featuriser names a run accepts ("auto" chooses by cross-validated log-loss);
 #: tests check them against the registries in optllm.learners and optllm.features.
 LEARNER_CHOICES = ("auto", "xgboost", "logistic", "knn", "prior")
@@ -47,6 +50,9 @@ class RunConfig:
     n_jobs: int = 2
     budget: float | None = None
     target_accuracy: float | None = None
+    cost_unit: str = "usd"
+    #: Report the cost at this share of the best single model's accuracy (0.95 = 95%).
+    report_at: float | None = None
 
     def check(self) -> RunConfig:
         """Raise ConfigError naming the first parameter out of range."""
@@ -74,10 +80,17 @@ class RunConfig:
                               f"got {self.density}")
         if not math.isfinite(self.alpha):
             raise ConfigError(f"alpha must be a finite number; got {self.alpha}")
+        if self.cost_unit not in COST_UNITS:
+            raise ConfigError(f"cost unit must be one of {', '.join(COST_UNITS)}; "
+                              f"got {self.cost_unit!r}")
+        if self.report_at is not None and not 0 < self.report_at <= 1:
+            raise ConfigError(f"report-at must be a share of the best model's accuracy above "
+                              f"0 and at most 1 (0.95 = 95%); got {self.report_at}")
         if self.budget is not None and self.target_accuracy is not None:
             raise ConfigError("give either a budget or a target accuracy, not both")
         if self.budget is not None and not self.budget >= 0:
-            raise ConfigError(f"budget must be a non-negative amount in USD; got {self.budget}")
+            raise ConfigError(f"budget must be a non-negative amount (USD, or calls with cost "
+                              f"unit calls); got {self.budget}")
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
             raise ConfigError(f"target accuracy must be above 0 and at most 1; "
                               f"got {self.target_accuracy}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,13 @@ class Dataset:
     @property
     def n_labelled(self) -> int:
         return int(self.labelled.sum())
+
+    @cached_property
+    def shared_prefix(self) -> str:
+        """The prefix every query shares (a few-shot prompt), which previews leave out."""
+        from optllm.texts import shared_prefix
+
+        return shared_prefix(self.queries)
 
     @property
     def title(self) -> str:

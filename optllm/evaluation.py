@@ -15,6 +15,21 @@ from scipy.spatial import cKDTree
 from optllm.front import Front, non_dominated
 from optllm.hull import cheapest_allocation
 
+#: One line each on what the headline measures mean, printed by the command and written to
+#: summary.json (design.md, "Measures", has the formulas).
+EXPLANATIONS = {
+    "cost_saving_at_best_accuracy": "share of the best single model's cost saved by the "
+                                    "cheapest allocation that is as accurate (true labels)",
+    "accuracy_gain_at_best_cost": "true accuracy gained, in percentage points (pp), by the "
+                                  "best allocation costing no more than the best single model",
+    "igd": "inverted generational distance: mean distance from the true (oracle) front to "
+           "this front, on normalised axes; 0 is perfect, lower is better",
+    "spread": "Deb's Delta: how evenly the points cover the front end to end; "
+             "0 is perfectly even, lower is better",
+    "hypervolume": "area this front dominates up to the best single model's cost, as a share "
+                   "of the true front's area; 1 is the oracle, higher is better",
+}
+
 
 @dataclass(frozen=True)
 class TrueFront:
@@ -138,7 +153,7 @@ class Evaluation:
     def as_dict(self) -> dict:
         return {
             "igd": self.igd,
-            "delta": self.spread,
+            "spread": self.spread,
             "hypervolume": self.hypervolume,
             "cost_saving_at_best_accuracy": self.cost_saving_at_best_accuracy,
             "accuracy_gain_at_best_cost": self.accuracy_gain_at_best_cost,
@@ -147,8 +162,13 @@ class Evaluation:
 
 
 def evaluate(front: Front, labels: np.ndarray, costs: np.ndarray,
-             models: tuple[str, ...] | list[str]) -> Evaluation:
-    """Re-score `front` with the true labels and measure it against the true front."""
+             models: tuple[str, ...] | list[str], *, offer_single_models: bool = False
+             ) -> Evaluation:
+    """Re-score `front` with the true labels and measure it against the true front.
+
+    With `offer_single_models`, the saving and the gain are measured on the front together
+    with the single-model allocations (what a user can choose); without, on the front alone
+    (what a comparison of optimisers needs)."""
     labels = np.asarray(labels, dtype=np.float64)
     n = labels.shape[0]
     true_cost = np.asarray(front.cost)
@@ -156,6 +176,12 @@ def evaluate(front: Front, labels: np.ndarray, costs: np.ndarray,
     truth = true_front(labels, costs)
     singles = single_models(labels, costs, models)
     best = best_single_model(singles)
+    # A user can always send every query to one model: counting those choices, the saving
+    # is never n/a for want of an all-best-model point when the predictor preferred a
+    # cheaper model on some queries.
+    offered = singles if offer_single_models else []
+    offered_cost = np.concatenate((true_cost, [s.cost for s in offered]))
+    offered_accuracy = np.concatenate((true_accuracy, [s.true_accuracy for s in offered]))
     return Evaluation(
         true_cost=true_cost,
         true_accuracy=true_accuracy,
@@ -163,8 +189,8 @@ def evaluate(front: Front, labels: np.ndarray, costs: np.ndarray,
         singles=singles,
         best_single=best,
         hypervolume=hypervolume_ratio(true_cost, true_accuracy, truth, best),
-        cost_saving_at_best_accuracy=cost_saving(true_cost, true_accuracy, best),
-        accuracy_gain_at_best_cost=accuracy_gain(true_cost, true_accuracy, best),
+        cost_saving_at_best_accuracy=cost_saving(offered_cost, offered_accuracy, best),
+        accuracy_gain_at_best_cost=accuracy_gain(offered_cost, offered_accuracy, best),
         **_shape_measures(true_cost, true_accuracy, truth),
     )
 
@@ -200,6 +226,12 @@ def cost_saving(cost: np.ndarray, accuracy: np.ndarray, best: SingleModel) -> fl
     if not reached.any() or best.cost <= 0:
         return None
     return float(1.0 - cost[reached].min() / best.cost)
+
+
+def cheapest_reaching(cost: np.ndarray, accuracy: np.ndarray, target: float) -> int | None:
+    """Index of the cheapest point whose accuracy reaches `target`, or None."""
+    reached = np.flatnonzero(accuracy >= target - 1e-12)
+    return None if reached.size == 0 else int(reached[np.argmin(cost[reached])])
 
 
 def accuracy_gain(cost: np.ndarray, accuracy: np.ndarray, best: SingleModel) -> float | None:

@@ -31,6 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from optllm.exceptions import ExportError
+from optllm.formatting import rounded, rounded_array
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -329,16 +330,28 @@ def _is_text(data_type: pa.DataType) -> bool:
     return pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
 
 
+def without_float_noise(table: pa.Table) -> pa.Table:
+    """`table` with its float64 columns at `WRITTEN_DIGITS` significant digits: a CSV reads
+    0.0000894, not the sum's 0.00008939999999999999."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_float64(field.type):
+            column = table.column(i)
+            values = rounded_array(column.to_numpy(zero_copy_only=False))
+            table = table.set_column(i, field, pa.array(values, mask=column.is_null().to_numpy(
+                zero_copy_only=False)))
+    return table
+
+
 def write_table(table: pa.Table | pd.DataFrame, path: str | Path, *,
                 file_format: str | None = None, force: bool = False) -> Path:
-    """Write a table atomically as CSV (formula-like text neutralised), Parquet or JSON
-    Lines (both exact)."""
+    """Write a table atomically as CSV (formula-like text neutralised, floats without
+    noise), Parquet or JSON Lines (both exact)."""
     kind = format_for(path, file_format)
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
     with atomic_path(path, force=force) as tmp:
         if kind == "csv":
-            pacsv.write_csv(neutralise_formulas(table), tmp)
+            pacsv.write_csv(neutralise_formulas(without_float_noise(table)), tmp)
         elif kind == "parquet":
             pq.write_table(table, tmp)
         else:
@@ -362,7 +375,7 @@ def write_json(data: dict, path: str | Path, *, force: bool = False) -> Path:
 
 
 def _clean(value: object) -> object:
-    """Make numpy scalars and non-finite floats JSON-safe."""
+    """Make numpy scalars and non-finite floats JSON-safe, floats without noise."""
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -371,6 +384,6 @@ def _clean(value: object) -> object:
         return [_clean(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return rounded(value) if np.isfinite(value) else None
     return value

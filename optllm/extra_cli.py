@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 from optllm.exceptions import ConfigError, ExportError
 
 if TYPE_CHECKING:
+    from optllm.dataset import Dataset
     from optllm.pipeline import RunResult
-
-_BATCH_OPTIONS = ("allocate", "prices", "output_tokens", "tokens", "save_policy")
 
 
 def _writable_ancestor(path: Path, option: str) -> None:
@@ -86,9 +85,39 @@ def add_run_arguments(run_parser: argparse.ArgumentParser) -> None:
                             "routing policy for `optllm route`")
 
 
+def add_query_column(parser: argparse.ArgumentParser) -> None:
+    """--query-column: the column of query text when it is not called `query`."""
+    parser.add_argument("--query-column", default="query", metavar="NAME",
+                        help="the column holding the query text, in the data and in batches "
+                             "(default: query)")
+
+
+def load_run_data(args: argparse.Namespace) -> Dataset:
+    """DATA of `optllm run` (the embedded default when omitted); with --prices,
+    --output-tokens or --tokens, the models they name that have labels but no `<m>_cost`
+    column are priced from token counts."""
+    from optllm.default_data import load_default
+    from optllm.loading import load_dataset
+    from optllm.pricing import load_priced, parse_output_tokens
+
+    pricing = (args.prices, args.output_tokens, args.tokens)
+    if args.data is None:
+        if any(option is not None for option in pricing):
+            raise ConfigError("--prices, --output-tokens and --tokens without --allocate "
+                              "price the models of DATA; give a DATA file")
+        return load_default()
+    if all(option is None for option in pricing):
+        return load_dataset(args.data, layout=args.layout, query_column=args.query_column)
+    output_tokens = parse_output_tokens(args.output_tokens) if args.output_tokens else None
+    dataset, _ = load_priced(args.data, layout=args.layout, query_column=args.query_column,
+                             prices=args.prices, output_tokens=output_tokens,
+                             token_method=args.tokens or "auto")
+    return dataset
+
+
 def uses_batch_options(args: argparse.Namespace) -> bool:
     """Whether a `run` asked for the batch path (so `handle_run_batch` should take it)."""
-    return any(getattr(args, name) is not None for name in _BATCH_OPTIONS)
+    return args.allocate is not None or args.save_policy is not None
 
 
 def handle_run_batch(args: argparse.Namespace) -> int:
@@ -102,8 +131,7 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     from optllm.routing import policy_from_result
 
     if args.allocate is None:
-        raise ConfigError("--prices, --output-tokens, --tokens and --save-policy apply only "
-                          "with --allocate BATCH")
+        raise ConfigError("--save-policy applies only with --allocate BATCH")
     if args.train_fraction is not None:
         raise ConfigError("--train-fraction does not apply with --allocate: the predictor "
                           "learns from every labelled query of DATA")
@@ -115,13 +143,14 @@ def handle_run_batch(args: argparse.Namespace) -> int:
                               "--target-accuracy")
         check_out_file(args.save_policy, force=args.force, option="--save-policy")
     output_tokens = parse_output_tokens(args.output_tokens) if args.output_tokens else None
-    history = load_dataset(args.data, layout=args.layout) if args.data else load_default()
-    print(f"history {history.title}: {history.n_labelled} labelled queries x "
+    history = (load_dataset(args.data, layout=args.layout, query_column=args.query_column)
+               if args.data else load_default())
+    print(f"history {history.title}: {history.n_labelled:,} labelled queries x "
           f"{history.n_models} models", file=sys.stderr)
     bar = ProgressBar()
     result = run_batch(history, args.allocate, config, prices=args.prices,
                        output_tokens=output_tokens, token_method=args.tokens or "auto",
-                       progress=bar)
+                       progress=bar, query_column=args.query_column)
     bar.finish()
     policy = (policy_from_result(result)
               if args.save_policy is not None and result.selected is not None else None)
@@ -145,19 +174,20 @@ def report_unmet(result: RunResult) -> int:
 
 def print_batch_summary(summary: dict) -> None:
     """The cost basis, the front and the chosen point of a batch run, on stdout."""
+    from optllm import summary_text
+
     costs = summary["costs"]
-    print(f"batch: {summary['n_allocated']} queries, {costs['batch_input_tokens']:,} input "
+    print(f"batch: {summary['n_allocated']:,} queries, {costs['batch_input_tokens']:,} input "
           f"tokens ({costs['token_counting']})")
     print(f"{'model':<24} {'$/M in':>9} {'$/M out':>9} {'out tokens':>10}  price source")
     for row in costs["models"]:
         print(f"{row['model']:<24} {row['input_per_mtok']:>9.4g} {row['output_per_mtok']:>9.4g} "
               f"{row['output_tokens']:>10.1f}  {row['price_source']}")
-    print(f"front: {summary['front_points_total']} points ({summary['method']}), expected "
-          "accuracy only (the batch has no labels)")
-    if "selected" in summary:
-        sel = summary["selected"]
-        print(f"selected point {sel['point']}: cost ${sel['cost']:.4f}, expected accuracy "
-              f"{sel['predicted_accuracy']:.4f} ± {sel['predicted_accuracy_std']:.4f}")
+    print(summary_text.front_line(summary) + "; expected accuracy only (the batch has no "
+          "labels)")
+    lines = summary_text.single_model_lines(summary)
+    lines += summary_text.choice_lines(summary)
+    print("\n".join(lines))
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -174,6 +204,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("--chunk-rows", type=int, default=50_000,
                        help="queries per chunk (default 50000)")
     route.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    add_query_column(route)
 
     datasets = subparsers.add_parser(
         "datasets", help="list or download the paper's public outcome datasets",
@@ -203,11 +234,13 @@ def handle_route(args: argparse.Namespace) -> int:
     policy = Policy.load(args.policy)
     bar = ProgressBar()
     done = route_file(policy, args.queries, args.out, chunk_rows=args.chunk_rows,
-                      force=args.force, progress=bar)
+                      force=args.force, progress=bar, query_column=args.query_column)
     bar.finish()
-    shares = ", ".join(f"{m} {n}" for m, n in done.counts.items() if n)
-    print(f"routed {done.n_queries} queries at rate {policy.rate:.6g} per $: expected cost "
-          f"${done.cost:.4f}, expected accuracy {done.expected_accuracy:.4f}")
+    from optllm.formatting import ratio, usd
+
+    shares = ", ".join(f"{m} {n:,}" for m, n in done.counts.items() if n)
+    print(f"routed {done.n_queries:,} queries at rate {policy.rate:.6g} per $: expected cost "
+          f"{usd(done.cost)}, expected accuracy {ratio(done.expected_accuracy)}")
     print(f"models: {shares}")
     print(f"wrote {done.path}")
     return 0

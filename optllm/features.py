@@ -27,6 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from optllm.exceptions import ConfigError, NotFittedError
 from optllm.progress import ShouldStop, check_cancelled, checked
+from optllm.texts import common_prefix, shared_prefix
 
 DEFAULT_FEATURISER = "tfidf-svd"
 
@@ -37,13 +38,6 @@ _TRANSFORM_BATCH = 50_000
 def as_texts(texts: Iterable[object]) -> list[str]:
     """The texts as a list of str; missing values (None, NaN) become empty strings."""
     return pd.Series(list(texts), dtype=object).fillna("").astype(str).tolist()
-
-
-def _common_prefix(texts: list[str]) -> str:
-    """Longest common prefix: that of the lexicographic minimum and maximum."""
-    lo, hi = min(texts), max(texts)
-    pairs = zip(lo, hi, strict=False)  # lo is the shorter when it is a prefix of hi
-    return lo[:next((i for i, (a, b) in enumerate(pairs) if a != b), len(lo))]
 
 
 def common_affixes(texts: list[str]) -> tuple[str, str]:
@@ -58,10 +52,9 @@ def common_affixes(texts: list[str]) -> tuple[str, str]:
     """
     if len(texts) < 2:
         return "", ""
-    head = re.match(r".*\s", _common_prefix(texts), re.S)
-    prefix = head.group(0) if head else ""
+    prefix = shared_prefix(texts)
     reversed_rest = [t[len(prefix):][::-1] for t in texts]
-    tail = re.search(r"\s.*", _common_prefix(reversed_rest)[::-1], re.S)
+    tail = re.search(r"\s.*", common_prefix(reversed_rest)[::-1], re.S)
     return prefix, (tail.group(0) if tail else "")
 
 

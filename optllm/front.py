@@ -138,6 +138,17 @@ class Front:
         """Per point, the sum over queries of values[i, allocation_i] (e.g. true labels)."""
         return self._store.totals(np.asarray(values, dtype=np.float64))
 
+    def queries_per_model(self, n_models: int) -> np.ndarray:
+        """(P, M) number of queries each point sends to each model: the totals of a
+        one-hot indicator per model (one pass over the store per model)."""
+        indicator = np.zeros((self.n_queries, n_models))
+        counts = np.empty((len(self), n_models), dtype=np.int64)
+        for j in range(n_models):
+            indicator[:, j] = 1.0
+            counts[:, j] = np.rint(self.totals(indicator))
+            indicator[:, j] = 0.0
+        return counts
+
     def take(self, points: np.ndarray) -> Front:
         """A front of the given point indices (kept in cost order)."""
         points = np.sort(np.asarray(points, dtype=np.intp))

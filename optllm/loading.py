@@ -10,8 +10,9 @@ Layouts (see docs/data.md):
 - wide: one row per query; `query`, and per model `m` a cost column `<m>_cost` and a label
   column `<m>` (1 correct, 0 wrong, empty unlabelled). The query id comes from `query_id`, else
   from an unnamed leading index column, else it is the row number. Other columns are metadata.
-- long: one row per (query, model): `query_id, query, model, cost, correct`. Other columns are
-  metadata: kept once per query when constant within a query, else spread to `<m>_<column>`.
+- long: one row per (query, model): `query_id, query, model, cost, label` (or `correct`).
+  Other columns are metadata: kept once per query when constant within a query, else spread
+  to `<m>_<column>`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ _SNIFF_BYTES = 1 << 16
 
 
 def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
-                 file_format: str | None = None, name: str | None = None) -> Dataset:
+                 file_format: str | None = None, name: str | None = None,
+                 query_column: str = "query", priced_models: Sequence[str] = ()) -> Dataset:
     """Read and validate a dataset file.
 
     Parameters
@@ -68,6 +70,11 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
     layout : "wide" or "long"; detected from the columns when None (long has `model`, `cost`).
     file_format : "csv", "parquet" or "jsonl"; overrides the extension.
     name : dataset name; defaults to the file name without its extensions.
+    query_column : the column holding the query text (`prompt`, say); a `query` column
+        is then metadata.
+    priced_models : label columns (wide layout) without a `<m>_cost` column, whose costs
+        the caller computes from token counts and prices (`pricing.load_priced`); their
+        costs are NaN here.
 
     Raises
     ------
@@ -92,15 +99,18 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
                            ".csv, .csv.gz, .parquet, .jsonl or .ndjson, or pass file_format")
-    frame = _read_frame(path, fmt, gz)
+    frame = _read_frame(path, fmt, gz, query_column)
     if frame.shape[1] == 0:
         raise DatasetError(f"{path}: the file is empty")
     if frame.shape[0] == 0:
         raise DatasetError(f"{path}: no data rows (the file has a header only)")
     if layout is None:
         layout = "long" if {"model", "cost"} <= set(frame.columns) else "wide"
-    parse = _parse_long if layout == "long" else _parse_wide
-    query_ids, queries, models, cost, label_values, metadata = parse(frame, str(path))
+    if layout == "long":
+        parsed = _parse_long(frame, str(path), query_column)
+    else:
+        parsed = _parse_wide(frame, str(path), query_column, priced_models)
+    query_ids, queries, models, cost, label_values, metadata = parsed
     labels, labelled = _label_matrix(label_values)
     return Dataset(name=name or stem(path), query_ids=query_ids, queries=queries,
                    models=models, cost=cost, labels=labels, labelled=labelled,
@@ -152,13 +162,13 @@ def stem(path: Path) -> str:
     return base if ext.lower() in _EXTENSIONS else name
 
 
-def _read_frame(path: Path, fmt: str, gz: bool) -> pd.DataFrame:
+def _read_frame(path: Path, fmt: str, gz: bool, query_column: str = "query") -> pd.DataFrame:
     with read_errors(path, gz):
         if fmt == "parquet":
             return _read_parquet(path)
         check_text(path, gz)
         if fmt == "csv":
-            return _read_csv(path, gz)
+            return _read_csv(path, gz, query_column)
         return _read_jsonl(path, gz)
 
 
@@ -189,7 +199,7 @@ def check_text(path: Path, gz: bool) -> None:
                            "as UTF-8 CSV or JSON Lines")
 
 
-def _read_csv(path: Path, gz: bool) -> pd.DataFrame:
+def _read_csv(path: Path, gz: bool, query_column: str = "query") -> pd.DataFrame:
     compression = "gzip" if gz else None
     try:
         first = pd.read_csv(path, header=None, nrows=1, dtype=str, na_filter=False,
@@ -203,7 +213,7 @@ def _read_csv(path: Path, gz: bool) -> pd.DataFrame:
     # Read id, text and model columns as text (keeps ids like "007"), infer the rest, then
     # re-check every cost and label column below rather than trusting the inferred types.
     names = [h or f"Unnamed: {i}" for i, h in enumerate(header)]
-    text_columns = {"query_id", "query", "model"} | ({names[0]} if header[0] == "" else set())
+    text_columns = {"query_id", query_column, "model"} | ({names[0]} if header[0] == "" else set())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -360,15 +370,25 @@ def _check_unique_columns(where: str, header: Sequence[str]) -> None:
 _Parsed = tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray, np.ndarray, pd.DataFrame]
 
 
-def _parse_wide(frame: pd.DataFrame, where: str) -> _Parsed:
+def _check_query_column(where: str, columns: Sequence[str], query_column: str) -> None:
+    """Name the missing query column and the columns there are."""
+    if query_column in columns:
+        return
+    hint = (" (only one column was found: is the file comma-separated?)"
+            if len(columns) == 1 else
+            " (name the column of query text with --query-column)" if query_column == "query"
+            else "")
+    raise DatasetError(f"{where}: no {query_column!r} column; columns found: "
+                       f"{_names(columns)}{hint}")
+
+
+def _parse_wide(frame: pd.DataFrame, where: str, query_column: str = "query",
+                priced_models: Sequence[str] = ()) -> _Parsed:
     columns = [str(c) for c in frame.columns]
     present = set(columns)
-    if "query" not in present:
-        hint = (" (only one column was found: is the file comma-separated?)"
-                if len(columns) == 1 else "")
-        raise DatasetError(f"{where}: no 'query' column; columns found: "
-                           f"{_names(columns)}{hint}")
+    _check_query_column(where, columns, query_column)
     models = [c[: -len("_cost")] for c in columns if c.endswith("_cost") and c != "_cost"]
+    priced = [m for m in priced_models if m in present and f"{m}_cost" not in present]
     for model in models:
         if model not in present:
             raise DatasetError(f"{where}: model {model!r} has a cost column '{model}_cost' "
@@ -378,7 +398,7 @@ def _parse_wide(frame: pd.DataFrame, where: str) -> _Parsed:
         if column.endswith("_answer") and model in present and f"{model}_cost" not in present:
             raise DatasetError(f"{where}: model {model!r} has a label column {model!r} but no "
                                f"cost column '{model}_cost'")
-    _check_model_count(where, models)
+    _check_model_count(where, [*models, *priced])
     if "query_id" in present:
         id_column: str | None = "query_id"
     else:
@@ -388,31 +408,38 @@ def _parse_wide(frame: pd.DataFrame, where: str) -> _Parsed:
     else:
         query_ids = id_texts(frame[id_column], where, id_column)
     _check_unique_ids(query_ids, where, id_column or "query_id")
-    queries = query_texts(frame["query"], where)
+    queries = query_texts(frame[query_column], where, column=query_column)
     cost_columns = [f"{m}_cost" for m in models]
-    cost = _cost_matrix([frame[c] for c in cost_columns], where, cost_columns)
+    known = (_cost_matrix([frame[c] for c in cost_columns], where, cost_columns)
+             if cost_columns else np.empty((len(frame), 0)))
+    cost = np.hstack([known, np.full((len(frame), len(priced)), np.nan)])
+    models += priced
     labels = _label_values([frame[m] for m in models], where, models)
     row = _first_partial_row(labels)
     if row is not None:
         missing = models[int(np.argmax(np.isnan(labels[row])))]
         raise DatasetError(f"{where}: row {row + 1}, column {missing!r}: this row is "
                            f"{_partial_text(labels[row], models)}")
-    used = {*cost_columns, *models, "query", *([id_column] if id_column else [])}
+    used = {*cost_columns, *models, query_column, *([id_column] if id_column else [])}
     _check_label_like(frame, where, [c for c in columns if c not in used])
     metadata = frame[[c for c in frame.columns if c not in used]].reset_index(drop=True)
     return query_ids, queries, tuple(models), cost, labels, metadata
 
 
-def _parse_long(frame: pd.DataFrame, where: str) -> _Parsed:
+def _parse_long(frame: pd.DataFrame, where: str, query_column: str = "query") -> _Parsed:
     if frame.columns[0] in _INDEX_NAMES:  # a saved row index of the long table: no meaning
         frame = frame.drop(columns=frame.columns[0])
-    missing = [c for c in LONG_COLUMNS if c not in frame.columns]
+    # The outcome column is `label` (the word used everywhere); `correct` is also accepted.
+    label = "label" if "label" in frame.columns and "correct" not in frame.columns else (
+        "correct")
+    needed = tuple({"query": query_column, "correct": label}.get(c, c) for c in LONG_COLUMNS)
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise DatasetError(f"{where}: the long layout needs columns {', '.join(LONG_COLUMNS)};"
+        raise DatasetError(f"{where}: the long layout needs columns {', '.join(needed)};"
                            f" missing: {', '.join(missing)}")
     row_ids = id_texts(frame["query_id"], where, "query_id")
     row_models = id_texts(frame["model"], where, "model")
-    row_texts = query_texts(frame["query"], where)
+    row_texts = query_texts(frame[query_column], where, column=query_column)
     query_codes, query_ids = pd.factorize(row_ids)  # first-appearance order
     model_codes, model_names = pd.factorize(row_models)
     models = tuple(str(m) for m in model_names)
@@ -438,25 +465,27 @@ def _parse_long(frame: pd.DataFrame, where: str) -> _Parsed:
     changed = row_texts != row_texts[first_row][query_codes]
     if changed.any():
         row = int(np.argmax(changed))
-        raise DatasetError(f"{where}: row {row + 1}, column 'query': query {row_ids[row]!r} "
-                           f"has a different text than at row {first_row[query_codes[row]] + 1}")
+        raise DatasetError(f"{where}: row {row + 1}, column {query_column!r}: query "
+                           f"{row_ids[row]!r} has a different text than at row "
+                           f"{first_row[query_codes[row]] + 1}")
     row_cost = _cost_matrix([frame["cost"]], where, ["cost"])[:, 0]
-    labels = _label_values([frame["correct"]], where, ["correct"])[:, 0][order]
+    labels = _label_values([frame[label]], where, [label])[:, 0][order]
     i = _first_partial_row(labels)
     if i is not None:
         row = order[i, int(np.argmax(np.isnan(labels[i])))] + 1
-        raise DatasetError(f"{where}: row {row}, column 'correct': query {query_ids[i]!r} is "
+        raise DatasetError(f"{where}: row {row}, column {label!r}: query {query_ids[i]!r} is "
                            f"{_partial_text(labels[i], models)}")
-    metadata = _long_metadata(frame, first_row, query_codes, order, models)
+    metadata = _long_metadata(frame, first_row, query_codes, order, models, needed)
     return (np.asarray(query_ids, dtype=object), row_texts[first_row], models, row_cost[order],
             labels, metadata)
 
 
 def _long_metadata(frame: pd.DataFrame, first_row: np.ndarray, query_codes: np.ndarray,
-                   order: np.ndarray, models: tuple[str, ...]) -> pd.DataFrame:
+                   order: np.ndarray, models: tuple[str, ...],
+                   used: Sequence[str] = LONG_COLUMNS) -> pd.DataFrame:
     """Extra long-layout columns: one per query when constant within it, else one per model."""
     parts: dict[str, pd.Series] = {}
-    for column in (c for c in frame.columns if c not in LONG_COLUMNS):
+    for column in (c for c in frame.columns if c not in used):
         values = frame[column].reset_index(drop=True)
         per_query = values.iloc[first_row].reset_index(drop=True)
         spread = per_query.iloc[query_codes].reset_index(drop=True)
@@ -523,17 +552,18 @@ def id_texts(series: pd.Series, where: str, column: str, first_row: int = 1) -> 
     return _texts(series, where, column, first_row)
 
 
-def query_texts(series: pd.Series, where: str, first_row: int = 1) -> np.ndarray:
+def query_texts(series: pd.Series, where: str, first_row: int = 1, column: str = "query"
+                ) -> np.ndarray:
     """The `query` column as an object array of str (never a fixed-width numpy string array,
     which would take rows x longest text x 4 bytes): text only, not blank, and at most
     `MAX_QUERY_CHARS` characters. `first_row` numbers the series' first row."""
     if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
-        raise _not_text(series, where, "query", first_row, "text")
-    values = _texts(series, where, "query", first_row)
+        raise _not_text(series, where, column, first_row, "text")
+    values = _texts(series, where, column, first_row)
     too_long = (series.str.len() > MAX_QUERY_CHARS).to_numpy()
     if too_long.any():
         row = int(np.argmax(too_long))
-        raise DatasetError(f"{where}: row {first_row + row}, column 'query': the query has "
+        raise DatasetError(f"{where}: row {first_row + row}, column {column!r}: the query has "
                            f"{len(values[row]):,} characters; at most {MAX_QUERY_CHARS:,} are "
                            "accepted")
     return values

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 from optllm import auto
 from optllm.config import RunConfig, Split, split_queries
 from optllm.dataset import Dataset
-from optllm.evaluation import Evaluation, evaluate
+from optllm.evaluation import EXPLANATIONS, Evaluation, cheapest_reaching, evaluate
 from optllm.exceptions import ConfigError
 from optllm.export import replaced_folder, write_json, write_table
 from optllm.front import Front
@@ -32,6 +32,20 @@ MAX_FRONT_POINTS = 2000
 #: spread, hypervolume): on a handful of queries they jump between extremes such as -100 pp
 #: and mean nothing.
 MIN_EVALUATED_QUERIES = 10
+
+
+#: What each entry of summary.json's timings_s measured (seconds).
+TIMINGS_EXPLAINED = {
+    "costs": "counting tokens and pricing the batch (--allocate only)",
+    "choose": "choosing the featuriser and learner by cross-validation",
+    "train": "featurising the training sample and fitting the predictor",
+    "features": "featurising the queries to allocate",
+    "predict": "predicting their success per model",
+    "learning_curve": "the learning curve (--learning-curve only)",
+    "optimise": "searching the front",
+    "evaluate": "scoring the front against the labels",
+    "wall": "the whole run, end to end (wall clock)",
+}
 
 
 @dataclass
@@ -68,7 +82,7 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
     report(progress, "features", 0, 1, "featurising the queries to allocate")
     features = featuriser.transform(dataset.queries[split.allocate], should_stop=should_stop)
     report(progress, "features", 1, 1)
-    timings["features"] = timings.pop("choose", 0.0) + time.perf_counter() - t0
+    timings["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mean, spread = predictor.predict_mean_std(features, progress=progress,
                                               should_stop=should_stop)
@@ -98,12 +112,28 @@ def n_steps(config: RunConfig) -> int:
     return 4 * config.density - 3 if config.method == "optllm" else 1
 
 
+def call_costs(cost: np.ndarray) -> np.ndarray:
+    """The cost matrix in calls to paid models: 1 per query for every model dearer (in
+    total) than the cheapest, 0 for the cheapest and any model as cheap (the free or local
+    baseline)."""
+    totals = cost.sum(axis=0)
+    paid = (totals > totals.min()).astype(np.float64)
+    return np.broadcast_to(paid, cost.shape).copy()
+
+
+def in_cost_unit(dataset: Dataset, unit: str) -> Dataset:
+    """`dataset` with its costs in `unit` ("usd" as loaded, or "calls")."""
+    return dataset if unit == "usd" else replace(dataset, cost=call_costs(dataset.cost))
+
+
 def check_budget(allocated: Dataset, config: RunConfig) -> None:
     """Fail before any training when the budget cannot buy even the cheapest allocation."""
     cheapest = float(allocated.cost.min(axis=1).sum())
     if config.budget is not None and config.budget < cheapest:
-        raise ConfigError(f"budget ${config.budget:.6g} is below the cheapest allocation of "
-                          f"the {allocated.n_queries} queries (${cheapest:.6g})")
+        unit = "paid calls" if config.cost_unit == "calls" else "USD"
+        raise ConfigError(f"budget {config.budget:.6g} {unit} is below the cheapest "
+                          f"allocation of the {allocated.n_queries:,} queries "
+                          f"({cheapest:.6g} {unit})")
 
 
 def select_point(front: Front, config: RunConfig) -> int | None:
@@ -141,9 +171,11 @@ def accuracy_std(front: Front, spread: np.ndarray) -> np.ndarray:
 
 
 def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray | None = None,
-                max_points: int = MAX_FRONT_POINTS) -> pd.DataFrame:
-    """The front's points (at most `max_points`, evenly by cost) with true accuracy and,
-    given the per-query `spread`, the uncertainty band of the expected accuracy."""
+                max_points: int = MAX_FRONT_POINTS, models: tuple[str, ...] = ()
+                ) -> pd.DataFrame:
+    """The front's points (at most `max_points`, evenly by cost) with true accuracy,
+    given the per-query `spread` the uncertainty band of the expected accuracy, and given
+    the `models` the number of queries each point sends to each (`queries_<model>`)."""
     points = front.thin(max_points)
     true_acc = (evaluation.true_accuracy[points] if evaluation is not None
                 else np.full(points.size, np.nan))
@@ -155,7 +187,24 @@ def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray 
     })
     if spread is not None:
         frame.insert(3, "predicted_accuracy_std", accuracy_std(front, spread)[points])
+    if models:
+        counts = front.take(points).queries_per_model(len(models))
+        for j, model in enumerate(models):
+            frame[f"queries_{model}"] = counts[:, j]
     return frame
+
+
+def single_model_rows(allocated: Dataset, prediction: Prediction,
+                      evaluation: Evaluation | None) -> list[dict]:
+    """Every single-model allocation a user could choose instead of a front point: its
+    cost, expected accuracy and (with labels) true accuracy. The front may not contain
+    them (the predictor can prefer a cheaper model on some queries), so they are listed."""
+    cost = allocated.cost.sum(axis=0)
+    expected = prediction.scores.mean(axis=0)
+    true = ({s.model: s.true_accuracy for s in evaluation.singles}
+            if evaluation is not None else {})
+    return [{"model": model, "cost": float(cost[j]), "predicted_accuracy": float(expected[j]),
+             "true_accuracy": true.get(model)} for j, model in enumerate(allocated.models)]
 
 
 @dataclass
@@ -201,13 +250,42 @@ class RunResult:
         when it has fewer than `MIN_EVALUATED_QUERIES` queries or a true front of one point
         (nothing to trade), and where a measure is undefined (NaN)."""
         ev = self.evaluation
-        names = ("cost_saving_at_best_accuracy", "accuracy_gain_at_best_cost", "igd", "delta",
+        names = ("cost_saving_at_best_accuracy", "accuracy_gain_at_best_cost", "igd", "spread",
                  "hypervolume")
         if ev is None or self.split.allocate.size < MIN_EVALUATED_QUERIES or ev.truth.cost.size < 2:
             return dict.fromkeys(names)
         values = ev.as_dict()
         return {name: None if values[name] is None or not np.isfinite(values[name])
                 else float(values[name]) for name in names}
+
+    def quality_report(self) -> dict | None:
+        """The cheapest choice (a front point or a single model) reaching `report_at` of the
+        best single model's accuracy: true accuracy with labels, expected without."""
+        share = self.config.report_at
+        if share is None:
+            return None
+        singles = single_model_rows(self.allocated, self.prediction, self.evaluation)
+        basis = "true" if self.evaluation is not None else "predicted"
+        front_accuracy = (self.evaluation.true_accuracy if self.evaluation is not None
+                          else self.front.accuracy)
+        single_accuracy = np.array([s[f"{basis}_accuracy"] for s in singles], dtype=float)
+        single_cost = np.array([s["cost"] for s in singles])
+        best = int(np.lexsort((single_cost, -single_accuracy))[0])
+        target = share * single_accuracy[best]
+        n = len(self.front)
+        costs = np.concatenate((self.front.cost, single_cost))
+        accuracies = np.concatenate((front_accuracy, single_accuracy))
+        k = cheapest_reaching(costs, accuracies, target)
+        report = {"share": share, "basis": basis, "reference_model": singles[best]["model"],
+                  "reference_accuracy": float(single_accuracy[best]),
+                  "target_accuracy": float(target), "choice": None, "cost": None,
+                  "accuracy": None, "saving": None}
+        if k is not None:
+            report.update(
+                choice=f"front point {k}" if k < n else f"all queries to {singles[k - n]['model']}",
+                cost=float(costs[k]), accuracy=float(accuracies[k]),
+                saving=float(1 - costs[k] / single_cost[best]) if single_cost[best] > 0 else None)
+        return report
 
     def summary(self) -> dict:
         """The contents of summary.json."""
@@ -220,6 +298,7 @@ class RunResult:
             "n_train": int(self.split.train.size),
             "n_allocated": int(self.split.allocate.size),
             "method": self.front.method,
+            "cost_unit": self.config.cost_unit,
             "status": self.front.status,
             "front_points_total": len(self.front),
             "front": [
@@ -229,14 +308,16 @@ class RunResult:
                  "true_accuracy": None if np.isnan(r.true_accuracy) else r.true_accuracy}
                 for r in frame.itertuples()
             ],
-            "single_models": ([{"model": s.model, "cost": s.cost,
-                                "true_accuracy": s.true_accuracy} for s in ev.singles]
-                              if ev else []),
+            "single_models": single_model_rows(self.allocated, self.prediction, ev),
             "best_single_model": ev.best_single.model if ev else None,
             **self.measures(),
+            "explanations": EXPLANATIONS,
             "predictor": self._predictor_summary(),
             "timings_s": self.timings,
+            "timings_explained": TIMINGS_EXPLAINED,
         }
+        if self.config.report_at is not None:
+            summary["at_quality"] = self.quality_report()
         if self.unmet is not None:
             summary["no_allocation_reason"] = self.unmet
         if self.selected is not None:
@@ -255,7 +336,8 @@ def evaluate_front(front: Front, allocated: Dataset) -> Evaluation | None:
     """Evaluate against the labels when every allocated query has them, else None."""
     if allocated.n_queries == 0 or not allocated.labelled.all():
         return None
-    return evaluate(front, allocated.labels, allocated.cost, allocated.models)
+    return evaluate(front, allocated.labels, allocated.cost, allocated.models,
+                    offer_single_models=True)
 
 
 def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
@@ -264,6 +346,7 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
     """Train on `split.train`, then predict, optimise, evaluate and select on
     `split.allocate`, timing each stage into `timings`."""
     timings = timings if timings is not None else {}
+    dataset = in_cost_unit(dataset, config.cost_unit)
     allocated = dataset.subset(split.allocate)
     check_budget(allocated, config)
     prediction = train_and_predict(dataset, split, config, progress=progress,
@@ -274,10 +357,10 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
         if isinstance(item, Front):
             front = item
         else:
-            report(progress, "optimize", item.step, n_steps(config), f"{item.side} {item.phase}")
+            report(progress, "optimise", item.step, n_steps(config), f"{item.side} {item.phase}")
     assert front is not None
-    check_cancelled(should_stop, "optimize")
-    timings["optimize"] = time.perf_counter() - t0
+    check_cancelled(should_stop, "optimise")
+    timings["optimise"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     evaluation = evaluate_front(front, allocated)
     timings["evaluate"] = time.perf_counter() - t0
@@ -293,8 +376,11 @@ def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | Non
         should_stop: ShouldStop | None = None) -> RunResult:
     """Split the labelled queries, then train, predict, optimise, evaluate and select."""
     config.check()
+    started = time.perf_counter()
     split = split_queries(dataset, config.train_fraction, config.seed)
-    return run_split(dataset, split, config, progress=progress, should_stop=should_stop)
+    result = run_split(dataset, split, config, progress=progress, should_stop=should_stop)
+    result.timings["wall"] = time.perf_counter() - started
+    return result
 
 
 #: The files `write_outputs` produces; a run folder is replaced as a whole (see
@@ -310,8 +396,8 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False
     with replaced_folder(out, OUTPUT_NAMES, force=force) as staging:
         write_json({"dataset": result.dataset.source or result.dataset.title,
                     **result.config.as_dict()}, staging / "config.json")
-        write_table(front_frame(result.front, result.evaluation, result.prediction.spread),
-                    staging / "front.csv")
+        write_table(front_frame(result.front, result.evaluation, result.prediction.spread,
+                                models=result.dataset.models), staging / "front.csv")
         write_json(result.summary(), staging / "summary.json")
         names = OUTPUT_NAMES[:3]
         if result.selected is not None:

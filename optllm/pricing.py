@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -283,7 +283,9 @@ def learned_output_tokens(history: Dataset, prices: Sequence[ModelPrice],
                 tokens[j] = float(np.nanmean(values))
                 sources[j] = f"history: mean of {column}"
                 continue
-        if price.output_per_mtok > 0 and history.n_queries and price.model in history.models:
+        known = price.model in history.models and np.isfinite(
+            history.cost[:, history.models.index(price.model)]).all()
+        if price.output_per_mtok > 0 and history.n_queries and known:
             model_index = history.models.index(price.model)
             spent = history.cost[:, model_index] * PER_MTOK - input_tokens * price.input_per_mtok
             tokens[j] = max(0.0, float(np.mean(spent / price.output_per_mtok)))
@@ -345,3 +347,33 @@ def build_cost_model(models: Sequence[str], history: Dataset | None = None, *,
             f"(output price 0); give them with --output-tokens {missing[0]}=N or "
             f"output_tokens in the prices file")
     return CostModel(table, tokens, tuple(s for s in sources if s is not None), method)
+
+
+def load_priced(path: str | os.PathLike[str], *, layout: str | None = None,
+                query_column: str = "query",
+                prices: Overrides | str | os.PathLike[str] | None = None,
+                output_tokens: Mapping[str, float] | None = None,
+                token_method: str = "auto") -> tuple[Dataset, CostModel | None]:
+    """A labelled history whose label columns lack `<m>_cost` for the models named in the
+    prices file or in `output_tokens`: their costs come from the queries' token counts and
+    the prices, as for a batch. Returns the dataset and the cost model (None when every
+    model had costs in the file)."""
+    from optllm.loading import load_dataset
+
+    overrides = prices if isinstance(prices, Overrides) or prices is None else (
+        load_overrides(prices))
+    named = [*(output_tokens or {})]
+    if overrides is not None:
+        named += [*overrides.prices, *overrides.aliases, *overrides.output_tokens]
+    dataset = load_dataset(path, layout=layout, query_column=query_column,
+                           priced_models=list(dict.fromkeys(named)))
+    missing = np.isnan(dataset.cost).any(axis=0)
+    if not missing.any():
+        return dataset, None
+    models = [m for m, gap in zip(dataset.models, missing, strict=True) if gap]
+    cost_model = build_cost_model(models, dataset, prices=overrides,
+                                  output_tokens=output_tokens, token_method=token_method)
+    priced, _ = cost_model.costs(dataset.queries)
+    cost = dataset.cost.copy()
+    cost[:, missing] = priced
+    return replace(dataset, cost=cost), cost_model

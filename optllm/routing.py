@@ -274,7 +274,8 @@ class _Writer:
 def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, force: bool = False,
                progress: ProgressCallback | None = None,
-               should_stop: ShouldStop | None = None) -> RouteSummary:
+               should_stop: ShouldStop | None = None, query_column: str = "query"
+               ) -> RouteSummary:
     """Route every query of the batch file `src` into `dst` (CSV, Parquet or JSON Lines by
     extension), chunk by chunk; `dst` appears complete or not at all."""
     kind = format_for(dst)
@@ -283,7 +284,7 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
     with atomic_path(dst, force=force) as tmp:
         writer: _Writer | None = None
         try:
-            for ids, queries in iter_batch(src, chunk_rows):
+            for ids, queries in iter_batch(src, chunk_rows, query_column):
                 check_cancelled(should_stop, "route")
                 table, choice = _route(policy, ids, queries)
                 if writer is None:

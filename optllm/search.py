@@ -125,7 +125,7 @@ class Reconstructor:
         if self._allocation is None or self._table is None:
             blocks = []
             for start in range(0, allocation.size, RESCORE_BLOCK):
-                check_cancelled(self.should_stop, "optimize")
+                check_cancelled(self.should_stop, "optimise")
                 rows = np.arange(start, min(start + RESCORE_BLOCK, allocation.size))
                 blocks.append(_rescore(allocation, scores, costs, rows))
             table = tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True))
@@ -135,7 +135,7 @@ class Reconstructor:
             _update(table, _rescore(allocation, scores, costs, rows), rows)
         buy_rate, buy_model, sell_rate, sell_model = table
         for _ in range(MAX_SWAP_ROUNDS):
-            check_cancelled(self.should_stop, "optimize")
+            check_cancelled(self.should_stop, "optimise")
             # Only candidates that can possibly pair matter: prune before sorting.
             cheapest_sell, best_buy = sell_rate.min(), buy_rate.max()
             if not cheapest_sell < best_buy:

@@ -1,13 +1,18 @@
-"""Number formats shared by the screens, so every screen writes money and accuracy alike;
+"""Number formats shared by the screens (from optllm.formatting, shared with the command);
 `literal` for every text that comes from a file or the user; paths as users type and
 read them."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from rich.text import Text
+
+# The number formats live in the library, shared with the command.
+from optllm.formatting import cost, count, percent, points, ratio, seconds, unit_cost, usd
+
+__all__ = ["cost", "count", "display_path", "literal", "percent", "points", "ratio",
+           "seconds", "typed_path", "unit_cost", "usd"]
 
 
 def literal(text: object) -> Text:
@@ -20,39 +25,6 @@ def literal(text: object) -> Text:
     text are built with `markup=False` instead, so every later `update` is literal too.
     A Rich Text, not a Textual Content: the DataTable measures only the former."""
     return Text(str(text))
-
-
-def usd(value: float) -> str:
-    """Dollars with 4 significant decimals for small sums, cents for large ones."""
-    if not math.isfinite(value):
-        return "-"
-    return f"${value:,.2f}" if abs(value) >= 100 else f"${value:,.4f}"
-
-
-def unit_cost(value: float) -> str:
-    """A per-query cost: often fractions of a cent."""
-    return "-" if not math.isfinite(value) else f"${value:.6f}"
-
-
-def ratio(value: float | None, digits: int = 3) -> str:
-    """An accuracy, AUC or Brier score in 0..1."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.{digits}f}"
-
-
-def percent(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{100 * value:.1f}%"
-
-
-def seconds(value: float) -> str:
-    """A duration: seconds below two minutes, else minutes and seconds."""
-    if value < 120:
-        return f"{value:.1f} s"
-    minutes, secs = divmod(round(value), 60)
-    return f"{minutes} min {secs:02d} s"
 
 
 def display_path(path: str) -> str:

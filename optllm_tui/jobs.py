@@ -254,6 +254,7 @@ class Jobs:
                 from optllm.loading import load_dataset
 
                 dataset = load_dataset(source, layout=layout)
+            _ = dataset.shared_prefix  # computed here, off the screen's thread
             post(DatasetLoaded(worker, dataset, source, dataset.model_summary()))
 
         self._run("load", f"load {source or 'the default dataset'}", work)
@@ -382,8 +383,9 @@ class Jobs:
                 allocated, prediction, front.allocation(index))
             shown, rows = table_view(table, sort, descending, model, max_rows)
             backend = _backend(shown)
+            stripped = (table.schema.metadata or {}).get(b"stripped_prefix", b"").decode()
             post(AllocationReady(worker, table, AllocationView(
-                index, sort, descending, model, backend, rows, table.num_rows)))
+                index, sort, descending, model, backend, rows, table.num_rows, stripped)))
 
         self._run("table", f"build the allocation of point {index}", work)
 
@@ -442,6 +444,7 @@ class Jobs:
                 dataset = load_dataset(saved.dataset_source, layout=layout)
             saved.check_dataset(dataset)
             allocated = dataset.subset(saved.split.allocate)
+            _ = dataset.shared_prefix  # computed here, off the screen's thread
             front = saved.rebuild_front(allocated.cost)
             hull = optimize(saved.scores, allocated.cost, method="hull")
             post(RunOpened(worker, path, dataset, saved.dataset_source,
@@ -472,7 +475,7 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
                   evaluation: Evaluation | None) -> PointDetails:
     """Cost, expected and true accuracy, uncertainty band, baseline and model shares of a
     point (see PointDetails for the band and the baseline)."""
-    from optllm.pipeline import accuracy_std
+    from optllm.pipeline import accuracy_std, single_model_rows
 
     allocation = front.allocation(index)
     models = allocated.models
@@ -498,6 +501,8 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
         baseline_accuracy=baseline[2],
         baseline_is_true=baseline[3],
         shares=tuple(zip(models, (float(s) for s in shares), strict=True)),
+        singles=tuple((s["model"], s["cost"], s["predicted_accuracy"], s["true_accuracy"])
+                      for s in single_model_rows(allocated, prediction, evaluation)),
     )
 
 
@@ -509,8 +514,11 @@ def browser_table(allocated: Dataset, prediction: Prediction, allocation: np.nda
     shown ones, and builds the text columns with Arrow straight from the object arrays:
     the library's numpy `astype(str)` takes 2.7 s per million queries (and a fixed-width
     copy of every text), which alone would blow the one-second budget of this screen.
+    The query prefix every query shares (a few-shot prompt) is left out, and named in
+    the table's metadata (`stripped_prefix`).
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     rows = np.arange(allocation.size)
     label = np.where(allocated.labelled, allocated.labels[rows, allocation], -1)
@@ -522,8 +530,9 @@ def browser_table(allocated: Dataset, prediction: Prediction, allocation: np.nda
         "score": pa.array(prediction.scores[rows, allocation]),
         "uncertainty": pa.array(prediction.spread[rows, allocation]),
         "label": pa.array(label, mask=label < 0, type=pa.int8()),
-        "query": pa.array(allocated.queries, type=pa.string()),
-    })
+        "query": pc.utf8_slice_codeunits(pa.array(allocated.queries, type=pa.string()),
+                                         len(allocated.shared_prefix)),
+    }, metadata={"stripped_prefix": allocated.shared_prefix})
 
 
 def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None,

@@ -47,6 +47,9 @@ class PointDetails:
     baseline_accuracy: float
     baseline_is_true: bool
     shares: tuple[tuple[str, float], ...]
+    #: Every single-model allocation (model, cost, expected, true accuracy or None): a
+    #: user's other choices, which the front may not contain.
+    singles: tuple[tuple[str, float, float, float | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class AllocationView:
     backend: ArrowBackend
     rows: int
     all_rows: int
+    #: The prefix every query shares, left out of the query column ("" when none).
+    stripped_prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -197,7 +197,7 @@ def test_run_allocate_on_the_command_line(history, batch_file, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--prices", "p.toml"], "apply only with --allocate"),
+    (["--save-policy", "p.policy", "--budget", "1"], "applies only with --allocate"),
     (["--allocate", "b.csv", "--save-policy", "p.policy"], "needs a chosen point"),
     (["--allocate", "b.csv", "--train-fraction", "0.5"], "does not apply with --allocate"),
 ])

@@ -17,16 +17,17 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 SUMMARY_KEYS = {"models", "n_train", "n_allocated", "front", "single_models",
                 "best_single_model", "cost_saving_at_best_accuracy", "accuracy_gain_at_best_cost",
-                "igd", "delta", "hypervolume", "timings_s"}
+                "igd", "spread", "hypervolume", "timings_s"}
 
 
 def check_outputs(out: Path, *, allocation: bool) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
-    assert set(summary["timings_s"]) >= {"features", "train", "predict", "optimize", "evaluate"}
+    assert set(summary["timings_s"]) >= {"features", "train", "predict", "optimise", "evaluate"}
     front = pd.read_csv(out / "front.csv")
     assert list(front.columns) == ["point", "cost", "predicted_accuracy",
-                                   "predicted_accuracy_std", "true_accuracy"]
+                                   "predicted_accuracy_std", "true_accuracy",
+                                   *(f"queries_{m}" for m in summary["models"])]
     assert front["cost"].is_monotonic_increasing
     assert front["predicted_accuracy"].is_monotonic_increasing
     assert len(summary["front"]) == len(front)

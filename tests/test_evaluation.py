@@ -102,6 +102,6 @@ def test_evaluate_oracle_scores_dominate_predicted_ones():
     assert oracle.igd == pytest.approx(0.0, abs=1e-9)
     assert predicted.hypervolume < oracle.hypervolume
     assert predicted.igd > oracle.igd
-    assert set(oracle.as_dict()) >= {"igd", "delta", "hypervolume",
+    assert set(oracle.as_dict()) >= {"igd", "spread", "hypervolume",
                                      "cost_saving_at_best_accuracy",
                                      "accuracy_gain_at_best_cost", "best_single_model"}

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
 
+from optllm.texts import prefix_note
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import ratio, usd
 from optllm_tui.screens.base import Change, ModeScreen
@@ -88,7 +89,8 @@ class AllocationScreen(ModeScreen):
             f"showing the first {shown:,} of {view.rows:,} rows")
         if view.model is not None:
             rows += f" (model {view.model}, of {view.all_rows:,})"
-        title.update(self._title(rows))
+        note = f"\n{prefix_note(view.stripped_prefix)}" if view.stripped_prefix else ""
+        title.update(self._title(rows) + note)
 
     def _title(self, rows: str) -> str:
         session = self.session

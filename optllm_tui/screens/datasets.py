@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from optllm.texts import prefix_note
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import display_path, literal, ratio, typed_path, unit_cost
 from optllm_tui.screens.base import Change, ModeScreen
@@ -140,14 +141,17 @@ class DatasetsScreen(ModeScreen):
         if dataset is None or summary is None:
             title.update("No dataset loaded yet.")
             return
+        prefix = dataset.shared_prefix
+        note = f"\n{prefix_note(prefix)}" if prefix else ""
         title.update(f"{dataset.title}: {dataset.n_queries:,} queries x {dataset.n_models} "
-                     f"models, {dataset.n_labelled:,} labelled")
+                     f"models, {dataset.n_labelled:,} labelled{note}")
         for row in summary.itertuples():
             models.add_row(literal(row.model), ratio(row.accuracy), unit_cost(row.mean_cost),
                            f"{row.rows:,}")
         for qid, text in zip(dataset.query_ids[:PREVIEW_ROWS], dataset.queries[:PREVIEW_ROWS],
                              strict=True):
-            queries.add_row(literal(qid), literal(" ".join(str(text).split())[:PREVIEW_CHARS]))
+            shown = " ".join(str(text)[len(prefix):].split())
+            queries.add_row(literal(qid), literal(shown[:PREVIEW_CHARS]))
 
     @on(OptionList.OptionSelected, "#sources")
     def _open_source(self, event: OptionList.OptionSelected) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from optllm_tui.formatting import percent, ratio, usd
+from optllm_tui.formatting import percent, points, ratio, usd
 from optllm_tui.session import PointDetails
 
 BAR_WIDTH = 8
@@ -31,14 +31,19 @@ def describe(details: PointDetails, n_points: int) -> Text:
         text.append(f"  {word} {percent(abs(saving))}", style="green" if saving >= 0 else "red")
         ours = details.true_accuracy if details.baseline_is_true else details.expected
         if ours is not None:
-            text.append(f", {100 * (ours - details.baseline_accuracy):+.1f} pts")
+            text.append(f", {points(ours - details.baseline_accuracy)}")
         text.append("\n")
     text.append("queries per model\n", style="bold")
     width = max(len(name) for name, _ in details.shares)
     for name, share in details.shares:
         bar = "#" * round(share * BAR_WIDTH)
         text.append(f"{name:<{width}} {100 * share:5.1f}% {bar}\n")
-    text.append("(+- : std of the expected accuracy,\n queries taken as independent)",
+    if details.singles:
+        text.append("single models (cost, expected, true)\n", style="bold")
+        for name, cost, expected, true in details.singles:
+            text.append(f"{name}\n  {usd(cost)}  {ratio(expected)}  {ratio(true)}\n")
+    text.append("(+- : std of the expected accuracy,\n queries taken as independent;\n"
+                " pp: percentage points)",
                 style="dim")
     return text
 
