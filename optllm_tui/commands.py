@@ -94,6 +94,8 @@ COMMANDS: tuple[Command, ...] = (
             "step", priority=True, group=_BROWSE_KEYS),
     Command("optimise", "right_square_bracket", "forward", "Fwd", "Show the next recorded "
             "step", priority=True, group=_BROWSE_KEYS),
+    Command("optimise", "z", "cycle_cost_scale", "Scale", "Cost axis: zoomed to the front, "
+            "log scale or full range", priority=True),
     Command("optimise", "f", "follow", "Live", "Follow the newest step", priority=True),
     Command("optimise", "end", "follow", "Live", "Follow the newest step", show=False,
             priority=True),
@@ -109,6 +111,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("front", "t", "target", "Target", "Select the cheapest point reaching a target "
             "accuracy"),
     Command("front", "enter", "open_allocation", "Table", "Show the chosen allocation"),
+    Command("front", "z", "cycle_cost_scale", "Scale", "Cost axis: zoomed to the front, "
+            "log scale or full range"),
     Command("allocation", "o", "cycle_sort", "Sort", "Sort by cost, score, uncertainty or "
             "not at all"),
     Command("allocation", "r", "reverse", "Reverse", "Reverse the sort order"),
@@ -128,6 +132,8 @@ COMMANDS: tuple[Command, ...] = (
             "(the others dimmed), the next, or none", priority=True),
     Command("compare", "a", "toggle_axis", "Axis", "Plot true or predicted accuracy",
             priority=True),
+    Command("compare", "z", "cycle_cost_scale", "Scale", "Cost axis: zoomed to the "
+            "allocating methods' fronts, log scale or full range", priority=True),
 )
 
 
