@@ -311,9 +311,19 @@ class OptLLMApp(App[None]):
             return
         if session.front is not None:
             return
+        if self.jobs.running("optimise") and steps is not None:
+            # Pressed while a step is computed: queued, never dropped (or said why not).
+            if session.running:
+                self.notify("s ignored: the optimiser is already running to the end "
+                            "(p pauses).", timeout=3)
+            else:
+                session.queued_steps += steps
+                self.publish("optimiser")
+            return
         if session.stepper is None:
             session.stepper = Stepper(session.prediction, session.allocated, session.config)
         session.running = steps is None
+        session.queued_steps = 0
         session.view_step = None
         self.jobs.advance(session.stepper, steps)
         self.publish("optimiser")
@@ -321,6 +331,7 @@ class OptLLMApp(App[None]):
     def optimiser_pause(self) -> None:
         if self.jobs.cancel("optimise"):
             self.session.running = False
+            self.session.queued_steps = 0
             self.publish("optimiser")
 
     def optimiser_reset(self) -> None:
@@ -334,9 +345,15 @@ class OptLLMApp(App[None]):
             self.publish("steps")
 
     def on_optimise_stopped(self, message: OptimiseStopped) -> None:
-        if message.stepper is self.session.stepper and not message.stale:
-            self.session.running = False
-            self.publish("optimiser")
+        session = self.session
+        if message.stepper is not session.stepper or message.stale:
+            return
+        session.running = False
+        queued, session.queued_steps = session.queued_steps, 0
+        if queued:
+            session.view_step = None
+            self.jobs.advance(message.stepper, queued)
+        self.publish("optimiser")
 
     def on_optimise_finished(self, message: OptimiseFinished) -> None:
         if message.stepper is not self.session.stepper:

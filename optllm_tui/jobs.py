@@ -127,9 +127,16 @@ class Stepper:
 
         self.allocated = allocated
         self.total = n_steps(config)
+        self.taken = 0
         self._steps = optimise_steps(prediction, allocated, config)
         self._lock = threading.Lock()
         self._done = False
+
+    @property
+    def at_end(self) -> bool:
+        """Every step is taken: only the Front is left, which the last step's press
+        should deliver (a paused "step 37 of 37" is no state a user can act on)."""
+        return self.taken >= self.total and not self._done
 
     def advance(self) -> StepEvent | Front | None:
         """The next step, or the final Front; None once the Front has been returned."""
@@ -140,6 +147,7 @@ class Stepper:
                 return None
             item = next(self._steps)
             self._done = isinstance(item, Front)
+            self.taken += not self._done
             return item
 
 
@@ -320,7 +328,8 @@ class Jobs:
             last = time.monotonic()
             taken = 0
             try:
-                while not worker.is_cancelled and (steps is None or taken < steps):
+                while not worker.is_cancelled and (steps is None or taken < steps
+                                                   or stepper.at_end):
                     item = stepper.advance()
                     if item is None:
                         return

@@ -91,6 +91,8 @@ class Session:
     events: list[StepEvent] = field(default_factory=list)
     view_step: int | None = None
     running: bool = False
+    #: Steps asked for (s pressed) while a step was being computed, taken next in order.
+    queued_steps: int = 0
     front: Front | None = None
     evaluation: Evaluation | None = None
     selected: int | None = None
@@ -158,6 +160,7 @@ class Session:
         self.events = []
         self.view_step = None
         self.running = False
+        self.queued_steps = 0
         self.front = self.evaluation = None
         self.selected = None
         self.details = None
