@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import App
 from textual.signal import Signal
 
-from optllm_tui.commands import CommandProvider, bindings_for
+from optllm_tui.commands import SCREENS, CommandProvider, bindings_for
 from optllm_tui.formatting import display_path, seconds, typed_path
 from optllm_tui.jobs import Jobs, Stepper
 from optllm_tui.messages import (
@@ -46,7 +46,7 @@ from optllm_tui.screens.datasets import DatasetsScreen
 from optllm_tui.screens.export import ExportScreen
 from optllm_tui.screens.front import FrontScreen
 from optllm_tui.screens.help import HelpScreen
-from optllm_tui.screens.modals import ConfirmModal, ValueModal
+from optllm_tui.screens.modals import ConfirmModal, ValueModal, WaitModal
 from optllm_tui.screens.optimise import OptimiseScreen
 from optllm_tui.screens.predictor import PredictorScreen
 from optllm_tui.session import CompareState, Session
@@ -108,7 +108,7 @@ class OptLLMApp(App[None]):
         self.recent = RecentFiles(settings.config_dir / "recent.json")
         self.session_changed: Signal[Change] = Signal(self, "session-changed")
         self.library_ready = False
-        self._waiting_mode: str | None = None
+        self._waiting: WaitModal | None = None
 
     def on_mount(self) -> None:
         self.jobs.warm_up()
@@ -131,19 +131,33 @@ class OptLLMApp(App[None]):
         """Switch screens; a screen that needs the training library while it is still
         being imported opens once it is there, so the key never freezes the UI."""
         if mode in NEEDS_LIBRARY and not self.library_ready:
-            self._waiting_mode = mode
-            self.notify("Loading the training library; the screen opens when it is ready.",
-                        timeout=3)
+            self._wait_for_library(mode)
             return
-        self._waiting_mode = None
         self.show_screen(mode)
+
+    def _wait_for_library(self, mode: str) -> None:
+        """Open `mode` once the library is imported; until then a dialog keeps the keys
+        typed for it (`t` meant for the Predictor must not act on the Datasets screen)."""
+        if self._waiting is not None:
+            return
+
+        def opened(keys: tuple[str, ...] | None) -> None:
+            self._waiting = None
+            if keys is None:
+                return
+            self.show_screen(mode)
+            for key in keys:
+                self.call_after_refresh(self.simulate_key, key)
+
+        title = next(title for name, _, title in SCREENS if name == mode)
+        self._waiting = WaitModal(f"Opening {title}")
+        self.push_screen(self._waiting, opened)
 
     def on_library_ready(self, message: LibraryReady) -> None:
         self.library_ready = True
         settle_heap()
-        if self._waiting_mode is not None:
-            self.show_screen(self._waiting_mode)
-            self._waiting_mode = None
+        if self._waiting is not None:
+            self._waiting.release()
 
     def show_screen(self, mode: str) -> None:
         self.switch_mode(mode)

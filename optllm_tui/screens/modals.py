@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -73,3 +73,36 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class WaitModal(ModalScreen[tuple[str, ...] | None]):
+    """Shown while a screen waits for the training library: the keys typed meanwhile are
+    kept for that screen (returned in order when `release` is called) instead of acting
+    on the screen below. Escape gives up waiting (returns None)."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self._title = title
+        self._keys: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            yield Label("Loading the training library (a few seconds the first time); the "
+                        "screen opens when it is ready.", markup=False)
+            yield Label("Keys typed now are kept for it. Escape stays here.", classes="hint",
+                        id="wait-keys")
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        event.prevent_default()
+        if event.key == "escape":
+            self.dismiss(None)
+            return
+        self._keys.append(event.key)
+        self.query_one("#wait-keys", Label).update(
+            f"Kept for the screen: {' '.join(self._keys)} (Escape stays here).")
+
+    def release(self) -> None:
+        """The library is there: close, handing over the keys typed meanwhile."""
+        self.dismiss(tuple(self._keys))

@@ -65,3 +65,38 @@ async def test_the_last_step_finishes_the_run(run_settings: Settings,
         assert len(app.session.events) == total
         assert status(app).startswith(f"Done: {total} steps,")
         assert "1 steps" not in status(app)
+
+
+async def test_keys_typed_while_a_screen_waits_go_to_that_screen(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optllm_tui.jobs import Jobs
+    from optllm_tui.messages import LibraryReady
+    from optllm_tui.screens.modals import WaitModal
+
+    monkeypatch.setattr(Jobs, "warm_up", lambda self: None)  # the library is "loading"
+    app = make_app(settings)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.session.dataset is not None, "the dataset")
+        await pilot.press("2", "t")
+        # Not on the Datasets screen below: the dialog holds the keys and says so.
+        assert isinstance(app.screen, WaitModal)
+        assert "Kept for the screen: t" in str(app.screen.query_one("#wait-keys").render())
+        app.post_message(LibraryReady(None))  # type: ignore[arg-type]
+        await until(pilot, lambda: getattr(app.screen, "SCOPE", "") == "predictor",
+                    "the Predictor screen")
+        await until(pilot, lambda: app.session.prediction is not None, "training by the t")
+
+
+async def test_escape_gives_up_waiting(settings: Settings,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from optllm_tui.jobs import Jobs
+    from optllm_tui.messages import LibraryReady
+
+    monkeypatch.setattr(Jobs, "warm_up", lambda self: None)
+    app = make_app(settings)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.session.dataset is not None, "the dataset")
+        await pilot.press("3", "escape")
+        app.post_message(LibraryReady(None))  # type: ignore[arg-type]
+        await pilot.pause(0.2)
+        assert getattr(app.screen, "SCOPE", "") == "datasets"
