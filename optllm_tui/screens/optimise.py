@@ -131,8 +131,10 @@ class OptimiseScreen(ModeScreen):
         status.set_classes("")
         plot = self.query_one(ParetoPlot)
         if shown is None:
+            # No step to show (reset, or a run opened without its steps): no step's title.
             self._plotted = None
             plot.show_data(None, "no steps yet" if session.prediction else "train first")
+            plot.border_title = ""
             return
         event = session.events[shown]
         if self._plotted is event:  # new steps arrived while an older one is on show

@@ -4,6 +4,7 @@ computed are each taken in order, and the last step ends the run (no extra press
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,23 @@ async def test_escape_gives_up_waiting(settings: Settings,
         app.post_message(LibraryReady(None))  # type: ignore[arg-type]
         await pilot.pause(0.2)
         assert getattr(app.screen, "SCOPE", "") == "datasets"
+
+
+async def test_opening_a_run_clears_the_step_plot_title(run_settings: Settings,
+                                                        run_file: Path) -> None:
+    from textual.widgets import Input
+
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await reset_optimiser(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: len(app.session.events) == 1, "a step")
+        plot = app.screen.query_one("#live-plot")
+        await until(pilot, lambda: "step 1" in str(plot.border_title), "the step's title")
+        await pilot.press("f3")
+        app.screen.query_one(Input).value = str(run_file)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.session.front is not None and not app.session.events,
+                    "the run")
+        await pilot.pause()
+        assert "step" not in str(plot.border_title)
