@@ -7,7 +7,14 @@ import sys
 import time
 
 from optllm import compare_cli
-from optllm.config import DEFAULT_ALPHA, FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
+from optllm.config import (
+    DEFAULT_ALPHA,
+    FEATURISER_CHOICES,
+    LEARNER_CHOICES,
+    RunConfig,
+    parse_accuracy,
+    parse_usd,
+)
 from optllm.exceptions import Cancelled, OptLLMError
 from optllm.extra_cli import (
     HANDLERS,
@@ -90,9 +97,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--density", type=int, default=10,
                    help="steps from each end of the front (default 10)")
     point = p.add_mutually_exclusive_group()
-    point.add_argument("--budget", type=float, help="pick the best point costing <= USD")
-    point.add_argument("--target-accuracy", type=float,
-                       help="pick the cheapest point with expected accuracy >= X (0..1)")
+    # Parsed by the library's parsers in config_from_args, as the app parses them.
+    point.add_argument("--budget", help="pick the best point costing <= USD")
+    point.add_argument("--target-accuracy",
+                       help="pick the cheapest point with expected accuracy >= X "
+                            "(a fraction, 0.85, or a percentage, 85%%)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     add_run_arguments(p)
@@ -104,7 +113,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         **fraction, seed=args.seed, bootstraps=args.bootstraps,
         alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
-        density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
+        density=args.density,
+        budget=None if args.budget is None else parse_usd(args.budget),
+        target_accuracy=None if args.target_accuracy is None else parse_accuracy(
+            args.target_accuracy),
         learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
     ).check()
 

@@ -400,10 +400,13 @@ async def test_save_with_an_empty_path_says_so_and_stays(run_settings: Settings)
 
 
 @pytest.mark.parametrize(("key", "typed", "message"), [
-    ("b", "nan", "not an amount of money: 'nan'"),
-    ("b", "inf", "not an amount of money: 'inf'"),
-    ("t", "nan", "not an accuracy: 'nan'"),
-    ("t", "nan%", "not an accuracy: 'nan%'"),
+    ("b", "nan", "budget must be a finite number; got 'nan'"),
+    ("b", "inf", "budget must be a finite number; got 'inf'"),
+    ("t", "nan", "target accuracy must be a finite number; got 'nan'"),
+    ("t", "nan%", "target accuracy must be a finite number; got 'nan%'"),
+    ("t", "1.5", "target accuracy 1.5 is above 1: give a fraction such as 0.85 or a "
+                 "percentage with its sign such as 85%"),
+    ("t", "0", "target accuracy must be above 0"),
 ])
 async def test_budget_and_target_refuse_nan(run_settings: Settings, key: str, typed: str,
                                             message: str) -> None:
