@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
@@ -165,6 +166,17 @@ class OptLLMApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None
+                          ) -> None:
+        """F8: an SVG of the screen in the current folder (Textual's default, the
+        Downloads folder, may not exist over SSH), and say where it went."""
+        try:
+            saved = Path(self.save_screenshot(filename, path or ".")).absolute()
+        except OSError as exc:
+            self.report_error("screenshot", f"screenshot not saved: {exc}")
+            return
+        self.notify(f"Screenshot saved to {saved}", timeout=6, markup=False)
 
     def action_next_theme(self) -> None:
         names = sorted(self.available_themes)
