@@ -12,6 +12,9 @@ from textual.widgets import DataTable, Label
 
 from optllm_tui.commands import COMMANDS, SCOPE_TITLES
 
+#: The narrowest the "what" column gets (its text wraps within it).
+MIN_WHAT_WIDTH = 20
+
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "dismiss", "Close")]
@@ -24,10 +27,30 @@ class HelpScreen(ModalScreen[None]):
                         classes="hint")
 
     def on_mount(self) -> None:
+        self._fill()
+        self.query_one(DataTable).focus()
+
+    def on_resize(self) -> None:
+        # After the layout, so the table's width is the one it will be drawn at.
+        self.call_after_refresh(self._fill)
+
+    def _fill(self) -> None:
+        """One row per command, the "what" column as wide as the table leaves it and its
+        text wrapped to that width, so no help text is cut off at 80 columns."""
         table = self.query_one(DataTable)
-        table.add_columns("where", "keys", "what")
-        for command in COMMANDS:
-            keys = " / ".join(self.app.get_key_display(Binding(key, ""))
-                              for key in command.keys.split(","))
-            table.add_row(SCOPE_TITLES[command.scope], keys, command.title)
-        table.focus()
+        rows = [(SCOPE_TITLES[command.scope],
+                 " / ".join(self.app.get_key_display(Binding(key, ""))
+                            for key in command.keys.split(",")),
+                 command.title) for command in COMMANDS]
+        where = max(len(row[0]) for row in rows)
+        keys = max(len(row[1]) for row in rows)
+        # 2 cells of padding per column, and room for the vertical scrollbar.
+        what = max(MIN_WHAT_WIDTH, table.size.width - where - keys - 3 * 2 - 2)
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_column("where", width=where)
+        table.add_column("keys", width=keys)
+        table.add_column("what", width=what)
+        for row in rows:
+            table.add_row(*row, height=None)
+        table.move_cursor(row=cursor)

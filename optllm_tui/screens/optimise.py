@@ -156,8 +156,8 @@ class OptimiseScreen(ModeScreen):
         total = session.stepper.total if session.stepper is not None else None
         done = len(session.events)
         if session.front is not None and not done:
-            text = (f"Front of {len(session.front):,} points opened from a run file; x "
-                    "clears it to run the optimiser again.")
+            text = (f"Front of {len(session.front):,} points from a run file; x clears it "
+                    "to run again.")
         elif session.front is not None:
             text = (f"Done: {plural(done, 'step')}, {len(session.front):,} points on the front "
                     f"({session.front.status}).")
