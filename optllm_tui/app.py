@@ -508,8 +508,8 @@ class OptLLMApp(App[None]):
 
     # -------------------------------------------------------------- allocation
 
-    def request_allocation(self, sort: str | None, descending: bool, model: str | None
-                           ) -> bool:
+    def request_allocation(self, sort: str | None, descending: bool, model: str | None,
+                           text: str | None = None) -> bool:
         """Build the selected point's table sorted and filtered as asked, in a worker."""
         session = self.session
         if (session.front is None or session.selected is None or session.prediction is None
@@ -519,7 +519,7 @@ class OptLLMApp(App[None]):
         base = cached[1] if cached is not None and cached[0] == session.selected else None
         self.jobs.allocation(base, session.front, session.selected, session.allocated,
                              session.prediction, sort, descending, model,
-                             self.settings.max_table_rows)
+                             self.settings.max_table_rows, text)
         return True
 
     def on_allocation_ready(self, message: AllocationReady) -> None:

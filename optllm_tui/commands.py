@@ -116,7 +116,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("allocation", "o", "cycle_sort", "Sort", "Sort by cost, score, uncertainty or "
             "not at all"),
     Command("allocation", "r", "reverse", "Reverse", "Reverse the sort order"),
-    Command("allocation", "m", "cycle_model", "Model", "Show one model's queries, or all"),
+    Command("allocation", "m", "cycle_model", "Model", "Show the next model's queries, or all"),
+    Command("allocation", "p", "pick_model", "Pick model", "Pick the model whose queries to "
+            "show (or all) from a list"),
+    Command("allocation", "slash", "filter", "Filter", "Filter the rows by query text (Enter "
+            "applies, Escape clears)"),
+    Command("allocation", "escape", "clear_filter", "Clear filter", "Clear the query text "
+            "filter"),
     Command("allocation", "j,k,g,G", "", "Rows", "Down, up, first row, last row",
             bound=False),
     Command("export", "e", "export", "Export", "Write the chosen allocation to the file"),

@@ -380,17 +380,17 @@ class Jobs:
 
     def allocation(self, base: pa.Table | None, front: Front, index: int, allocated: Dataset,
                    prediction: Prediction, sort: str | None, descending: bool,
-                   model: str | None, max_rows: int) -> None:
+                   model: str | None, max_rows: int, text: str | None = None) -> None:
         """Build (or reuse) the point's Arrow table, filter and sort it with pyarrow compute,
         and build the table widget's backend, all off the UI thread."""
 
         def work(worker: Worker[Any], post: Post) -> None:
             table = base if base is not None else browser_table(
                 allocated, prediction, front.allocation(index))
-            shown, rows = table_view(table, sort, descending, model, max_rows)
+            shown, rows = table_view(table, sort, descending, model, max_rows, text)
             backend = _backend(shown)
             post(AllocationReady(worker, table, AllocationView(
-                index, sort, descending, model, backend, rows, table.num_rows)))
+                index, sort, descending, model, backend, rows, table.num_rows, text)))
 
         self._run("table", f"build the allocation of point {index}", work)
 
@@ -534,16 +534,19 @@ def browser_table(allocated: Dataset, prediction: Prediction, allocation: np.nda
 
 
 def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None,
-               limit: int) -> tuple[pa.Table, int]:
-    """The first `limit` rows of the browser table filtered to one model and sorted, and
-    the number of rows before the cut, with pyarrow compute. Only the rows shown are
-    gathered and rounded for reading (costs as 8-decimal numbers, not 2.985e-05)."""
+               limit: int, text: str | None = None) -> tuple[pa.Table, int]:
+    """The first `limit` rows of the browser table filtered to one model and to queries
+    containing `text` (ignoring case), sorted, and the number of rows before the cut, with
+    pyarrow compute. Only the rows shown are gathered and rounded for reading (costs as
+    8-decimal numbers, not 2.985e-05)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     view = table
     if model is not None:
         view = view.filter(pc.equal(view["model"], model))
+    if text:
+        view = view.filter(pc.match_substring(view["query"], text, ignore_case=True))
     rows = view.num_rows
     if sort is not None:
         order = "descending" if descending else "ascending"

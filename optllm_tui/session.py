@@ -60,6 +60,8 @@ class AllocationView:
     backend: ArrowBackend
     rows: int
     all_rows: int
+    #: Shown rows' query text contains this (case-insensitive); None: no text filter.
+    text: str | None = None
 
 
 @dataclass(frozen=True)
