@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -14,6 +15,9 @@ from optllm_tui.commands import COMMANDS, SCOPE_TITLES
 
 #: The narrowest the "what" column gets (its text wraps within it).
 MIN_WHAT_WIDTH = 20
+#: The dialog's width and max-width (#help and .dialog in app.tcss), and its thick
+#: border plus padding across.
+DIALOG_WIDTH, DIALOG_MAX_SHARE, DIALOG_FRAME = 100, 0.95, 2 + 4
 
 
 class HelpScreen(ModalScreen[None]):
@@ -27,17 +31,19 @@ class HelpScreen(ModalScreen[None]):
                         classes="hint")
 
     def on_mount(self) -> None:
-        self._fill()
+        self._fill(self.app.size.width)
         self.query_one(DataTable).focus()
 
-    def on_resize(self) -> None:
-        # After the layout, so the table's width is the one it will be drawn at.
-        self.call_after_refresh(self._fill)
+    def on_resize(self, event: events.Resize) -> None:
+        self._fill(event.size.width)
 
-    def _fill(self) -> None:
+    def _fill(self, screen_width: int) -> None:
         """One row per command, the "what" column as wide as the table leaves it and its
-        text wrapped to that width, so no help text is cut off at 80 columns."""
+        text wrapped to that width, so no help text is cut off at 80 columns. The table's
+        width follows from the screen's (the dialog's size in app.tcss), so the rows are
+        right at the first paint, not one layout later."""
         table = self.query_one(DataTable)
+        table_width = min(DIALOG_WIDTH, int(screen_width * DIALOG_MAX_SHARE)) - DIALOG_FRAME
         rows = [(SCOPE_TITLES[command.scope],
                  " / ".join(self.app.get_key_display(Binding(key, ""))
                             for key in command.keys.split(",")),
@@ -45,7 +51,7 @@ class HelpScreen(ModalScreen[None]):
         where = max(len(row[0]) for row in rows)
         keys = max(len(row[1]) for row in rows)
         # 2 cells of padding per column, and room for the vertical scrollbar.
-        what = max(MIN_WHAT_WIDTH, table.size.width - where - keys - 3 * 2 - 2)
+        what = max(MIN_WHAT_WIDTH, table_width - where - keys - 3 * 2 - 2)
         cursor = table.cursor_row
         table.clear(columns=True)
         table.add_column("where", width=where)

@@ -20,6 +20,7 @@ from textual.widgets import Input, OptionList, Static
 
 from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.commands import COMMANDS, SCREENS
+from optllm_tui.screens.allocation import TITLE_NAME_WIDTH, clip
 from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.modals import ConfirmModal, ValueModal
 from optllm_tui.settings import Settings
@@ -129,7 +130,7 @@ async def test_markup_in_the_data_is_shown_literally(hostile_csv: Path, tmp_path
             await pilot.press("m")
             await until(pilot, lambda m=model: session.allocation_view is not None
                         and session.allocation_view.model == m, f"filter {model}")
-            await shows(pilot, f"(model {model}, of")
+            await shows(pilot, f"model: {clip(model, TITLE_NAME_WIDTH)}")
         await pilot.press("m")  # all models again
         await until(pilot, lambda: session.allocation_view is not None
                     and session.allocation_view.model is None, "no filter")
