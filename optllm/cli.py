@@ -12,6 +12,8 @@ from optllm.config import (
     FEATURISER_CHOICES,
     LEARNER_CHOICES,
     RunConfig,
+    parse_accuracy,
+    parse_usd,
 )
 from optllm.exceptions import Cancelled, OptLLMError
 from optllm.extra_cli import (
@@ -66,12 +68,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="also report the cheapest allocation reaching SHARE of the best "
                         "single model's accuracy (0.95 = 95%%)")
     point = p.add_mutually_exclusive_group()
-    point.add_argument("--budget", type=float,
+    # Parsed by the library's parsers in config_from_args, as the app parses them.
+    point.add_argument("--budget",
                        help="pick the most accurate point whose total cost for all the "
                             "allocated queries is at most this (USD, or calls with "
                             "--cost-unit calls)")
-    point.add_argument("--target-accuracy", type=float,
-                       help="pick the cheapest point with expected accuracy >= X (0..1)")
+    point.add_argument("--target-accuracy",
+                       help="pick the cheapest point with expected accuracy >= X "
+                            "(a fraction, 0.85, or a percentage, 85%%)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     add_run_arguments(p)
@@ -84,7 +88,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         **fraction, seed=args.seed, bootstraps=args.bootstraps,
         alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha, method=args.method,
-        density=args.density, budget=args.budget, target_accuracy=args.target_accuracy,
+        density=args.density,
+        budget=None if args.budget is None else parse_usd(args.budget),
+        target_accuracy=None if args.target_accuracy is None else parse_accuracy(
+            args.target_accuracy),
         learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
         cost_unit=args.cost_unit, report_at=args.report_at,
     ).check()

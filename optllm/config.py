@@ -100,6 +100,46 @@ class RunConfig:
         return asdict(self)
 
 
+def parse_accuracy(text: str, what: str = "target accuracy") -> float:
+    """An accuracy as a user types it, in the command and the app alike: a fraction
+    ("0.85") or a percentage with its sign ("85%"). A bare number above 1 ("1.5", "85")
+    is refused rather than guessed at: read as a percentage, a mistyped 1.5 would quietly
+    become 1.5%."""
+    stripped = text.strip()
+    percent = stripped.endswith("%")
+    value = finite_number(stripped[:-1] if percent else stripped, what, stripped)
+    if percent:
+        if not 0 < value <= 100:
+            raise ConfigError(f"{what} must be above 0% and at most 100%; got {text.strip()}")
+        return value / 100
+    if value > 1:
+        raise ConfigError(f"{what} {stripped} is above 1: give a fraction such as 0.85 or "
+                          f"a percentage with its sign such as 85%")
+    if not value > 0:
+        raise ConfigError(f"{what} must be above 0 and at most 1; got {stripped}")
+    return value
+
+
+def parse_usd(text: str, what: str = "budget") -> float:
+    """An amount of money as typed: "12.5", "$1,200"; never negative."""
+    value = finite_number(text.strip().lstrip("$").replace(",", ""), what, text.strip())
+    if value < 0:
+        raise ConfigError(f"{what} must be a non-negative amount in USD; got {text.strip()}")
+    return value
+
+
+def finite_number(text: str, what: str, typed: str) -> float:
+    """The number `text`, or a ConfigError naming `what` and quoting what was `typed`:
+    float() alone would also take "nan" and "inf", which no budget or accuracy can be."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{what} must be a number; got {typed!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} must be a finite number; got {typed!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Split:
     """Row indices of the labelled sample to learn from and of the queries to allocate."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import gc
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.signal import Signal
 
-from optllm_tui.commands import CommandProvider, bindings_for
+from optllm_tui.commands import SCREENS, CommandProvider, bindings_for
 from optllm_tui.formatting import display_path, seconds, typed_path
 from optllm_tui.jobs import Jobs, Stepper
 from optllm_tui.messages import (
@@ -46,7 +47,7 @@ from optllm_tui.screens.datasets import DatasetsScreen
 from optllm_tui.screens.export import ExportScreen
 from optllm_tui.screens.front import FrontScreen
 from optllm_tui.screens.help import HelpScreen
-from optllm_tui.screens.modals import ConfirmModal, ValueModal
+from optllm_tui.screens.modals import ConfirmModal, ValueModal, WaitModal
 from optllm_tui.screens.optimise import OptimiseScreen
 from optllm_tui.screens.predictor import PredictorScreen
 from optllm_tui.session import CompareState, Session
@@ -108,7 +109,7 @@ class OptLLMApp(App[None]):
         self.recent = RecentFiles(settings.config_dir / "recent.json")
         self.session_changed: Signal[Change] = Signal(self, "session-changed")
         self.library_ready = False
-        self._waiting_mode: str | None = None
+        self._waiting: WaitModal | None = None
 
     def on_mount(self) -> None:
         self.jobs.warm_up()
@@ -131,19 +132,33 @@ class OptLLMApp(App[None]):
         """Switch screens; a screen that needs the training library while it is still
         being imported opens once it is there, so the key never freezes the UI."""
         if mode in NEEDS_LIBRARY and not self.library_ready:
-            self._waiting_mode = mode
-            self.notify("Loading the training library; the screen opens when it is ready.",
-                        timeout=3)
+            self._wait_for_library(mode)
             return
-        self._waiting_mode = None
         self.show_screen(mode)
+
+    def _wait_for_library(self, mode: str) -> None:
+        """Open `mode` once the library is imported; until then a dialog keeps the keys
+        typed for it (`t` meant for the Predictor must not act on the Datasets screen)."""
+        if self._waiting is not None:
+            return
+
+        def opened(keys: tuple[str, ...] | None) -> None:
+            self._waiting = None
+            if keys is None:
+                return
+            self.show_screen(mode)
+            for key in keys:
+                self.call_after_refresh(self.simulate_key, key)
+
+        title = next(title for name, _, title in SCREENS if name == mode)
+        self._waiting = WaitModal(f"Opening {title}")
+        self.push_screen(self._waiting, opened)
 
     def on_library_ready(self, message: LibraryReady) -> None:
         self.library_ready = True
         settle_heap()
-        if self._waiting_mode is not None:
-            self.show_screen(self._waiting_mode)
-            self._waiting_mode = None
+        if self._waiting is not None:
+            self._waiting.release()
 
     def show_screen(self, mode: str) -> None:
         self.switch_mode(mode)
@@ -151,6 +166,17 @@ class OptLLMApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None
+                          ) -> None:
+        """F8: an SVG of the screen in the current folder (Textual's default, the
+        Downloads folder, may not exist over SSH), and say where it went."""
+        try:
+            saved = Path(self.save_screenshot(filename, path or ".")).absolute()
+        except OSError as exc:
+            self.report_error("screenshot", f"screenshot not saved: {exc}")
+            return
+        self.notify(f"Screenshot saved to {saved}", timeout=6, markup=False)
 
     def action_next_theme(self) -> None:
         names = sorted(self.available_themes)
@@ -311,9 +337,19 @@ class OptLLMApp(App[None]):
             return
         if session.front is not None:
             return
+        if self.jobs.running("optimise") and steps is not None:
+            # Pressed while a step is computed: queued, never dropped (or said why not).
+            if session.running:
+                self.notify("s ignored: the optimiser is already running to the end "
+                            "(p pauses).", timeout=3)
+            else:
+                session.queued_steps += steps
+                self.publish("optimiser")
+            return
         if session.stepper is None:
             session.stepper = Stepper(session.prediction, session.allocated, session.config)
         session.running = steps is None
+        session.queued_steps = 0
         session.view_step = None
         self.jobs.advance(session.stepper, steps)
         self.publish("optimiser")
@@ -321,6 +357,7 @@ class OptLLMApp(App[None]):
     def optimiser_pause(self) -> None:
         if self.jobs.cancel("optimise"):
             self.session.running = False
+            self.session.queued_steps = 0
             self.publish("optimiser")
 
     def optimiser_reset(self) -> None:
@@ -334,9 +371,15 @@ class OptLLMApp(App[None]):
             self.publish("steps")
 
     def on_optimise_stopped(self, message: OptimiseStopped) -> None:
-        if message.stepper is self.session.stepper and not message.stale:
-            self.session.running = False
-            self.publish("optimiser")
+        session = self.session
+        if message.stepper is not session.stepper or message.stale:
+            return
+        session.running = False
+        queued, session.queued_steps = session.queued_steps, 0
+        if queued:
+            session.view_step = None
+            self.jobs.advance(message.stepper, queued)
+        self.publish("optimiser")
 
     def on_optimise_finished(self, message: OptimiseFinished) -> None:
         if message.stepper is not self.session.stepper:
@@ -466,8 +509,8 @@ class OptLLMApp(App[None]):
 
     # -------------------------------------------------------------- allocation
 
-    def request_allocation(self, sort: str | None, descending: bool, model: str | None
-                           ) -> bool:
+    def request_allocation(self, sort: str | None, descending: bool, model: str | None,
+                           text: str | None = None) -> bool:
         """Build the selected point's table sorted and filtered as asked, in a worker."""
         session = self.session
         if (session.front is None or session.selected is None or session.prediction is None
@@ -477,7 +520,7 @@ class OptLLMApp(App[None]):
         base = cached[1] if cached is not None and cached[0] == session.selected else None
         self.jobs.allocation(base, session.front, session.selected, session.allocated,
                              session.prediction, sort, descending, model,
-                             self.settings.max_table_rows)
+                             self.settings.max_table_rows, text)
         return True
 
     def on_allocation_ready(self, message: AllocationReady) -> None:

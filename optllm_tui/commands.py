@@ -94,6 +94,8 @@ COMMANDS: tuple[Command, ...] = (
             "step", priority=True, group=_BROWSE_KEYS),
     Command("optimise", "right_square_bracket", "forward", "Fwd", "Show the next recorded "
             "step", priority=True, group=_BROWSE_KEYS),
+    Command("optimise", "z", "cycle_cost_scale", "Scale", "Cost axis: zoomed to the front, "
+            "log scale or full range", priority=True),
     Command("optimise", "f", "follow", "Live", "Follow the newest step", priority=True),
     Command("optimise", "end", "follow", "Live", "Follow the newest step", show=False,
             priority=True),
@@ -109,10 +111,18 @@ COMMANDS: tuple[Command, ...] = (
     Command("front", "t", "target", "Target", "Select the cheapest point reaching a target "
             "accuracy"),
     Command("front", "enter", "open_allocation", "Table", "Show the chosen allocation"),
+    Command("front", "z", "cycle_cost_scale", "Scale", "Cost axis: zoomed to the front, "
+            "log scale or full range"),
     Command("allocation", "o", "cycle_sort", "Sort", "Sort by cost, score, uncertainty or "
             "not at all"),
     Command("allocation", "r", "reverse", "Reverse", "Reverse the sort order"),
-    Command("allocation", "m", "cycle_model", "Model", "Show one model's queries, or all"),
+    Command("allocation", "m", "cycle_model", "Model", "Show the next model's queries, or all"),
+    Command("allocation", "p", "pick_model", "Pick model", "Pick the model whose queries to "
+            "show (or all) from a list"),
+    Command("allocation", "slash", "filter", "Filter", "Filter the rows by query text (Enter "
+            "applies, Escape clears)"),
+    Command("allocation", "escape", "clear_filter", "Clear filter", "Clear the query text "
+            "filter"),
     Command("allocation", "j,k,g,G", "", "Rows", "Down, up, first row, last row",
             bound=False),
     Command("export", "e", "export", "Export", "Write the chosen allocation to the file"),
@@ -128,6 +138,8 @@ COMMANDS: tuple[Command, ...] = (
             "(the others dimmed), the next, or none", priority=True),
     Command("compare", "a", "toggle_axis", "Axis", "Plot true or predicted accuracy",
             priority=True),
+    Command("compare", "z", "cycle_cost_scale", "Scale", "Cost axis: zoomed to the "
+            "allocating methods' fronts, log scale or full range", priority=True),
 )
 
 

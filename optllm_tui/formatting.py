@@ -47,3 +47,8 @@ def typed_path(text: str) -> str:
         return str(path.expanduser().resolve())
     except (RuntimeError, ValueError, OSError):
         return text
+
+
+def plural(count: int, noun: str) -> str:
+    """"1 step", "2 steps": a count with its noun agreeing."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

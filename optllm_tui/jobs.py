@@ -127,9 +127,16 @@ class Stepper:
 
         self.allocated = allocated
         self.total = n_steps(config)
+        self.taken = 0
         self._steps = optimise_steps(prediction, allocated, config)
         self._lock = threading.Lock()
         self._done = False
+
+    @property
+    def at_end(self) -> bool:
+        """Every step is taken: only the Front is left, which the last step's press
+        should deliver (a paused "step 37 of 37" is no state a user can act on)."""
+        return self.taken >= self.total and not self._done
 
     def advance(self) -> StepEvent | Front | None:
         """The next step, or the final Front; None once the Front has been returned."""
@@ -140,6 +147,7 @@ class Stepper:
                 return None
             item = next(self._steps)
             self._done = isinstance(item, Front)
+            self.taken += not self._done
             return item
 
 
@@ -321,7 +329,8 @@ class Jobs:
             last = time.monotonic()
             taken = 0
             try:
-                while not worker.is_cancelled and (steps is None or taken < steps):
+                while not worker.is_cancelled and (steps is None or taken < steps
+                                                   or stepper.at_end):
                     item = stepper.advance()
                     if item is None:
                         return
@@ -374,18 +383,19 @@ class Jobs:
 
     def allocation(self, base: pa.Table | None, front: Front, index: int, allocated: Dataset,
                    prediction: Prediction, sort: str | None, descending: bool,
-                   model: str | None, max_rows: int) -> None:
+                   model: str | None, max_rows: int, text: str | None = None) -> None:
         """Build (or reuse) the point's Arrow table, filter and sort it with pyarrow compute,
         and build the table widget's backend, all off the UI thread."""
 
         def work(worker: Worker[Any], post: Post) -> None:
             table = base if base is not None else browser_table(
                 allocated, prediction, front.allocation(index))
-            shown, rows = table_view(table, sort, descending, model, max_rows)
+            shown, rows = table_view(table, sort, descending, model, max_rows, text)
             backend = _backend(shown)
             stripped = (table.schema.metadata or {}).get(b"stripped_prefix", b"").decode()
             post(AllocationReady(worker, table, AllocationView(
-                index, sort, descending, model, backend, rows, table.num_rows, stripped)))
+                index, sort, descending, model, backend, rows, table.num_rows,
+                stripped_prefix=stripped, text=text)))
 
         self._run("table", f"build the allocation of point {index}", work)
 
@@ -536,16 +546,19 @@ def browser_table(allocated: Dataset, prediction: Prediction, allocation: np.nda
 
 
 def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None,
-               limit: int) -> tuple[pa.Table, int]:
-    """The first `limit` rows of the browser table filtered to one model and sorted, and
-    the number of rows before the cut, with pyarrow compute. Only the rows shown are
-    gathered and rounded for reading (costs as 8-decimal numbers, not 2.985e-05)."""
+               limit: int, text: str | None = None) -> tuple[pa.Table, int]:
+    """The first `limit` rows of the browser table filtered to one model and to queries
+    containing `text` (ignoring case), sorted, and the number of rows before the cut, with
+    pyarrow compute. Only the rows shown are gathered and rounded for reading (costs as
+    8-decimal numbers, not 2.985e-05)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     view = table
     if model is not None:
         view = view.filter(pc.equal(view["model"], model))
+    if text:
+        view = view.filter(pc.match_substring(view["query"], text, ignore_case=True))
     rows = view.num_rows
     if sort is not None:
         order = "descending" if descending else "ascending"

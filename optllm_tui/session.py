@@ -65,6 +65,8 @@ class AllocationView:
     all_rows: int
     #: The prefix every query shares, left out of the query column ("" when none).
     stripped_prefix: str = ""
+    #: Shown rows' query text contains this (case-insensitive); None: no text filter.
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class Session:
     events: list[StepEvent] = field(default_factory=list)
     view_step: int | None = None
     running: bool = False
+    #: Steps asked for (s pressed) while a step was being computed, taken next in order.
+    queued_steps: int = 0
     front: Front | None = None
     evaluation: Evaluation | None = None
     selected: int | None = None
@@ -176,6 +180,7 @@ class Session:
         self.events = []
         self.view_step = None
         self.running = False
+        self.queued_steps = 0
         self.front = self.evaluation = None
         self.selected = None
         self.details = None

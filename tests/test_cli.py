@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optllm.cli import main
+from optllm.cli import build_parser, config_from_args, main
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -74,6 +74,8 @@ def test_run_refuses_to_overwrite_without_force(tmp_path, capsys):
     (["run", "--train-fraction", "1.5"], "train fraction"),
     (["run", "--density", "1"], "density"),
     (["run", "--target-accuracy", "1.01"], "target accuracy"),
+    (["run", "--target-accuracy", "1.5"], "target accuracy 1.5 is above 1: give a fraction"),
+    (["run", "--budget", "nan"], "budget must be a finite number"),
     (["run", "--bootstraps", "2", "--budget", "0.0001"], "below the cheapest"),
 ])
 def test_user_mistakes_exit_2_with_a_message(tmp_path, capsys, args, message):
@@ -107,3 +109,9 @@ def test_run_on_overruling(tmp_path):
     assert 0 < summary["hypervolume"] <= 1.0
     assert summary["selected"]["predicted_accuracy"] >= 0.85
     assert summary["predictor"]["verdict"]
+
+
+@pytest.mark.parametrize(("typed", "value"), [("85%", 0.85), ("0.85", 0.85)])
+def test_target_accuracy_as_fraction_or_percentage(typed, value):
+    args = build_parser().parse_args(["run", "--target-accuracy", typed, "--out", "o"])
+    assert config_from_args(args).target_accuracy == pytest.approx(value)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from optllm.config import (
     MAX_BOOTSTRAPS,
@@ -13,6 +15,8 @@ from optllm.config import (
     MAX_SEED,
     MIN_TRAIN_ROWS,
     RunConfig,
+    parse_accuracy,
+    parse_usd,
     split_queries,
 )
 from optllm.exceptions import ConfigError
@@ -46,3 +50,39 @@ def test_too_small_a_dataset_says_how_many_rows_it_needs():
         split_queries(tiny, 0.02, 0)
     split = split_queries(generate(MIN_TRAIN_ROWS + 1, 3, seed=0), 0.02, 0)
     assert split.train.size == MIN_TRAIN_ROWS and split.allocate.size == 1
+
+
+@pytest.mark.parametrize(("typed", "value"), [
+    ("0.85", 0.85), ("85%", 0.85), (" 85% ", 0.85), ("100%", 1.0),
+    ("1", 1.0), ("0.5%", 0.005)])
+def test_accuracies_are_fractions_or_percentages_with_their_sign(typed, value):
+    assert parse_accuracy(typed) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(("typed", "words"), [
+    ("1.5", "1.5 is above 1: give a fraction such as 0.85 or a percentage with its sign"),
+    ("85", "85 is above 1"),
+    ("0", "above 0 and at most 1"),
+    ("-0.2", "above 0 and at most 1"),
+    ("101%", "above 0% and at most 100%"),
+    ("nan", "finite"), ("inf%", "finite"), ("lots", "must be a number; got 'lots'")])
+def test_ambiguous_or_impossible_accuracies_are_refused(typed, words):
+    with pytest.raises(ConfigError, match=words):
+        parse_accuracy(typed)
+
+
+@given(st.floats(min_value=1e-6, max_value=1.0))
+def test_a_fraction_and_its_percentage_agree(fraction):
+    assert parse_accuracy(repr(fraction)) == fraction
+    assert parse_accuracy(f"{fraction * 100!r}%") == pytest.approx(fraction)
+
+
+@pytest.mark.parametrize(("typed", "value"), [("12.5", 12.5), ("$1,200", 1200.0), ("0", 0.0)])
+def test_budgets_as_typed(typed, value):
+    assert parse_usd(typed) == value
+
+
+@pytest.mark.parametrize("typed", ["-1", "nan", "$inf", "lots"])
+def test_impossible_budgets_are_refused(typed):
+    with pytest.raises(ConfigError, match="budget"):
+        parse_usd(typed)

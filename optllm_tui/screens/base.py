@@ -95,6 +95,12 @@ class ModeScreen(Screen[None]):
         elif change.topic not in self.IGNORES:
             self._pending.append(change)
 
+    def action_cycle_cost_scale(self) -> None:
+        """`z` on the screens with a cost plot (Optimise, Front, Compare)."""
+        from optllm_tui.widgets.pareto_plot import ParetoPlot
+
+        self.notify(f"Cost axis: {self.query_one(ParetoPlot).cycle_cost_scale()}", timeout=3)
+
     def redraw(self, change: Change) -> None:
         """Bring the widgets up to date with the session for `change`."""
         raise NotImplementedError

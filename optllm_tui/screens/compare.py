@@ -18,6 +18,7 @@ from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import percent, ratio, seconds
 from optllm_tui.screens.base import Change, ModeScreen
 from optllm_tui.widgets.compare_plot import ComparePlot, Series, style
+from optllm_tui.widgets.marks import MarkedSelectionList
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +83,7 @@ class CompareScreen(ModeScreen):
         with Horizontal(id="compare"):
             with Vertical(id="compare-side"):
                 yield Label("Methods (space)", classes="heading")
-                yield SelectionList[str](*selections, id="compare-methods", compact=True)
+                yield MarkedSelectionList(*selections, id="compare-methods", compact=True)
                 with Grid(id="compare-grid"):
                     for field_id, label, default in FIELDS:
                         yield Label(label)

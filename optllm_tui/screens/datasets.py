@@ -40,7 +40,7 @@ class DatasetsScreen(ModeScreen):
                               ("long layout", "long")], value="auto", allow_blank=False,
                              id="layout", compact=True)
                 yield Static("", id="load-status", markup=False)
-                yield Label("Queries to allocate, optional (a)", classes="heading")
+                yield Label("New queries, optional (a)", classes="heading")
                 yield Input(placeholder="new queries .csv / .parquet / .jsonl", id="batch-path",
                             compact=True)
                 yield Input(placeholder="prices .toml, optional (p)", id="prices-path",

@@ -7,11 +7,12 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Input, Label, RadioSet, Static
 
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import display_path, ratio, typed_path, usd
 from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.widgets.marks import MarkedRadioButton
 
 #: (format, label, file extension)
 FORMATS = (("csv", "CSV", ".csv"), ("parquet", "Parquet", ".parquet"),
@@ -31,7 +32,7 @@ class ExportScreen(ModeScreen):
             yield Label("Format", classes="heading")
             with RadioSet(id="format"):
                 for index, (_, label, _) in enumerate(FORMATS):
-                    yield RadioButton(label, value=index == 0)
+                    yield MarkedRadioButton(label, value=index == 0)
             yield Label("File", classes="heading")
             yield Input(DEFAULT_NAME + FORMATS[0][2], id="export-path")
             yield Static("e or Enter writes the file. It appears whole or not at all; an "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 
+from optllm.config import parse_accuracy, parse_usd
+from optllm.exceptions import ConfigError
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import literal
 from optllm_tui.screens.base import Change, ModeScreen
@@ -17,26 +18,6 @@ from optllm_tui.widgets.point_panel import PointPanel
 
 #: Share of the front's points one PageUp / PageDown moves.
 JUMP_SHARE = 0.05
-
-
-def parse_accuracy(text: str) -> float:
-    """"0.8", "80%" or "80" (a number above 1 is read as a percentage)."""
-    text = text.strip()
-    value = finite(text.rstrip("%"))
-    return value / 100 if text.endswith("%") or value > 1 else value
-
-
-def parse_usd(text: str) -> float:
-    return finite(text.strip().lstrip("$").replace(",", ""))
-
-
-def finite(text: str) -> float:
-    """A number; ValueError for text that is none, and for nan and infinities, which
-    Python's float() reads but no budget or accuracy can be."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"not a finite number: {text!r}")
-    return value
 
 
 class FrontScreen(ModeScreen):
@@ -75,26 +56,26 @@ class FrontScreen(ModeScreen):
         front = self.session.front
         if front is not None:
             self._ask("Budget", f"Budget in USD (the front runs from ${front.cost[0]:,.4f} "
-                      f"to ${front.cost[-1]:,.4f})", parse_usd, "an amount of money",
-                      self.opt_app.select_budget)
+                      f"to ${front.cost[-1]:,.4f})", parse_usd, self.opt_app.select_budget)
 
     def action_target(self) -> None:
         front = self.session.front
         if front is not None:
-            self._ask("Target accuracy", "Target expected accuracy, 0..1 or % (the front "
-                      f"reaches {front.accuracy[-1]:.4f})", parse_accuracy, "an accuracy",
-                      self.opt_app.select_target)
+            self._ask("Target accuracy", "Target expected accuracy, a fraction (0.85) or a "
+                      f"percentage (85%); the front reaches {front.accuracy[-1]:.4f}",
+                      parse_accuracy, self.opt_app.select_target)
 
-    def _ask(self, title: str, prompt: str, parse: Callable[[str], float], what: str,
+    def _ask(self, title: str, prompt: str, parse: Callable[[str], float],
              choose: Callable[[float], None]) -> None:
-        """Ask for a value in a modal; a typed value that `parse` refuses is reported."""
+        """Ask for a value in a modal; a typed value that `parse` refuses is reported with
+        the library's reason (the command gives the same one)."""
         def entered(text: str | None) -> None:
             if not text:
                 return
             try:
                 value = parse(text)
-            except ValueError:
-                self.opt_app.report_error("front", f"not {what}: {text!r}")
+            except ConfigError as exc:
+                self.opt_app.report_error("front", str(exc))
                 return
             choose(value)
 

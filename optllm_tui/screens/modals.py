@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, OptionList
+
+from optllm_tui.formatting import literal
 
 
 class ValueModal(ModalScreen[str | None]):
@@ -73,3 +75,65 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class PickModal(ModalScreen[int | None]):
+    """Pick one of `choices` from a list (arrows or typing j/k, Enter); returns its index,
+    or None on Escape."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, choices: list[str], current: int) -> None:
+        super().__init__()
+        self._title, self._choices, self._current = title, choices, current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            yield OptionList(*(literal(choice) for choice in self._choices), id="choices")
+            yield Label("Enter picks, Escape cancels.", classes="hint")
+
+    def on_mount(self) -> None:
+        choices = self.query_one(OptionList)
+        choices.highlighted = self._current
+        choices.focus()
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option_index)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class WaitModal(ModalScreen[tuple[str, ...] | None]):
+    """Shown while a screen waits for the training library: the keys typed meanwhile are
+    kept for that screen (returned in order when `release` is called) instead of acting
+    on the screen below. Escape gives up waiting (returns None)."""
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self._title = title
+        self._keys: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            yield Label("Loading the training library (a few seconds the first time); the "
+                        "screen opens when it is ready.", markup=False)
+            yield Label("Keys typed now are kept for it. Escape stays here.", classes="hint",
+                        id="wait-keys")
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        event.prevent_default()
+        if event.key == "escape":
+            self.dismiss(None)
+            return
+        self._keys.append(event.key)
+        self.query_one("#wait-keys", Label).update(
+            f"Kept for the screen: {' '.join(self._keys)} (Escape stays here).")
+
+    def release(self) -> None:
+        """The library is there: close, handing over the keys typed meanwhile."""
+        self.dismiss(tuple(self._keys))

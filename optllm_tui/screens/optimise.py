@@ -9,6 +9,7 @@ from textual.containers import Container, Horizontal
 from textual.widgets import Input, Label, Select, Static
 
 from optllm_tui.commands import bindings_for
+from optllm_tui.formatting import plural
 from optllm_tui.screens.base import Change, ModeScreen
 from optllm_tui.widgets.pareto_plot import MAX_PLOT_POINTS, ParetoPlot, PlotData
 from optllm_tui.widgets.run_log import RunLog
@@ -62,7 +63,7 @@ class OptimiseScreen(ModeScreen):
         if action in ("step", "run"):
             return (session.prediction is not None and not finished) or None
         if action == "pause":
-            return session.running or None
+            return (session.running or session.queued_steps > 0) or None
         if action == "reset":
             return (bool(session.events) or finished) or None
         if action == "back":
@@ -130,8 +131,10 @@ class OptimiseScreen(ModeScreen):
         status.set_classes("")
         plot = self.query_one(ParetoPlot)
         if shown is None:
+            # No step to show (reset, or a run opened without its steps): no step's title.
             self._plotted = None
             plot.show_data(None, "no steps yet" if session.prediction else "train first")
+            plot.border_title = ""
             return
         event = session.events[shown]
         if self._plotted is event:  # new steps arrived while an older one is on show
@@ -153,13 +156,19 @@ class OptimiseScreen(ModeScreen):
         total = session.stepper.total if session.stepper is not None else None
         done = len(session.events)
         if session.front is not None and not done:
-            text = (f"Front of {len(session.front):,} points opened from a run file; x "
-                    "clears it to run the optimiser again.")
+            text = (f"Front of {len(session.front):,} points from a run file; x clears it "
+                    "to run again.")
         elif session.front is not None:
-            text = (f"Done: {done} steps, {len(session.front):,} points on the front "
+            text = (f"Done: {plural(done, 'step')}, {len(session.front):,} points on the front "
                     f"({session.front.status}).")
         elif session.running:
             text = f"Running: step {done} of {total}. p pauses."
+        elif self.opt_app.jobs.running("optimise"):
+            text = f"Stepping: step {done} of {total} done"
+            if session.queued_steps:
+                text += (f", {plural(session.queued_steps, 'more step')} queued"
+                         " (p cancels them)")
+            text += "."
         elif done:
             text = f"Paused at step {done} of {total}."
         else:

@@ -28,6 +28,8 @@ STYLES: dict[str, tuple[str, str]] = {
 #: Markers for methods the registry may gain later (chosen by name).
 SPARE_MARKERS = "=~^?"
 DIMMED = "gray"
+#: The method whose front is the single models alone (off the zoomed axis when expensive).
+SINGLE = "single"
 
 
 def style(method: str) -> tuple[str, str]:
@@ -89,13 +91,23 @@ class ComparePlot(ParetoPlot):
             plt.title(self._empty_text)
             self.refresh()
             return
+        # Zoomed, the axis spans the allocating methods' fronts: the single models' front
+        # reaches the most expensive model and is drawn at the edge beyond that.
+        focus = [s.cost for s in self._series if s.method != SINGLE] or [
+            s.cost for s in self._series]
+        limits = self.set_cost_axis(focus, [s.cost for s in self._series])
         # The highlighted method last, so its markers are not hidden under the others.
         order = sorted(self._series, key=lambda s: s.method == self._highlight)
         for s in order:
             marker, colour = style(s.method)
             if self._highlight is not None and s.method != self._highlight:
                 colour = DIMMED
-            x, y = thin(s.cost, s.accuracy, MAX_SERIES_POINTS)
-            plt.scatter(x, y, marker=marker, color=colour)
-        plt.xlabel("cost (USD)")
+            cost, accuracy = s.cost, s.accuracy
+            if limits is not None:
+                inside = (cost >= limits[0]) & (cost <= limits[1])
+                self.draw_beyond(limits, [""] * cost.size, cost, accuracy, colour)
+                cost, accuracy = cost[inside], accuracy[inside]
+            if cost.size:
+                x, y = thin(cost, accuracy, MAX_SERIES_POINTS)
+                plt.scatter(x, y, marker=marker, color=colour)
         self.refresh()

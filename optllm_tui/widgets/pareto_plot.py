@@ -9,6 +9,13 @@ from textual_plotext import PlotextPlot
 
 #: Points drawn per series at most; a hull front can have millions.
 MAX_PLOT_POINTS = 400
+#: The cost axis views `z` cycles through: zoomed to the front (single models beyond it
+#: drawn at the edge with their cost written), logarithmic over everything, and linear
+#: over everything.
+COST_SCALES = ("front", "log", "full")
+COST_SCALE_LABELS = {"front": "zoomed to the front", "log": "log scale", "full": "full range"}
+#: Share of the zoomed range left empty on each side, so edge points stay visible.
+ZOOM_MARGIN = 0.04
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,57 @@ class ParetoPlot(PlotextPlot):
         super().__init__(id=id, classes=classes)
         self._data: PlotData | None = None
         self._empty_text = "no front yet"
+        self.cost_scale = COST_SCALES[0]
+
+    def cycle_cost_scale(self) -> str:
+        """Show the next cost axis view; returns its description."""
+        self.cost_scale = COST_SCALES[(COST_SCALES.index(self.cost_scale) + 1)
+                                      % len(COST_SCALES)]
+        self.replot()
+        return COST_SCALE_LABELS[self.cost_scale]
+
+    def set_cost_axis(self, focus: list[np.ndarray], others: list[np.ndarray]
+                      ) -> tuple[float, float] | None:
+        """Set the cost axis for `cost_scale`. Zoomed, the axis spans the `focus` costs
+        only, since a single model costing 20 times the front would squeeze the front into
+        a couple of columns; the range is returned so the caller can draw what lies beyond
+        at the edge. None when every cost fits (or on the log and full views)."""
+        costs = np.concatenate([np.ravel(c) for c in (*focus, *others)])
+        if self.cost_scale == "log" and costs.size and costs.min() > 0:
+            self.plt.xscale("log")
+            self.plt.xlabel(f"cost (USD, {COST_SCALE_LABELS['log']}; z: next view)")
+            return None
+        if self.cost_scale == "log":
+            self.plt.xlabel("cost (USD; no log scale: a cost is 0; z: next view)")
+            return None
+        zoom = np.concatenate([np.ravel(c) for c in focus]) if focus else costs
+        low, high = float(zoom.min()), float(zoom.max())
+        outside = (costs < low) | (costs > high)
+        if self.cost_scale == "full" or not outside.any():
+            self.plt.xlabel("cost (USD; z: next view)")
+            return None
+        margin = ZOOM_MARGIN * (high - low) or ZOOM_MARGIN * abs(high) or 1.0
+        low, high = low - margin, high + margin
+        self.plt.xlim(low, high)
+        self.plt.xlabel(f"cost (USD, {COST_SCALE_LABELS['front']}; z: next view)")
+        return low, high
+
+    def draw_beyond(self, limits: tuple[float, float], labels: list[str],
+                    cost: np.ndarray, accuracy: np.ndarray, colour: str) -> None:
+        """Points outside the zoomed cost range, drawn at its edge ('<' or '>') with their
+        label and cost written beside them, so nothing silently leaves the plot."""
+        low, high = limits
+        for side, mask, marker, align in (
+                (low, cost < low, "<", "left"), (high, cost > high, ">", "right")):
+            if not mask.any():
+                continue
+            self.plt.scatter([side] * int(mask.sum()), accuracy[mask].tolist(), marker=marker,
+                             color=colour)
+            for label, c, a in zip(np.asarray(labels, dtype=object)[mask], cost[mask],
+                                   accuracy[mask], strict=True):
+                text = f"{label} ${c:,.2f}" if label else f"${c:,.2f}"
+                self.plt.text(f"{marker}{text}" if align == "left" else f"{text}{marker}",
+                              side, float(a), color=colour, alignment=align)
 
     def show_data(self, data: PlotData | None, empty_text: str = "no front yet") -> None:
         self._data = data
@@ -65,15 +123,24 @@ class ParetoPlot(PlotextPlot):
             x, y = thin(data.front_cost, data.true_accuracy)
             plt.scatter(x, y, marker="*", color="green")
             legend.append("* true")
+        focus = [data.front_cost] + ([data.hull_cost] if data.hull_cost is not None else [])
+        single_cost = np.array([s[1] for s in data.singles], dtype=float)
+        single_accuracy = np.array([s[2] for s in data.singles], dtype=float)
+        limits = self.set_cost_axis(focus, [single_cost])
         if data.singles:
-            plt.scatter([s[1] for s in data.singles], [s[2] for s in data.singles],
-                        marker="+", color="magenta")
+            inside = np.ones(single_cost.size, dtype=bool) if limits is None else (
+                (single_cost >= limits[0]) & (single_cost <= limits[1]))
+            if inside.any():
+                plt.scatter(single_cost[inside].tolist(), single_accuracy[inside].tolist(),
+                            marker="+", color="magenta")
+            if limits is not None:
+                self.draw_beyond(limits, [s[0] for s in data.singles], single_cost,
+                                 single_accuracy, "magenta")
             legend.append("+ single")
         if data.marked is not None:
             plt.scatter([data.marked[0]], [data.marked[1]], marker="X", color="red")
             legend.append(f"X {data.marked_label}")
         plt.title(" ".join(legend))
-        plt.xlabel("cost (USD)")
         self.refresh()
 
 

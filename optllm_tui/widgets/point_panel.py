@@ -8,11 +8,17 @@ from textual.widgets import Static
 from optllm_tui.formatting import percent, points, ratio, usd
 from optllm_tui.session import PointDetails
 
+#: The widest a share bar gets, and the narrowest a name is cut to before the bar shrinks.
 BAR_WIDTH = 8
+MIN_NAME_WIDTH = 8
+#: The share column between name and bar: " 100.0% ".
+SHARE_WIDTH = 8
 
 
-def describe(details: PointDetails, n_points: int) -> Text:
-    """The panel text (see PointDetails for the band and the baseline)."""
+def describe(details: PointDetails, n_points: int, width: int) -> Text:
+    """The panel text (see PointDetails for the band and the baseline). The share lines
+    fit in `width` columns: a long model name is cut, then the bar shortened, so a bar
+    never wraps onto a line of its own."""
     text = Text()
     text.append(f"Point {details.index + 1} of {n_points:,}\n", style="bold")
     text.append(f"cost      {usd(details.cost)}\n")
@@ -34,20 +40,38 @@ def describe(details: PointDetails, n_points: int) -> Text:
             text.append(f", {points(ours - details.baseline_accuracy)}")
         text.append("\n")
     text.append("queries per model\n", style="bold")
-    width = max(len(name) for name, _ in details.shares)
+    longest = max(len(name) for name, _ in details.shares)
+    name_width = max(MIN_NAME_WIDTH, min(longest, width - SHARE_WIDTH - BAR_WIDTH))
+    bar_width = max(0, min(BAR_WIDTH, width - SHARE_WIDTH - name_width))
     for name, share in details.shares:
-        bar = "#" * round(share * BAR_WIDTH)
-        text.append(f"{name:<{width}} {100 * share:5.1f}% {bar}\n")
+        if len(name) > name_width:
+            name = name[:name_width - 1] + "~"
+        bar = "#" * round(share * bar_width)
+        text.append(f"{name:<{name_width}} {100 * share:5.1f}% {bar}".rstrip() + "\n")
     if details.singles:
         text.append("single models (cost, expected, true)\n", style="bold")
         for name, cost, expected, true in details.singles:
             text.append(f"{name}\n  {usd(cost)}  {ratio(expected)}  {ratio(true)}\n")
-    text.append("(+- : std of the expected accuracy,\n queries taken as independent;\n"
+    text.append("(+- : std of the expected accuracy, queries taken as independent;"
                 " pp: percentage points)",
                 style="dim")
     return text
 
 
 class PointPanel(Static):
+    """Redrawn at its new width when resized, so the share bars keep fitting."""
+
+    _shown: tuple[PointDetails | None, int, str] = (None, 0, "")
+
     def show(self, details: PointDetails | None, n_points: int, empty_text: str) -> None:
-        self.update(describe(details, n_points) if details is not None else empty_text)
+        self._shown = (details, n_points, empty_text)
+        self._render_shown()
+
+    def on_resize(self) -> None:
+        self._render_shown()
+
+    def _render_shown(self) -> None:
+        details, n_points, empty_text = self._shown
+        width = self.content_size.width or BAR_WIDTH + SHARE_WIDTH + MIN_NAME_WIDTH
+        self.update(describe(details, n_points, width) if details is not None
+                    else empty_text)

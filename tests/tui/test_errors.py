@@ -88,7 +88,7 @@ async def test_budget_below_cheapest_and_target_too_high(run_settings: Settings)
         await pilot.press("t", *"99%", "enter")
         assert any("above the best reachable" in m for m in messages)
         await pilot.press("b", *"lots", "enter")
-        assert any("not an amount of money" in m for m in messages)
+        assert any("budget must be a number; got 'lots'" in m for m in messages)
         assert app.session.selected == selected
 
 

@@ -20,6 +20,7 @@ from textual.widgets import Input, OptionList, Static
 
 from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.commands import COMMANDS, SCREENS
+from optllm_tui.screens.allocation import TITLE_NAME_WIDTH, clip
 from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.modals import ConfirmModal, ValueModal
 from optllm_tui.settings import Settings
@@ -129,7 +130,7 @@ async def test_markup_in_the_data_is_shown_literally(hostile_csv: Path, tmp_path
             await pilot.press("m")
             await until(pilot, lambda m=model: session.allocation_view is not None
                         and session.allocation_view.model == m, f"filter {model}")
-            await shows(pilot, f"(model {model}, of")
+            await shows(pilot, f"model: {clip(model, TITLE_NAME_WIDTH)}")
         await pilot.press("m")  # all models again
         await until(pilot, lambda: session.allocation_view is not None
                     and session.allocation_view.model is None, "no filter")
@@ -400,10 +401,13 @@ async def test_save_with_an_empty_path_says_so_and_stays(run_settings: Settings)
 
 
 @pytest.mark.parametrize(("key", "typed", "message"), [
-    ("b", "nan", "not an amount of money: 'nan'"),
-    ("b", "inf", "not an amount of money: 'inf'"),
-    ("t", "nan", "not an accuracy: 'nan'"),
-    ("t", "nan%", "not an accuracy: 'nan%'"),
+    ("b", "nan", "budget must be a finite number; got 'nan'"),
+    ("b", "inf", "budget must be a finite number; got 'inf'"),
+    ("t", "nan", "target accuracy must be a finite number; got 'nan'"),
+    ("t", "nan%", "target accuracy must be a finite number; got 'nan%'"),
+    ("t", "1.5", "target accuracy 1.5 is above 1: give a fraction such as 0.85 or a "
+                 "percentage with its sign such as 85%"),
+    ("t", "0", "target accuracy must be above 0"),
 ])
 async def test_budget_and_target_refuse_nan(run_settings: Settings, key: str, typed: str,
                                             message: str) -> None:
