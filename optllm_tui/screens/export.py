@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
+from optllm.formats import EXTENSIONS, FORMAT_LABELS, split_extension, with_format
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import display_path, ratio, typed_path, usd
 from optllm_tui.screens.base import Change, ModeScreen
 
-#: (format, label, file extension)
-FORMATS = (("csv", "CSV", ".csv"), ("parquet", "Parquet", ".parquet"),
-           ("jsonl", "JSON Lines", ".jsonl"))
+#: The radio buttons' formats, in order.
+FORMATS = tuple(FORMAT_LABELS)
 DEFAULT_NAME = "optllm-allocation"
 
 
@@ -30,10 +28,10 @@ class ExportScreen(ModeScreen):
             yield Static("", id="export-what", markup=False)
             yield Label("Format", classes="heading")
             with RadioSet(id="format"):
-                for index, (_, label, _) in enumerate(FORMATS):
-                    yield RadioButton(label, value=index == 0)
+                for index, kind in enumerate(FORMATS):
+                    yield RadioButton(FORMAT_LABELS[kind], value=index == 0)
             yield Label("File", classes="heading")
-            yield Input(DEFAULT_NAME + FORMATS[0][2], id="export-path")
+            yield Input(DEFAULT_NAME + EXTENSIONS[FORMATS[0]], id="export-path")
             yield Static("e or Enter writes the file. It appears whole or not at all; an "
                          "existing file is only replaced after you confirm.", classes="hint")
             yield Static("", id="export-status", markup=False)
@@ -41,17 +39,24 @@ class ExportScreen(ModeScreen):
     @property
     def file_format(self) -> str:
         index = self.query_one("#format", RadioSet).pressed_index
-        return FORMATS[max(0, index)][0]
+        return FORMATS[max(0, index)]
 
     @on(RadioSet.Changed, "#format")
     def _format_changed(self, event: RadioSet.Changed) -> None:
         """Keep the file extension in step with the chosen format (a field left empty,
         or holding a folder, stays as it is)."""
         path_input = self.query_one("#export-path", Input)
-        path = Path(path_input.value)
-        known = {ext for _, _, ext in FORMATS}
-        if path.name and (path.suffix.lower() in known or not path.suffix):
-            path_input.value = str(path.with_suffix(FORMATS[event.index][2]))
+        kind = FORMATS[event.index]
+        if path_input.value.strip() and split_extension(path_input.value)[0] != kind:
+            path_input.value = with_format(path_input.value, kind)
+
+    @on(Input.Changed, "#export-path")
+    def _name_changed(self, event: Input.Changed) -> None:
+        """The typed extension decides the format: the radio follows it (the library
+        refuses a name and a format that disagree, so the two never drift apart)."""
+        kind = split_extension(event.value.strip())[0]
+        if kind is not None and kind != self.file_format:
+            self.query_one("#format", RadioSet).query(RadioButton)[FORMATS.index(kind)].value = True
 
     @on(Input.Submitted, "#export-path")
     def _submitted(self) -> None:
