@@ -109,6 +109,8 @@ class OptLLMApp(App[None]):
         self.session_changed: Signal[Change] = Signal(self, "session-changed")
         self.library_ready = False
         self._waiting_mode: str | None = None
+        self._asking_to_quit = False
+        self._saving: tuple[Any, Any] | None = None
 
     def on_mount(self) -> None:
         self.jobs.warm_up()
@@ -158,6 +160,24 @@ class OptLLMApp(App[None]):
         self.notify(f"Theme: {self.theme}", timeout=2)
 
     async def action_quit(self) -> None:
+        """q or ctrl+q: quit, after a yes when a trained predictor or front is not saved
+        (pressed again while asked, quit at once)."""
+        lost = self.session.unsaved_work
+        if lost is None or self._asking_to_quit:
+            await self.quit_now()
+            return
+        self._asking_to_quit = True
+
+        async def answered(yes: bool | None) -> None:
+            self._asking_to_quit = False
+            if yes:
+                await self.quit_now()
+
+        self.push_screen(ConfirmModal("Quit", f"Quit and lose {lost}? It is not saved "
+                                      f"({self._how_to_keep()}). ctrl+q again quits at once."),
+                         answered)
+
+    async def quit_now(self) -> None:
         """Quit at once, whatever is running: cancel every job, give the threads
         `QUIT_GRACE` seconds to return at their next check, and exit. A thread still
         running then is abandoned: `optllm_tui.cli.main` ends the process once Textual has
@@ -165,6 +185,23 @@ class OptLLMApp(App[None]):
         (the target is only ever replaced by a complete file)."""
         await self.jobs.stop_all(timeout=QUIT_GRACE)
         self.exit()
+
+    def confirm_discard(self, doing: str, proceed: Callable[[], None]) -> None:
+        """Run `proceed` at once, or after a yes when it would throw away a trained
+        predictor or front that is not saved (one key must not lose minutes of work)."""
+        lost = self.session.unsaved_work
+        if lost is None:
+            proceed()
+            return
+        self.push_screen(ConfirmModal("Unsaved work", f"{doing} throws away {lost}, which "
+                                      f"is not saved ({self._how_to_keep()}). Go on?"),
+                         lambda yes: proceed() if yes else None)
+
+    def _how_to_keep(self) -> str:
+        if self.session.trained_dataset is not None:
+            return "export the allocation on screen 6 to keep it"
+        return "F2 saves the run" if self.session.front is not None else (
+            "optimise, then F2 saves the run")
 
     def action_save_run(self) -> None:
         if self.session.front is None:
@@ -192,7 +229,12 @@ class OptLLMApp(App[None]):
     # ---------------------------------------------------------------- datasets
 
     def load_source(self, source: str | None, layout: str | None) -> None:
-        """Load a data file (None: the embedded default) in a worker."""
+        """Load a data file (None: the embedded default) in a worker, after a yes when
+        that would throw away unsaved work."""
+        self.confirm_discard("Opening other data",
+                             lambda: self._load_source(source, layout))
+
+    def _load_source(self, source: str | None, layout: str | None) -> None:
         self.jobs.load(source, layout)
         self.publish("loading", text=display_path(source) if source else "the default dataset")
 
@@ -211,7 +253,11 @@ class OptLLMApp(App[None]):
         settle_heap()
 
     def load_batch(self, source: str) -> None:
-        """Read a batch of new unlabelled queries to allocate, in a worker."""
+        """Read a batch of new unlabelled queries to allocate, in a worker (after a yes
+        when the trained predictor it replaces is not saved)."""
+        self.confirm_discard("A new batch", lambda: self._load_batch(source))
+
+    def _load_batch(self, source: str) -> None:
         self.jobs.load_batch(source)
         self.publish("batch-loading", text=display_path(source))
 
@@ -228,6 +274,9 @@ class OptLLMApp(App[None]):
         self.jobs.cancel("batch")
         if self.session.batch is None:
             return
+        self.confirm_discard("Dropping the batch", self._clear_batch)
+
+    def _clear_batch(self) -> None:
         self.jobs.cancel("train")
         self.jobs.cancel("optimise")
         self.session.set_batch(None, None)
@@ -524,6 +573,7 @@ class OptLLMApp(App[None]):
         if (not path or session.front is None or session.dataset is None
                 or session.prediction is None or session.split is None):
             return
+        self._saving = (session.prediction, session.front)
         self.jobs.save_run(typed_path(path), source=session.source,
                            dataset=session.dataset, config=session.config,
                            prediction=session.prediction, split=session.split,
@@ -535,13 +585,17 @@ class OptLLMApp(App[None]):
             lambda overwrite: self.save_run(message.path, force=True) if overwrite else None)
 
     def on_run_saved(self, message: RunSaved) -> None:
+        self.session.saved = self._saving
         self.notify(f"Run saved to {display_path(message.path)}.", timeout=4, markup=False)
 
     def _open_run(self, path: str | None) -> None:
         if path:
             path = typed_path(path)
-            self.jobs.open_run(path, self.settings.layout)
-            self.publish("loading", text=display_path(path))
+            self.confirm_discard("Opening a run", lambda: self._read_run(path))
+
+    def _read_run(self, path: str) -> None:
+        self.jobs.open_run(path, self.settings.layout)
+        self.publish("loading", text=display_path(path))
 
     def on_run_opened(self, message: RunOpened) -> None:
         if message.stale:
@@ -555,6 +609,7 @@ class OptLLMApp(App[None]):
         session.set_prediction(message.split, message.allocated, message.prediction,
                                message.hull)
         session.set_front(message.front, message.evaluation, message.selected)
+        session.saved = (message.prediction, message.front)
         dataset = message.dataset
         self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
         self.publish("all", group="run")

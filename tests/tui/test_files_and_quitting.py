@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Input, RadioSet
+import pytest
+from textual.widgets import Input, Label, RadioSet
+from textual.widgets._footer import FooterKey
 
 from optllm_tui.app import make_app
 from optllm_tui.screens.export import FORMATS
+from optllm_tui.screens.modals import ConfirmModal
 from optllm_tui.settings import Settings
+from optllm_tui.widgets.key_footer import KeyFooter
 
-from .conftest import run_opened, until
+from .conftest import run_opened, show, trained, until
 from .test_errors import status_text
 
 
@@ -46,3 +50,72 @@ async def test_the_typed_extension_decides_the_export_format(run_settings: Setti
         await pilot.press("e")
         await until(pilot, gzipped.exists, "the gzipped export")
         assert gzipped.read_bytes().startswith(b"\x1f\x8b")
+
+
+# ------------------------------------------------------------------ losing work, quitting
+
+
+async def test_loading_other_data_asks_before_throwing_away_a_trained_predictor(
+        settings: Settings) -> None:
+    """`d` (and Enter on a recent file, a typed path, F3, a batch) replaced a predictor
+    trained for minutes without a word; now a question comes first, No by default."""
+    app = make_app(settings)
+    async with app.run_test() as pilot:
+        await trained(pilot)
+        prediction = app.session.prediction
+        await show(pilot, "1")
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await pilot.press("enter")  # the focused button is No
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmModal), "the answer")
+        await app.workers.wait_for_complete()
+        assert app.session.prediction is prediction
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: app.session.prediction is None, "the default dataset")
+
+
+async def test_q_quits_asking_only_when_work_is_unsaved(settings: Settings,
+                                                       tmp_path: Path) -> None:
+    app = make_app(settings)
+    async with app.run_test() as pilot:
+        await trained(pilot)
+        await show(pilot, "1")
+        await pilot.press("o", "q")  # in a text field q is a letter
+        assert app.screen.query_one("#path", Input).value == "q"
+        await pilot.press("escape", "q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        assert "not saved" in str(app.screen.query_one(Label).render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, "the app to exit")
+
+
+async def test_q_quits_at_once_when_the_run_is_saved(run_settings: Settings) -> None:
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        for key in "4567":
+            await show(pilot, key)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, "the app to exit")
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 200])
+async def test_the_footer_shows_quit_and_the_palette_first_at_every_width(
+        run_settings: Settings, width: int) -> None:
+    app = make_app(run_settings)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await run_opened(pilot)
+        for key in "1234567":
+            await show(pilot, key)
+            await pilot.pause()
+            footer = app.screen.query_one(KeyFooter)
+            keys = [key for key in footer.query(FooterKey) if key.display]
+            assert [key.action for key in keys[:2]] == ["quit", "command_palette"], key
+            assert all(key.region.right <= width and key.region.width > 0 for key in keys[:2])
