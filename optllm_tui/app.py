@@ -110,6 +110,7 @@ class OptLLMApp(App[None]):
         self.library_ready = False
         self._waiting_mode: str | None = None
         self._asking_to_quit = False
+        self._waiting_action: str | None = None
         self._saving: tuple[Any, Any] | None = None
 
     def on_mount(self) -> None:
@@ -138,14 +139,30 @@ class OptLLMApp(App[None]):
                         timeout=3)
             return
         self._waiting_mode = None
+        self._waiting_action = None
         self.show_screen(mode)
+
+    async def run_screen_command(self, mode: str, action: str) -> None:
+        """A screen's command picked in the palette elsewhere: switch to that screen, then
+        run it there (once the training library is in, for the screens that need it)."""
+        if self.current_mode != mode:
+            if mode in NEEDS_LIBRARY and not self.library_ready:
+                self.action_show_screen(mode)  # opens when the library is in
+                self._waiting_action = action
+                return
+            self._waiting_mode = self._waiting_action = None
+            await self.switch_mode(mode)
+        await self.screen.run_action(action)
 
     def on_library_ready(self, message: LibraryReady) -> None:
         self.library_ready = True
         settle_heap()
-        if self._waiting_mode is not None:
-            self.show_screen(self._waiting_mode)
-            self._waiting_mode = None
+        mode, action = self._waiting_mode, self._waiting_action
+        self._waiting_mode = self._waiting_action = None
+        if mode is not None and action is not None:
+            self.call_later(self.run_screen_command, mode, action)
+        elif mode is not None:
+            self.show_screen(mode)
 
     def show_screen(self, mode: str) -> None:
         self.switch_mode(mode)

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from textual.command import CommandList, CommandPalette
+from textual.pilot import Pilot
 from textual.widgets import Input, Label, RadioSet
 from textual.widgets._footer import FooterKey
 
@@ -17,7 +19,7 @@ from optllm_tui.screens.modals import ConfirmModal
 from optllm_tui.settings import Settings
 from optllm_tui.widgets.key_footer import KeyFooter
 
-from .conftest import run_opened, show, trained, until
+from .conftest import loaded, run_opened, show, trained, until
 from .test_errors import status_text
 
 
@@ -119,3 +121,41 @@ async def test_the_footer_shows_quit_and_the_palette_first_at_every_width(
             keys = [key for key in footer.query(FooterKey) if key.display]
             assert [key.action for key in keys[:2]] == ["quit", "command_palette"], key
             assert all(key.region.right <= width and key.region.width > 0 for key in keys[:2])
+
+
+# ------------------------------------------------------------------------------ palette
+
+
+async def palette_run(pilot: Pilot[None], text: str) -> None:
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await pilot.press(*text)
+    await until(pilot, lambda: isinstance(app.screen, CommandPalette)
+                and app.screen.query_one(CommandList).option_count > 0, "hits")
+    hit = app.screen.query_one(CommandList).get_option_at_index(0)
+    assert text in str(hit.prompt)
+    await pilot.press("enter")
+
+
+async def test_the_palette_runs_any_screens_command_from_anywhere(settings: Settings) -> None:
+    """The palette knew only the current screen's commands: now a command of another
+    screen switches to it and runs there."""
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        assert app.current_mode == "datasets"
+        await palette_run(pilot, "Predictor: Train the")
+        await until(pilot, lambda: app.current_mode == "predictor", "the Predictor screen")
+        await until(pilot, lambda: app.jobs.running("train")
+                    or app.session.prediction is not None, "training from the palette")
+
+
+async def test_the_palette_selects_a_point_from_the_compare_screen(
+        run_settings: Settings) -> None:
+    app = make_app(run_settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_opened(pilot)
+        await show(pilot, "7")
+        await palette_run(pilot, "Front: Select the cheapest")
+        await until(pilot, lambda: app.current_mode == "front" and app.session.selected == 0,
+                    "the cheapest point")
