@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,7 +39,7 @@ from optllm_tui.messages import (
     TrainingFinished,
     TrainingProgress,
 )
-from optllm_tui.recent import RecentFiles
+from optllm_tui.recent import Places, RecentFiles
 from optllm_tui.screens.allocation import AllocationScreen
 from optllm_tui.screens.base import Change
 from optllm_tui.screens.compare import CompareScreen
@@ -106,6 +107,7 @@ class OptLLMApp(App[None]):
         self.session = Session(run_defaults=dict(settings.run))
         self.jobs = Jobs(self, bug_log=settings.config_dir / BUG_LOG)
         self.recent = RecentFiles(settings.config_dir / "recent.json")
+        self.places = Places(settings.config_dir / "places.json")
         self.session_changed: Signal[Change] = Signal(self, "session-changed")
         self.library_ready = False
         self._waiting_mode: str | None = None
@@ -228,14 +230,19 @@ class OptLLMApp(App[None]):
             self.report_error("run", "A run on a batch of new queries cannot be saved as a run "
                               "file; export its allocation instead (screen 6).")
             return
-        self.push_screen(ValueModal("Save run", "Save the run to (.optllm)", DEFAULT_RUN_FILE,
-                                    required="a file path"),
+        self.push_screen(ValueModal("Save run", "Save the run to (.optllm)", self._run_path(),
+                                    required="a file path", path=True),
                          lambda path: self.save_run(path, force=False))
 
     def action_open_run(self) -> None:
-        self.push_screen(ValueModal("Open run", "Open the run file", DEFAULT_RUN_FILE,
-                                    required="a file path"),
+        self.push_screen(ValueModal("Open run", "Open the run file", self._run_path(),
+                                    required="a file path", path=True),
                          self._open_run)
+
+    def _run_path(self) -> str:
+        """What F2 and F3 offer: the run file last saved or opened, else a new name in the
+        folder last written to; always absolute, so it is clear where it goes."""
+        return self.places.last_run() or os.path.join(self.places.folder(), DEFAULT_RUN_FILE)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "save_run":
@@ -579,6 +586,7 @@ class OptLLMApp(App[None]):
                                       "Overwrite it?"), answered)
 
     def on_export_done(self, message: ExportDone) -> None:
+        self.places.wrote(message.path)
         text = f"Wrote {message.rows:,} rows to {display_path(message.path)}."
         self.notify(text, timeout=4, markup=False)
         self.publish("exported", text=text)
@@ -603,6 +611,7 @@ class OptLLMApp(App[None]):
 
     def on_run_saved(self, message: RunSaved) -> None:
         self.session.saved = self._saving
+        self.places.wrote(message.path, run=True)
         self.notify(f"Run saved to {display_path(message.path)}.", timeout=4, markup=False)
 
     def _open_run(self, path: str | None) -> None:
@@ -627,6 +636,7 @@ class OptLLMApp(App[None]):
                                message.hull)
         session.set_front(message.front, message.evaluation, message.selected)
         session.saved = (message.prediction, message.front)
+        self.places.wrote(message.path, run=True)
         dataset = message.dataset
         self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
         self.publish("all", group="run")

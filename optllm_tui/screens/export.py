@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -11,6 +13,7 @@ from optllm.formats import EXTENSIONS, FORMAT_LABELS, split_extension, with_form
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import display_path, ratio, typed_path, usd
 from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.widgets.path_input import PathInput
 
 #: The radio buttons' formats, in order.
 FORMATS = tuple(FORMAT_LABELS)
@@ -31,9 +34,12 @@ class ExportScreen(ModeScreen):
                 for index, kind in enumerate(FORMATS):
                     yield RadioButton(FORMAT_LABELS[kind], value=index == 0)
             yield Label("File", classes="heading")
-            yield Input(DEFAULT_NAME + EXTENSIONS[FORMATS[0]], id="export-path")
-            yield Static("e or Enter writes the file. It appears whole or not at all; an "
-                         "existing file is only replaced after you confirm.", classes="hint")
+            yield PathInput(os.path.join(self.opt_app.places.folder(),
+                                         DEFAULT_NAME + EXTENSIONS[FORMATS[0]]),
+                            id="export-path")
+            yield Static("e or Enter writes the file (Tab completes a path). It appears whole "
+                         "or not at all; an existing file is only replaced after you confirm.",
+                         classes="hint")
             yield Static("", id="export-status", markup=False)
 
     @property

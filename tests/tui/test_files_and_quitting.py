@@ -4,6 +4,7 @@ is reachable from the palette anywhere, paths are shown whole and completed with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from textual.widgets._footer import FooterKey
 
 from optllm_tui.app import make_app
 from optllm_tui.screens.export import FORMATS
-from optllm_tui.screens.modals import ConfirmModal
+from optllm_tui.screens.modals import ConfirmModal, ValueModal
 from optllm_tui.settings import Settings
 from optllm_tui.widgets.key_footer import KeyFooter
+from optllm_tui.widgets.path_input import complete_path
 
 from .conftest import loaded, run_opened, show, trained, until
 from .test_errors import status_text
@@ -159,3 +161,72 @@ async def test_the_palette_selects_a_point_from_the_compare_screen(
         await palette_run(pilot, "Front: Select the cheapest")
         await until(pilot, lambda: app.current_mode == "front" and app.session.selected == 0,
                     "the cheapest point")
+
+
+# -------------------------------------------------------------------------------- paths
+
+
+def test_complete_path_extends_as_far_as_the_names_agree(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "run-a.optllm").touch()
+    (tmp_path / "run-b.optllm").touch()
+    (tmp_path / ".hidden").touch()
+    base = str(tmp_path) + "/"
+    assert complete_path(base + "res") == base + "results/"
+    assert complete_path(base + "ru") == base + "run-"
+    assert complete_path(base + "run-a") == base + "run-a.optllm"
+    assert complete_path(base + "x") is None
+    assert complete_path(base) == base + "r"  # hidden files are left out unless typed
+    assert complete_path(base + ".h") == base + ".hidden"
+    assert complete_path(str(tmp_path / "missing" / "a")) is None
+
+
+async def test_outputs_default_to_an_absolute_path_in_the_last_folder(
+        run_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Export and F2 offered bare names in wherever the app was started; now the whole
+    path, in the folder last used (the opened run's, then the last written to, remembered
+    across sessions), and F3 offers the run just saved."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "outputs"
+    out.mkdir()
+    app = make_app(run_settings)
+    async with app.run_test() as pilot:
+        await run_opened(pilot)
+        await pilot.press("6")
+        path_input = app.screen.query_one("#export-path", Input)
+        assert path_input.value == str(Path(str(run_settings.run_file)).parent
+                                       / "optllm-allocation.csv")
+        path_input.value = str(out / "mine.csv")
+        await pilot.press("e")
+        await until(pilot, (out / "mine.csv").exists, "the export")
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, ValueModal), "the save dialog")
+        assert app.screen.query_one("#value", Input).value == str(run_settings.run_file)
+        app.screen.query_one("#value", Input).value = str(out / "again.optllm")
+        await pilot.press("enter")
+        await until(pilot, (out / "again.optllm").exists, "the saved run")
+        await pilot.press("f3")
+        await until(pilot, lambda: isinstance(app.screen, ValueModal), "the open dialog")
+        assert app.screen.query_one("#value", Input).value == str(out / "again.optllm")
+        await pilot.press("escape")
+
+    again = make_app(dataclasses.replace(run_settings, run_file=None))  # same config folder
+    async with again.run_test() as pilot:
+        await pilot.press("6")
+        assert again.screen.query_one("#export-path", Input).value == str(
+            out / "optllm-allocation.csv")
+
+
+async def test_tab_completes_a_typed_path(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "history-2024.csv").write_text("x\n")
+    app = make_app(settings)
+    async with app.run_test() as pilot:
+        await loaded(pilot)
+        await pilot.press("o")
+        path_input = app.screen.query_one("#path", Input)
+        await pilot.press(*f"{tmp_path}/hist")
+        await pilot.press("tab")
+        assert path_input.value == f"{tmp_path}/history-2024.csv"
+        assert path_input.has_focus
+        await pilot.press("tab")  # nothing more to complete: on to the next field
+        assert not path_input.has_focus
