@@ -85,8 +85,7 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
         raise ConfigError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if file_format is not None and file_format not in FORMATS:
         raise ConfigError(f"file_format must be one of {FORMATS}, got {file_format!r}")
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
+    check_file(path)
     detected, gz = detect_format(path)
     fmt = file_format or detected
     if fmt is None:
@@ -133,6 +132,14 @@ def write_wide(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
 
 
 # ----------------------------------------------------------------------------- reading files
+
+
+def check_file(path: Path) -> None:
+    """Raise DatasetError unless `path` is a file, saying whether it is missing or a
+    folder (a folder named by mistake is not "not found")."""
+    if not path.is_file():
+        problem = "is a directory, not a data file" if path.is_dir() else "file not found"
+        raise DatasetError(f"{path}: {problem}")
 
 
 def detect_format(path: Path) -> tuple[str | None, bool]:

@@ -569,6 +569,7 @@ class OptLLMApp(App[None]):
             return False
         self.jobs.export(session.front, session.selected, session.allocated,
                          session.prediction, path, file_format, force)
+        self.publish("exporting", text=f"Writing {display_path(path)} ...")
         return True
 
     def on_export_exists(self, message: ExportExists) -> None:
@@ -582,8 +583,9 @@ class OptLLMApp(App[None]):
                 self.publish("failed", group="export",
                              text=f"Not written: {display_path(message.path)} exists.")
 
-        self.push_screen(ConfirmModal("File exists", f"{display_path(message.path)} exists. "
-                                      "Overwrite it?"), answered)
+        shown = display_path(message.path)
+        self.publish("exporting", text=f"{shown} exists: overwrite it? (answer above)")
+        self.push_screen(ConfirmModal("File exists", f"{shown} exists. Overwrite it?"), answered)
 
     def on_export_done(self, message: ExportDone) -> None:
         self.places.wrote(message.path)

@@ -11,7 +11,7 @@ from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
 from optllm.formats import EXTENSIONS, FORMAT_LABELS, split_extension, with_format
 from optllm_tui.commands import bindings_for
-from optllm_tui.formatting import display_path, ratio, typed_path, usd
+from optllm_tui.formatting import ratio, typed_path, usd
 from optllm_tui.screens.base import Change, ModeScreen
 from optllm_tui.widgets.path_input import PathInput
 
@@ -79,9 +79,7 @@ class ExportScreen(ModeScreen):
         if not text:
             self._status("Type a file name first.", "error")
             return
-        path = typed_path(text)
-        if self.opt_app.export(path, self.file_format, force=False):
-            self._status(f"Writing {display_path(path)} ...", "")
+        self.opt_app.export(typed_path(text), self.file_format, force=False)
 
     def action_leave_field(self) -> None:
         self.query_one("#format", RadioSet).focus()
@@ -94,6 +92,8 @@ class ExportScreen(ModeScreen):
     def redraw(self, change: Change) -> None:
         if change.topic == "exported":
             self._status(change.text, "ok")
+        elif change.topic == "exporting":
+            self._status(change.text, "")
         elif change.topic == "failed" and change.group == "export":
             self._status(change.text, "error")
         elif change.topic in ("all", "dataset", "prediction", "front", "selection"):
