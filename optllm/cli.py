@@ -157,6 +157,7 @@ def _print_summary(summary: dict) -> None:
         sel = summary["selected"]
         print(f"selected point {sel['point']}: cost ${sel['cost']:.4f}, expected accuracy "
               f"{sel['predicted_accuracy']:.4f}")
+    print(f"allocation: {summary['allocation_rows']}")
 
 
 def build_parser() -> argparse.ArgumentParser:

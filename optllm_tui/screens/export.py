@@ -103,6 +103,12 @@ class ExportScreen(ModeScreen):
         front, k = self.session.front, self.session.selected
         if front is None or k is None:
             return "Nothing to export yet: run the optimiser (screen 3) and pick a point."
-        return (f"The allocation of point {k + 1} of {len(front):,} ({usd(front.cost[k])}, "
+        text = (f"The allocation of point {k + 1} of {len(front):,} ({usd(front.cost[k])}, "
                 f"expected accuracy {ratio(front.accuracy[k])}): {front.n_queries:,} rows "
                 "with query, model, cost, score, probability, uncertainty and label.")
+        split = self.session.split
+        if split is None:
+            return text
+        from optllm.config import allocated_rows_note
+
+        return f"{text}\n{allocated_rows_note(split.train.size, split.allocate.size)}."

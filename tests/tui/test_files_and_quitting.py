@@ -262,3 +262,17 @@ async def test_a_folder_given_as_data_is_called_a_folder(settings: Settings,
         await pilot.press("enter")
         await until(pilot, lambda: "is a directory, not a data file"
                     in status_text(app, "#load-status"), "the error")
+
+
+async def test_the_export_screen_says_the_training_queries_are_left_out(
+        run_settings: Settings) -> None:
+    app = make_app(run_settings)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await run_opened(pilot)
+        await pilot.press("6")
+        split = app.session.split
+        assert split is not None
+        what = status_text(app, "#export-what")
+        assert (f"{split.allocate.size:,} of {split.allocate.size + split.train.size:,} "
+                f"queries: the {split.train.size:,} labelled queries the predictor was "
+                "trained on are left out") in " ".join(what.split())
