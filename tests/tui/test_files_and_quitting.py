@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input, Label, RadioSet, Static
+from textual.widgets import Input, Label, RadioSet
 from textual.widgets._footer import FooterKey
 
 from optllm_tui.app import make_app
@@ -230,38 +230,6 @@ async def test_tab_completes_a_typed_path(settings: Settings, tmp_path: Path) ->
         assert path_input.has_focus
         await pilot.press("tab")  # nothing more to complete: on to the next field
         assert not path_input.has_focus
-
-
-async def test_the_export_status_matches_the_overwrite_question(run_settings: Settings,
-                                                                tmp_path: Path) -> None:
-    """"Writing ..." stood under the question whether to overwrite: nothing was being
-    written. The status now says what the app waits for, and then what happened."""
-    target = tmp_path / "out.csv"
-    target.write_text("keep me\n")
-    app = make_app(run_settings)
-    async with app.run_test() as pilot:
-        await run_opened(pilot)
-        await pilot.press("6")
-        app.screen.query_one("#export-path", Input).value = str(target)
-        await pilot.press("e")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
-        export_screen = app.screen_stack[0]
-        status = str(export_screen.query_one("#export-status", Static).render())
-        assert "exists: overwrite it?" in status and "Writing" not in status
-        await pilot.press("y")
-        await until(pilot, lambda: "Wrote" in status_text(app, "#export-status"), "written")
-
-
-async def test_a_folder_given_as_data_is_called_a_folder(settings: Settings,
-                                                         tmp_path: Path) -> None:
-    app = make_app(settings)
-    async with app.run_test() as pilot:
-        await loaded(pilot)
-        await pilot.press("o")
-        app.screen.query_one("#path", Input).value = str(tmp_path)
-        await pilot.press("enter")
-        await until(pilot, lambda: "is a directory, not a data file"
-                    in status_text(app, "#load-status"), "the error")
 
 
 async def test_the_export_screen_says_the_training_queries_are_left_out(
