@@ -100,7 +100,7 @@ def allocated_rows_note(n_train: int, n_allocated: int) -> str:
     written, since a user counting rows otherwise suspects lost queries."""
     return (f"{n_allocated:,} of {n_train + n_allocated:,} queries: the {n_train:,} labelled "
             "queries the predictor was trained on are left out (its scores on them would "
-            "flatter it, and their outcomes are known already)")
+            "flatter it)")
 
 
 def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:

@@ -37,9 +37,8 @@ class ExportScreen(ModeScreen):
             yield PathInput(os.path.join(self.opt_app.places.folder(),
                                          DEFAULT_NAME + EXTENSIONS[FORMATS[0]]),
                             id="export-path")
-            yield Static("e or Enter writes the file (Tab completes a path). It appears whole "
-                         "or not at all; an existing file is only replaced after you confirm.",
-                         classes="hint")
+            yield Static("e or Enter writes it, whole or not at all; an existing file needs "
+                         "a yes.", classes="hint")
             yield Static("", id="export-status", markup=False)
 
     @property
@@ -103,12 +102,11 @@ class ExportScreen(ModeScreen):
         front, k = self.session.front, self.session.selected
         if front is None or k is None:
             return "Nothing to export yet: run the optimiser (screen 3) and pick a point."
-        text = (f"The allocation of point {k + 1} of {len(front):,} ({usd(front.cost[k])}, "
-                f"expected accuracy {ratio(front.accuracy[k])}): {front.n_queries:,} rows "
-                "with query, model, cost, score, probability, uncertainty and label.")
+        point = (f"The allocation of point {k + 1} of {len(front):,} ({usd(front.cost[k])}, "
+                 f"expected accuracy {ratio(front.accuracy[k])})")
         split = self.session.split
         if split is None:
-            return text
+            return f"{point}: {front.n_queries:,} rows."
         from optllm.config import allocated_rows_note
 
-        return f"{text}\n{allocated_rows_note(split.train.size, split.allocate.size)}."
+        return f"{point}: {allocated_rows_note(split.train.size, split.allocate.size)}."
