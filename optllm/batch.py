@@ -29,6 +29,7 @@ from optllm.config import MIN_TRAIN_ROWS
 from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError, DatasetError
 from optllm.loading import (
+    check_file,
     check_text,
     check_utf8,
     decode_dictionaries,
@@ -167,8 +168,7 @@ def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROW
     path = Path(path)
     if chunk_rows < 1:
         raise ConfigError(f"chunk rows must be at least 1; got {chunk_rows}")
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
+    check_file(path)
     first_row = 1
     with read_errors(path, detect_format(path)[1]):
         for block, id_column in _raw_chunks(path, chunk_rows, query_column):

@@ -133,6 +133,7 @@ def _print_summary(summary: dict) -> None:
     elif summary["best_single_model"] is not None:
         lines += summary_text.measure_lines(summary)
     lines += summary_text.choice_lines(summary)
+    lines.append(f"allocation: {summary['allocation_rows']}")
     print("\n".join(lines))
 
 

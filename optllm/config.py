@@ -148,6 +148,14 @@ class Split:
     allocate: np.ndarray
 
 
+def allocated_rows_note(n_train: int, n_allocated: int) -> str:
+    """Why an allocation has fewer rows than the data: said wherever one is shown or
+    written, since a user counting rows otherwise suspects lost queries."""
+    return (f"{n_allocated:,} of {n_train + n_allocated:,} queries: the {n_train:,} labelled "
+            "queries the predictor was trained on are left out (its scores on them would "
+            "flatter it)")
+
+
 def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
     """Draw `train_fraction` of all queries (at least `MIN_TRAIN_ROWS`), from the labelled
     ones, as the training sample; at least one query must be left to allocate."""

@@ -31,9 +31,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from optllm.exceptions import ExportError
+from optllm.formats import output_format
 from optllm.formatting import rounded, rounded_array
-
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 _TEMP = re.compile(r"^\.(?P<name>.+)\.optllm-(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)-[0-9a-f]{8}"
@@ -47,17 +46,10 @@ _FORMULA_START = r"^[=+\-@\t\r]"
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 
-def format_for(path: str | Path, file_format: str | None = None) -> str:
-    """The output format: given explicitly, else from the file extension."""
-    if file_format is not None:
-        if file_format not in set(FORMATS.values()):
-            raise ExportError(f"unknown format {file_format!r}; choose csv, parquet or jsonl")
-        return file_format
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise ExportError(f"{path}: cannot tell the format from the extension {suffix!r}; "
-                          "use .csv, .parquet or .jsonl")
-    return FORMATS[suffix]
+def open_output(path: Path, gz: bool) -> pa.NativeFile:
+    """A binary sink on `path`, gzip-compressed when `gz` (no time stamp in the header, so
+    the same table gives the same bytes)."""
+    return pa.CompressedOutputStream(str(path), "gzip") if gz else pa.OSFile(str(path), "wb")
 
 
 def temp_path(target: Path, kind: str = "tmp") -> Path:
@@ -345,25 +337,29 @@ def without_float_noise(table: pa.Table) -> pa.Table:
 def write_table(table: pa.Table | pd.DataFrame, path: str | Path, *,
                 file_format: str | None = None, force: bool = False) -> Path:
     """Write a table atomically as CSV (formula-like text neutralised, floats without
-    noise), Parquet or JSON Lines (both exact)."""
-    kind = format_for(path, file_format)
+    noise), Parquet or JSON Lines (both exact); CSV and JSON Lines gzip-compressed for a
+    `.gz` name."""
+    kind, gz = output_format(path, file_format)
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
     with atomic_path(path, force=force) as tmp:
-        if kind == "csv":
-            pacsv.write_csv(neutralise_formulas(without_float_noise(table)), tmp)
-        elif kind == "parquet":
+        if kind == "parquet":
             pq.write_table(table, tmp)
         else:
-            _write_jsonl(table, tmp)
+            with open_output(tmp, gz) as sink:
+                if kind == "csv":
+                    pacsv.write_csv(neutralise_formulas(without_float_noise(table)), sink)
+                else:
+                    write_jsonl(table, sink)
     return Path(path)
-def _write_jsonl(table: pa.Table, path: Path, batch_rows: int = 100_000) -> None:
+
+
+def write_jsonl(table: pa.Table, sink: pa.NativeFile, batch_rows: int = 100_000) -> None:
     """One JSON object per line, in batches so a million rows stay in bounded memory."""
-    with open(path, "w", encoding="utf-8") as out:
-        for start in range(0, table.num_rows, batch_rows):
-            frame = table.slice(start, batch_rows).to_pandas()
-            text = frame.to_json(orient="records", lines=True, force_ascii=False)
-            out.write(text if text.endswith("\n") or not text else text + "\n")
+    for start in range(0, table.num_rows, batch_rows):
+        frame = table.slice(start, batch_rows).to_pandas()
+        text = frame.to_json(orient="records", lines=True, force_ascii=False)
+        sink.write((text if text.endswith("\n") or not text else text + "\n").encode())
 
 
 def write_json(data: dict, path: str | Path, *, force: bool = False) -> Path:

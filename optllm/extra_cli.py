@@ -200,7 +200,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     route.add_argument("policy", help="policy file")
     route.add_argument("queries", help="file of queries: 'query' and optionally 'query_id'")
     route.add_argument("--out", required=True,
-                       help="output file (.csv, .parquet or .jsonl), written atomically")
+                       help="output file (.csv, .parquet or .jsonl; .csv.gz or .jsonl.gz "
+                            "gzipped), written atomically")
     route.add_argument("--chunk-rows", type=int, default=50_000,
                        help="queries per chunk (default 50000)")
     route.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -228,9 +229,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def handle_route(args: argparse.Namespace) -> int:
     """`optllm route POLICY QUERIES --out FILE`."""
     from optllm.cli import ProgressBar
+    from optllm.formats import output_format
     from optllm.routing import Policy, route_file
 
     check_out_file(args.out, force=args.force, option="--out")
+    output_format(args.out)  # an unknown extension is refused before the policy loads
     policy = Policy.load(args.policy)
     bar = ProgressBar()
     done = route_file(policy, args.queries, args.out, chunk_rows=args.chunk_rows,

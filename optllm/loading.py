@@ -38,13 +38,13 @@ import pyarrow.parquet as pq
 from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError, DatasetError
 from optllm.export import atomic_path
+from optllm.formats import FORMATS as EXTENSION_FORMATS
+from optllm.formats import split_extension
 
 FORMATS = ("csv", "parquet", "jsonl")
 LAYOUTS = ("wide", "long")
 LONG_COLUMNS = ("query_id", "query", "model", "cost", "correct")
 
-_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
-               ".jsonl": "jsonl", ".ndjson": "jsonl"}
 # Header names an unnamed leading index column gets: raw CSV, pandas, pyarrow.
 _INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__")
 _LABEL_WORDS = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "false": 0.0, "true": 1.0}
@@ -92,8 +92,7 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
         raise ConfigError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if file_format is not None and file_format not in FORMATS:
         raise ConfigError(f"file_format must be one of {FORMATS}, got {file_format!r}")
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
+    check_file(path)
     detected, gz = detect_format(path)
     fmt = file_format or detected
     if fmt is None:
@@ -145,13 +144,17 @@ def write_wide(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
 # ----------------------------------------------------------------------------- reading files
 
 
+def check_file(path: Path) -> None:
+    """Raise DatasetError unless `path` is a file, saying whether it is missing or a
+    folder (a folder named by mistake is not "not found")."""
+    if not path.is_file():
+        problem = "is a directory, not a data file" if path.is_dir() else "file not found"
+        raise DatasetError(f"{path}: {problem}")
+
+
 def detect_format(path: Path) -> tuple[str | None, bool]:
     """(format or None, gzipped) from the extension, e.g. `x.csv.gz` -> ("csv", True)."""
-    suffixes = [s.lower() for s in path.suffixes]
-    gz = bool(suffixes) and suffixes[-1] == ".gz"
-    if gz:
-        suffixes = suffixes[:-1]
-    return (_EXTENSIONS.get(suffixes[-1]) if suffixes else None), gz
+    return split_extension(path)
 
 
 def stem(path: Path) -> str:
@@ -159,7 +162,7 @@ def stem(path: Path) -> str:
     if name.lower().endswith(".gz"):
         name = name[:-3]
     base, ext = os.path.splitext(name)
-    return base if ext.lower() in _EXTENSIONS else name
+    return base if ext.lower() in EXTENSION_FORMATS else name
 
 
 def _read_frame(path: Path, fmt: str, gz: bool, query_column: str = "query") -> pd.DataFrame:

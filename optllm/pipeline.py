@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from optllm import auto
-from optllm.config import RunConfig, Split, split_queries
+from optllm.config import RunConfig, Split, allocated_rows_note, split_queries
 from optllm.dataset import Dataset
 from optllm.evaluation import EXPLANATIONS, Evaluation, cheapest_reaching, evaluate
 from optllm.exceptions import ConfigError
@@ -297,6 +297,8 @@ class RunResult:
             "models": list(self.dataset.models),
             "n_train": int(self.split.train.size),
             "n_allocated": int(self.split.allocate.size),
+            "allocation_rows": allocated_rows_note(self.split.train.size,
+                                                   self.split.allocate.size),
             "method": self.front.method,
             "cost_unit": self.config.cost_unit,
             "status": self.front.status,

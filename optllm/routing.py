@@ -34,7 +34,8 @@ import xgboost
 from optllm.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
 from optllm.estimator_state import load_featuriser, load_learner, save_featuriser, save_learner
 from optllm.exceptions import ConfigError, DatasetError, SavedFileError
-from optllm.export import atomic_path, format_for, neutralise_formulas
+from optllm.export import atomic_path, neutralise_formulas, open_output, write_jsonl
+from optllm.formats import output_format
 from optllm.front import Front
 from optllm.optimize import optimize
 from optllm.prediction import robust_score
@@ -247,28 +248,30 @@ class RouteSummary:
 
 class _Writer:
     """Appends tables to one open output file in CSV (formula-like text neutralised, as by
-    `export.write_table`), Parquet or JSON Lines."""
+    `export.write_table`), Parquet or JSON Lines; CSV and JSON Lines gzipped when `gz`."""
 
-    def __init__(self, path: Path, kind: str, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, kind: str, gz: bool, schema: pa.Schema) -> None:
         self.kind = kind
-        if kind == "csv":
-            self.sink = pacsv.CSVWriter(path, schema)
-        elif kind == "parquet":
+        self.file: pa.NativeFile | None = None
+        if kind == "parquet":
             self.sink = pq.ParquetWriter(path, schema)
-        else:
-            self.sink = open(path, "w", encoding="utf-8")
+            return
+        self.file = open_output(path, gz)
+        self.sink = pacsv.CSVWriter(self.file, schema) if kind == "csv" else None
 
     def write(self, table: pa.Table) -> None:
         if self.kind == "jsonl":
-            text = table.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
-            self.sink.write(text if text.endswith("\n") or not text else text + "\n")
+            write_jsonl(table, self.file)
         elif self.kind == "parquet":
             self.sink.write_table(table)
         else:
             self.sink.write(neutralise_formulas(table))
 
     def close(self) -> None:
-        self.sink.close()
+        if self.sink is not None:
+            self.sink.close()
+        if self.file is not None:
+            self.file.close()
 
 
 def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
@@ -278,7 +281,7 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
                ) -> RouteSummary:
     """Route every query of the batch file `src` into `dst` (CSV, Parquet or JSON Lines by
     extension), chunk by chunk; `dst` appears complete or not at all."""
-    kind = format_for(dst)
+    kind, gz = output_format(dst)
     n, cost, score = 0, 0.0, 0.0
     counts = np.zeros(len(policy.models), dtype=np.int64)
     with atomic_path(dst, force=force) as tmp:
@@ -288,7 +291,7 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
                 check_cancelled(should_stop, "route")
                 table, choice = _route(policy, ids, queries)
                 if writer is None:
-                    writer = _Writer(tmp, kind, table.schema)
+                    writer = _Writer(tmp, kind, gz, table.schema)
                 writer.write(table)
                 n += table.num_rows
                 cost += float(np.sum(table.column("cost")))

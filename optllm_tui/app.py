@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -39,7 +40,7 @@ from optllm_tui.messages import (
     TrainingFinished,
     TrainingProgress,
 )
-from optllm_tui.recent import RecentFiles
+from optllm_tui.recent import Places, RecentFiles
 from optllm_tui.screens.allocation import AllocationScreen
 from optllm_tui.screens.base import Change
 from optllm_tui.screens.compare import CompareScreen
@@ -107,9 +108,14 @@ class OptLLMApp(App[None]):
         self.session = Session(run_defaults=dict(settings.run))
         self.jobs = Jobs(self, bug_log=settings.config_dir / BUG_LOG)
         self.recent = RecentFiles(settings.config_dir / "recent.json")
+        self.places = Places(settings.config_dir / "places.json")
         self.session_changed: Signal[Change] = Signal(self, "session-changed")
         self.library_ready = False
         self._waiting: WaitModal | None = None
+        #: A palette command to run on the screen being waited for.
+        self._waiting_action: str | None = None
+        self._asking_to_quit = False
+        self._saving: tuple[Any, Any] | None = None
 
     def on_mount(self) -> None:
         self.jobs.warm_up()
@@ -134,6 +140,7 @@ class OptLLMApp(App[None]):
         if mode in NEEDS_LIBRARY and not self.library_ready:
             self._wait_for_library(mode)
             return
+        self._waiting_action = None
         self.show_screen(mode)
 
     def _wait_for_library(self, mode: str) -> None:
@@ -144,15 +151,30 @@ class OptLLMApp(App[None]):
 
         def opened(keys: tuple[str, ...] | None) -> None:
             self._waiting = None
+            action, self._waiting_action = self._waiting_action, None
             if keys is None:
                 return
             self.show_screen(mode)
+            if action is not None:
+                self.call_later(self.run_screen_command, mode, action)
             for key in keys:
                 self.call_after_refresh(self.simulate_key, key)
 
         title = next(title for name, _, title in SCREENS if name == mode)
         self._waiting = WaitModal(f"Opening {title}")
         self.push_screen(self._waiting, opened)
+
+    async def run_screen_command(self, mode: str, action: str) -> None:
+        """A screen's command picked in the palette elsewhere: switch to that screen, then
+        run it there (once the training library is in, for the screens that need it)."""
+        if self.current_mode != mode:
+            if mode in NEEDS_LIBRARY and not self.library_ready:
+                self._waiting_action = action
+                self.action_show_screen(mode)  # opens when the library is in
+                return
+            self._waiting_action = None
+            await self.switch_mode(mode)
+        await self.screen.run_action(action)
 
     def on_library_ready(self, message: LibraryReady) -> None:
         self.library_ready = True
@@ -184,6 +206,24 @@ class OptLLMApp(App[None]):
         self.notify(f"Theme: {self.theme}", timeout=2)
 
     async def action_quit(self) -> None:
+        """q or ctrl+q: quit, after a yes when a trained predictor or front is not saved
+        (pressed again while asked, quit at once)."""
+        lost = self.session.unsaved_work
+        if lost is None or self._asking_to_quit:
+            await self.quit_now()
+            return
+        self._asking_to_quit = True
+
+        async def answered(yes: bool | None) -> None:
+            self._asking_to_quit = False
+            if yes:
+                await self.quit_now()
+
+        self.push_screen(ConfirmModal("Quit", f"Quit and lose {lost}? It is not saved "
+                                      f"({self._how_to_keep()}). ctrl+q again quits at once."),
+                         answered)
+
+    async def quit_now(self) -> None:
         """Quit at once, whatever is running: cancel every job, give the threads
         `QUIT_GRACE` seconds to return at their next check, and exit. A thread still
         running then is abandoned: `optllm_tui.cli.main` ends the process once Textual has
@@ -191,6 +231,23 @@ class OptLLMApp(App[None]):
         (the target is only ever replaced by a complete file)."""
         await self.jobs.stop_all(timeout=QUIT_GRACE)
         self.exit()
+
+    def confirm_discard(self, doing: str, proceed: Callable[[], None]) -> None:
+        """Run `proceed` at once, or after a yes when it would throw away a trained
+        predictor or front that is not saved (one key must not lose minutes of work)."""
+        lost = self.session.unsaved_work
+        if lost is None:
+            proceed()
+            return
+        self.push_screen(ConfirmModal("Unsaved work", f"{doing} throws away {lost}, which "
+                                      f"is not saved ({self._how_to_keep()}). Go on?"),
+                         lambda yes: proceed() if yes else None)
+
+    def _how_to_keep(self) -> str:
+        if self.session.trained_dataset is not None:
+            return "export the allocation on screen 6 to keep it"
+        return "F2 saves the run" if self.session.front is not None else (
+            "optimise, then F2 saves the run")
 
     def action_save_run(self) -> None:
         if self.session.front is None:
@@ -200,14 +257,19 @@ class OptLLMApp(App[None]):
             self.report_error("run", "A run on a batch of new queries cannot be saved as a run "
                               "file; export its allocation instead (screen 6).")
             return
-        self.push_screen(ValueModal("Save run", "Save the run to (.optllm)", DEFAULT_RUN_FILE,
-                                    required="a file path"),
+        self.push_screen(ValueModal("Save run", "Save the run to (.optllm)", self._run_path(),
+                                    required="a file path", path=True),
                          lambda path: self.save_run(path, force=False))
 
     def action_open_run(self) -> None:
-        self.push_screen(ValueModal("Open run", "Open the run file", DEFAULT_RUN_FILE,
-                                    required="a file path"),
+        self.push_screen(ValueModal("Open run", "Open the run file", self._run_path(),
+                                    required="a file path", path=True),
                          self._open_run)
+
+    def _run_path(self) -> str:
+        """What F2 and F3 offer: the run file last saved or opened, else a new name in the
+        folder last written to; always absolute, so it is clear where it goes."""
+        return self.places.last_run() or os.path.join(self.places.folder(), DEFAULT_RUN_FILE)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "save_run":
@@ -218,7 +280,12 @@ class OptLLMApp(App[None]):
     # ---------------------------------------------------------------- datasets
 
     def load_source(self, source: str | None, layout: str | None) -> None:
-        """Load a data file (None: the embedded default) in a worker."""
+        """Load a data file (None: the embedded default) in a worker, after a yes when
+        that would throw away unsaved work."""
+        self.confirm_discard("Opening other data",
+                             lambda: self._load_source(source, layout))
+
+    def _load_source(self, source: str | None, layout: str | None) -> None:
         self.jobs.load(source, layout)
         self.publish("loading", text=display_path(source) if source else "the default dataset")
 
@@ -237,7 +304,11 @@ class OptLLMApp(App[None]):
         settle_heap()
 
     def load_batch(self, source: str) -> None:
-        """Read a batch of new unlabelled queries to allocate, in a worker."""
+        """Read a batch of new unlabelled queries to allocate, in a worker (after a yes
+        when the trained predictor it replaces is not saved)."""
+        self.confirm_discard("A new batch", lambda: self._load_batch(source))
+
+    def _load_batch(self, source: str) -> None:
         self.jobs.load_batch(source)
         self.publish("batch-loading", text=display_path(source))
 
@@ -254,6 +325,9 @@ class OptLLMApp(App[None]):
         self.jobs.cancel("batch")
         if self.session.batch is None:
             return
+        self.confirm_discard("Dropping the batch", self._clear_batch)
+
+    def _clear_batch(self) -> None:
         self.jobs.cancel("train")
         self.jobs.cancel("optimise")
         self.session.set_batch(None, None)
@@ -540,6 +614,7 @@ class OptLLMApp(App[None]):
             return False
         self.jobs.export(session.front, session.selected, session.allocated,
                          session.prediction, path, file_format, force)
+        self.publish("exporting", text=f"Writing {display_path(path)} ...")
         return True
 
     def on_export_exists(self, message: ExportExists) -> None:
@@ -553,10 +628,12 @@ class OptLLMApp(App[None]):
                 self.publish("failed", group="export",
                              text=f"Not written: {display_path(message.path)} exists.")
 
-        self.push_screen(ConfirmModal("File exists", f"{display_path(message.path)} exists. "
-                                      "Overwrite it?"), answered)
+        shown = display_path(message.path)
+        self.publish("exporting", text=f"{shown} exists: overwrite it? (answer above)")
+        self.push_screen(ConfirmModal("File exists", f"{shown} exists. Overwrite it?"), answered)
 
     def on_export_done(self, message: ExportDone) -> None:
+        self.places.wrote(message.path)
         text = f"Wrote {message.rows:,} rows to {display_path(message.path)}."
         self.notify(text, timeout=4, markup=False)
         self.publish("exported", text=text)
@@ -568,6 +645,7 @@ class OptLLMApp(App[None]):
         if (not path or session.front is None or session.dataset is None
                 or session.prediction is None or session.split is None):
             return
+        self._saving = (session.prediction, session.front)
         self.jobs.save_run(typed_path(path), source=session.source,
                            dataset=session.dataset, config=session.config,
                            prediction=session.prediction, split=session.split,
@@ -579,13 +657,18 @@ class OptLLMApp(App[None]):
             lambda overwrite: self.save_run(message.path, force=True) if overwrite else None)
 
     def on_run_saved(self, message: RunSaved) -> None:
+        self.session.saved = self._saving
+        self.places.wrote(message.path, run=True)
         self.notify(f"Run saved to {display_path(message.path)}.", timeout=4, markup=False)
 
     def _open_run(self, path: str | None) -> None:
         if path:
             path = typed_path(path)
-            self.jobs.open_run(path, self.settings.layout)
-            self.publish("loading", text=display_path(path))
+            self.confirm_discard("Opening a run", lambda: self._read_run(path))
+
+    def _read_run(self, path: str) -> None:
+        self.jobs.open_run(path, self.settings.layout)
+        self.publish("loading", text=display_path(path))
 
     def on_run_opened(self, message: RunOpened) -> None:
         if message.stale:
@@ -599,6 +682,8 @@ class OptLLMApp(App[None]):
         session.set_prediction(message.split, message.allocated, message.prediction,
                                message.hull)
         session.set_front(message.front, message.evaluation, message.selected)
+        session.saved = (message.prediction, message.front)
+        self.places.wrote(message.path, run=True)
         dataset = message.dataset
         self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
         self.publish("all", group="run")

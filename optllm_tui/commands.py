@@ -3,6 +3,7 @@ command palette, so the four can never disagree."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -63,7 +64,8 @@ COMMANDS: tuple[Command, ...] = (
             show=False),
     Command("app", "f8", "screenshot", "Screenshot", "Save an SVG screenshot of the screen",
             show=False),
-    Command("app", "ctrl+q", "quit", "Quit", "Quit (running work is stopped first)",
+    Command("app", "q", "quit", "Quit", "Quit (asks first if trained work is unsaved)"),
+    Command("app", "ctrl+q", "quit", "Quit", "Quit, even from a text field or a question",
             show=False, priority=True),
     Command("app", "tab,shift+tab", "focus_next", "Focus", "Move between fields and tables",
             bound=False),
@@ -153,34 +155,38 @@ def bindings_for(scope: str) -> list[Binding]:
 
 
 class CommandProvider(Provider):
-    """The palette's OptLLM commands: the app's and the current screen's, minus any the
-    screen says do not apply right now."""
+    """The palette's OptLLM commands: every screen's, from anywhere. A command of another
+    screen switches to it first (`OptLLMApp.run_screen_command`); the app's and the current
+    screen's commands are left out while the screen says they do not apply."""
 
-    def _available(self) -> list[tuple[Command, DOMNode]]:
+    def _available(self) -> list[tuple[Command, Callable[[], object]]]:
         scope = getattr(self.screen, "SCOPE", None)
-        found = []
+        found: dict[tuple[str, str], tuple[Command, Callable[[], object]]] = {}
         for command in COMMANDS:
-            if not command.bound or command.scope not in ("app", scope):
+            if not command.bound or (command.scope, command.action) in found:
                 continue
-            node: DOMNode = self.app if command.scope == "app" else self.screen
-            name = command.action.split("(", 1)[0]
-            if node.check_action(name, ()) is not False:
-                found.append((command, node))
-        return found
+            if command.scope in ("app", scope):
+                node: DOMNode = self.app if command.scope == "app" else self.screen
+                if node.check_action(command.action.split("(", 1)[0], ()) is False:
+                    continue
+                run = partial(node.run_action, command.action)
+            else:
+                run = partial(self.app.run_screen_command,  # type: ignore[attr-defined]
+                              command.scope, command.action)
+            found[command.scope, command.action] = (command, run)
+        return list(found.values())
 
     def _text(self, command: Command) -> str:
         return f"{SCOPE_TITLES[command.scope]}: {command.title}"
 
     async def discover(self) -> Hits:
-        for command, node in self._available():
-            yield DiscoveryHit(self._text(command), partial(node.run_action, command.action),
-                               help=f"key: {command.keys}")
+        for command, run in self._available():
+            yield DiscoveryHit(self._text(command), run, help=f"key: {command.keys}")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for command, node in self._available():
+        for command, run in self._available():
             text = self._text(command)
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text),
-                          partial(node.run_action, command.action), help=f"key: {command.keys}")
+                yield Hit(score, matcher.highlight(text), run, help=f"key: {command.keys}")

@@ -119,6 +119,9 @@ class Session:
     compare_fronts: dict[str, FrontUpdate] = field(default_factory=dict)
     comparison: Comparison | None = None
     compare_state: CompareState = field(default_factory=lambda: CompareState("idle"))
+    #: The (prediction, front) last saved to or opened from a run file: what is already
+    #: kept on disk, so losing it needs no question.
+    saved: tuple[Prediction | None, Front | None] | None = None
     _config: RunConfig | None = None
     #: The config `prediction` was made with (`config` may have been edited since).
     trained_config: RunConfig | None = None
@@ -192,6 +195,20 @@ class Session:
         self.selected = len(front) // 2 if selected is None else selected
         self.details = None
         self.allocation_base = self.allocation_view = None
+
+    @property
+    def unsaved_work(self) -> str | None:
+        """What loading other data or quitting would throw away unasked (a trained
+        predictor, a front), or None when there is nothing or it is saved."""
+        if self.prediction is None:
+            return None
+        saved_prediction, saved_front = self.saved or (None, None)
+        if self.prediction is not saved_prediction:
+            return ("the trained predictor and its front" if self.front is not None
+                    else "the trained predictor")
+        if self.front is not None and self.front is not saved_front:
+            return "the new front"
+        return None
 
     @property
     def shown_step(self) -> int | None:

@@ -54,7 +54,12 @@ def test_run_on_the_embedded_default_with_a_budget(tmp_path, capsys):
     assert allocation["cost"].sum() == pytest.approx(summary["selected"]["cost"], rel=1e-6)
     assert {"query_id", "query", "model", "cost", "score", "uncertainty", "label"} <= set(
         allocation.columns)
-    assert "cost saving" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "cost saving" in printed
+    # 4,900 of 5,000 rows: the output says which queries are missing and why
+    note = f"{len(allocation):,} of 5,000 queries: the 100 labelled queries the predictor"
+    assert summary["allocation_rows"].startswith(note)
+    assert f"allocation: {note}" in printed
 
 
 def test_run_refuses_to_overwrite_without_force(tmp_path, capsys):

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from optllm import export, routing
+from optllm import export, formats, routing
 from optllm.exceptions import ExportError
 from optllm.export import (
     atomic_path,
@@ -84,9 +84,8 @@ def test_unwritable_directory(tmp_path):
 def test_full_disk_is_reported_and_leaves_nothing(tmp_path, monkeypatch):
     import pyarrow.csv as pacsv
 
-    def no_space(table, path):
-        with open(path, "w") as handle:
-            handle.write("partial")
+    def no_space(table, sink):
+        sink.write(b"partial")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pacsv, "write_csv", no_space)
@@ -255,7 +254,7 @@ def test_csv_cells_that_spreadsheets_run_are_neutralised(tmp_path, write):
     if write == "write_table":
         write_table(table, path)
     else:
-        writer = routing._Writer(path, "csv", table.schema)
+        writer = routing._Writer(path, "csv", False, table.schema)
         writer.write(table.slice(0, 5))
         writer.write(table.slice(5))
         writer.close()
@@ -272,3 +271,46 @@ def test_parquet_and_json_lines_stay_exact(tmp_path, name):
     back = pd.read_parquet(path) if name.endswith("parquet") else pd.read_json(
         path, lines=True, dtype=False)
     assert back["query"].tolist()[:9] == RISKY[:9]
+
+
+# ------------------------------------------------------------ extension decides the format
+
+
+@pytest.mark.parametrize("name", ["out.csv.gz", "out.jsonl.gz", "out.ndjson", "out.pq"])
+def test_every_readable_extension_is_written_in_its_format(tmp_path, name):
+    """One table maps extensions to formats: what `load_dataset` reads from a name is what
+    `write_table` writes to it, gzip included."""
+    from optllm.loading import detect_format
+
+    path = write_table(FRAME, tmp_path / name)
+    kind, gz = detect_format(path)
+    if kind == "parquet":
+        back = pd.read_parquet(path)
+    elif kind == "csv":
+        back = pd.read_csv(path, compression="gzip" if gz else None)
+    else:
+        back = pd.read_json(path, lines=True, compression="gzip" if gz else None)
+    assert back["query_id"].tolist() == ["a", "b"]
+    assert gz == path.read_bytes().startswith(b"\x1f\x8b")
+
+
+@pytest.mark.parametrize(("name", "asked"), [("test.jsonl", "parquet"), ("x.csv.gz", "jsonl"),
+                                             ("y.parquet", "csv")])
+def test_a_format_contradicting_the_extension_is_refused(tmp_path, name, asked):
+    with pytest.raises(ExportError, match="the extension says"):
+        write_table(FRAME, tmp_path / name, file_format=asked)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_explicit_format_names_one_for_an_unknown_extension(tmp_path):
+    path = write_table(FRAME, tmp_path / "out.txt", file_format="jsonl")
+    assert pd.read_json(path, lines=True)["model"].tolist() == ["x", "y"]
+    with pytest.raises(ExportError, match=r"drop the \.gz"):
+        write_table(FRAME, tmp_path / "out.parquet.gz")
+
+
+@pytest.mark.parametrize(("path", "kind", "expected"), [
+    ("a/out.csv", "parquet", "a/out.parquet"), ("out.csv.gz", "jsonl", "out.jsonl"),
+    ("out", "csv", "out.csv"), ("v1.2/out.jsonl", "csv", "v1.2/out.csv")])
+def test_with_format_swaps_only_the_format_extension(path, kind, expected):
+    assert formats.with_format(path, kind) == expected

@@ -403,3 +403,14 @@ def test_logparsing_is_fast() -> None:
     assert "system" in dataset.metadata.columns
     assert dataset.metadata["system"].value_counts().eq(2000).all()
     assert elapsed < 2.0
+
+
+def test_a_folder_given_as_data_is_called_a_folder(tmp_path):
+    """A directory named by mistake read "file not found", which sends the user looking
+    for a typo instead of the right file inside it."""
+    from optllm.batch import iter_batch
+
+    with pytest.raises(DatasetError, match="is a directory, not a data file"):
+        load_dataset(tmp_path)
+    with pytest.raises(DatasetError, match="is a directory, not a data file"):
+        next(iter_batch(tmp_path, 10))

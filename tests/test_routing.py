@@ -179,3 +179,16 @@ def test_route_on_the_command_line(policy, new_queries, tmp_path, capsys):
     assert "routed 80 queries" in out and "expected accuracy" in out
     routed = pd.read_csv(tmp_path / "routed.csv")
     assert routed["query_id"].tolist() == list(range(1, 81))
+
+
+def test_route_file_writes_gzipped_csv_and_jsonl(policy, new_queries, tmp_path):
+    src = tmp_path / "queries.csv"
+    pd.DataFrame({"query_id": new_queries.query_ids, "query": new_queries.queries}).to_csv(
+        src, index=False)
+    whole = route_table(policy, new_queries.query_ids, new_queries.queries).to_pandas()
+    route_file(policy, src, tmp_path / "out.csv.gz", chunk_rows=7)
+    csv = pd.read_csv(tmp_path / "out.csv.gz", dtype={"query_id": str})
+    pd.testing.assert_frame_equal(csv, whole, check_exact=False, rtol=1e-12)
+    route_file(policy, src, tmp_path / "out.jsonl.gz", chunk_rows=30)
+    jsonl = pd.read_json(tmp_path / "out.jsonl.gz", lines=True, dtype={"query_id": str})
+    assert jsonl["model"].tolist() == whole["model"].tolist()

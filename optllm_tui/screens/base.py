@@ -26,8 +26,8 @@ class Change:
     """What changed in the session; `topic` is one of the names screens look for
     ("all", "dataset", "loading", "failed", "cancelled", "training", "progress",
     "prediction", "optimiser", "steps", "front", "selection", "details", "allocation",
-    "exported", "compare", "compare-progress", "compare-front"). "all" with group "run"
-    means a saved run was opened: forms refill too."""
+    "exporting", "exported", "compare", "compare-progress", "compare-front"). "all" with
+    group "run" means a saved run was opened: forms refill too."""
 
     topic: str
     group: str = ""

@@ -14,6 +14,7 @@ from optllm.texts import prefix_note
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import display_path, literal, ratio, typed_path, unit_cost
 from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.widgets.path_input import PathInput
 
 PREVIEW_ROWS = 200
 #: Characters of each query shown in the preview (one line; the full text is in exports).
@@ -35,16 +36,17 @@ class DatasetsScreen(ModeScreen):
                 yield Label("Sources", classes="heading")
                 yield OptionList(id="sources")
                 yield Label("Open a file (o)", classes="heading")
-                yield Input(placeholder="data.csv / .parquet / .jsonl", id="path", compact=True)
+                yield PathInput(placeholder="data.csv / .parquet / .jsonl", id="path",
+                                compact=True)
                 yield Select([("detect layout", "auto"), ("wide layout", "wide"),
                               ("long layout", "long")], value="auto", allow_blank=False,
                              id="layout", compact=True)
                 yield Static("", id="load-status", markup=False)
                 yield Label("New queries, optional (a)", classes="heading")
-                yield Input(placeholder="new queries .csv / .parquet / .jsonl", id="batch-path",
-                            compact=True)
-                yield Input(placeholder="prices .toml, optional (p)", id="prices-path",
-                            compact=True)
+                yield PathInput(placeholder="new queries .csv / .parquet / .jsonl",
+                                id="batch-path", compact=True)
+                yield PathInput(placeholder="prices .toml, optional (p)", id="prices-path",
+                                compact=True)
                 yield Static("", id="batch-status", markup=False)
             with Vertical(id="preview"):
                 yield Static("", id="dataset-title", classes="heading", markup=False)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, RadioSet, Static
 
+from optllm.formats import EXTENSIONS, FORMAT_LABELS, split_extension, with_format
 from optllm_tui.commands import bindings_for
-from optllm_tui.formatting import display_path, ratio, typed_path, usd
+from optllm_tui.formatting import ratio, typed_path, usd
 from optllm_tui.screens.base import Change, ModeScreen
 from optllm_tui.widgets.marks import MarkedRadioButton
+from optllm_tui.widgets.path_input import PathInput
 
-#: (format, label, file extension)
-FORMATS = (("csv", "CSV", ".csv"), ("parquet", "Parquet", ".parquet"),
-           ("jsonl", "JSON Lines", ".jsonl"))
+#: The radio buttons' formats, in order.
+FORMATS = tuple(FORMAT_LABELS)
 DEFAULT_NAME = "optllm-allocation"
 
 
@@ -31,28 +32,38 @@ class ExportScreen(ModeScreen):
             yield Static("", id="export-what", markup=False)
             yield Label("Format", classes="heading")
             with RadioSet(id="format"):
-                for index, (_, label, _) in enumerate(FORMATS):
-                    yield MarkedRadioButton(label, value=index == 0)
+                for index, kind in enumerate(FORMATS):
+                    yield MarkedRadioButton(FORMAT_LABELS[kind], value=index == 0)
             yield Label("File", classes="heading")
-            yield Input(DEFAULT_NAME + FORMATS[0][2], id="export-path")
-            yield Static("e or Enter writes the file. It appears whole or not at all; an "
-                         "existing file is only replaced after you confirm.", classes="hint")
+            yield PathInput(os.path.join(self.opt_app.places.folder(),
+                                         DEFAULT_NAME + EXTENSIONS[FORMATS[0]]),
+                            id="export-path")
+            yield Static("e or Enter writes it, whole or not at all; an existing file needs "
+                         "a yes.", classes="hint")
             yield Static("", id="export-status", markup=False)
 
     @property
     def file_format(self) -> str:
         index = self.query_one("#format", RadioSet).pressed_index
-        return FORMATS[max(0, index)][0]
+        return FORMATS[max(0, index)]
 
     @on(RadioSet.Changed, "#format")
     def _format_changed(self, event: RadioSet.Changed) -> None:
         """Keep the file extension in step with the chosen format (a field left empty,
         or holding a folder, stays as it is)."""
         path_input = self.query_one("#export-path", Input)
-        path = Path(path_input.value)
-        known = {ext for _, _, ext in FORMATS}
-        if path.name and (path.suffix.lower() in known or not path.suffix):
-            path_input.value = str(path.with_suffix(FORMATS[event.index][2]))
+        kind = FORMATS[event.index]
+        if path_input.value.strip() and split_extension(path_input.value)[0] != kind:
+            path_input.value = with_format(path_input.value, kind)
+
+    @on(Input.Changed, "#export-path")
+    def _name_changed(self, event: Input.Changed) -> None:
+        """The typed extension decides the format: the radio follows it (the library
+        refuses a name and a format that disagree, so the two never drift apart)."""
+        kind = split_extension(event.value.strip())[0]
+        if kind is not None and kind != self.file_format:
+            buttons = self.query_one("#format", RadioSet).query(MarkedRadioButton)
+            buttons[FORMATS.index(kind)].value = True
 
     @on(Input.Submitted, "#export-path")
     def _submitted(self) -> None:
@@ -69,9 +80,7 @@ class ExportScreen(ModeScreen):
         if not text:
             self._status("Type a file name first.", "error")
             return
-        path = typed_path(text)
-        if self.opt_app.export(path, self.file_format, force=False):
-            self._status(f"Writing {display_path(path)} ...", "")
+        self.opt_app.export(typed_path(text), self.file_format, force=False)
 
     def action_leave_field(self) -> None:
         self.query_one("#format", RadioSet).focus()
@@ -84,6 +93,8 @@ class ExportScreen(ModeScreen):
     def redraw(self, change: Change) -> None:
         if change.topic == "exported":
             self._status(change.text, "ok")
+        elif change.topic == "exporting":
+            self._status(change.text, "")
         elif change.topic == "failed" and change.group == "export":
             self._status(change.text, "error")
         elif change.topic in ("all", "dataset", "prediction", "front", "selection"):
@@ -93,6 +104,11 @@ class ExportScreen(ModeScreen):
         front, k = self.session.front, self.session.selected
         if front is None or k is None:
             return "Nothing to export yet: run the optimiser (screen 3) and pick a point."
-        return (f"The allocation of point {k + 1} of {len(front):,} ({usd(front.cost[k])}, "
-                f"expected accuracy {ratio(front.accuracy[k])}): {front.n_queries:,} rows "
-                "with query, model, cost, score, probability, uncertainty and label.")
+        point = (f"The allocation of point {k + 1} of {len(front):,} ({usd(front.cost[k])}, "
+                 f"expected accuracy {ratio(front.accuracy[k])})")
+        split = self.session.split
+        if split is None:
+            return f"{point}: {front.n_queries:,} rows."
+        from optllm.config import allocated_rows_note
+
+        return f"{point}: {allocated_rows_note(split.train.size, split.allocate.size)}."

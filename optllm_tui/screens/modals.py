@@ -13,25 +13,30 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList
 
 from optllm_tui.formatting import literal
+from optllm_tui.widgets.path_input import PathInput
 
 
 class ValueModal(ModalScreen[str | None]):
     """One line of input; Enter returns it, Escape returns None. With `required` (what to
-    type, e.g. "a file path"), Enter on an empty field says so and the dialog stays."""
+    type, e.g. "a file path"), Enter on an empty field says so and the dialog stays; with
+    `path`, Tab completes file names."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, prompt: str, value: str, required: str = "") -> None:
+    def __init__(self, title: str, prompt: str, value: str, required: str = "",
+                 path: bool = False) -> None:
         super().__init__()
         self._title, self._prompt, self._value = title, prompt, value
-        self._required = required
+        self._required, self._path = required, path
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
             yield Label(self._prompt, markup=False)
-            yield Input(self._value, id="value")
-            yield Label("Enter accepts, Escape cancels.", classes="hint", id="value-hint")
+            yield (PathInput if self._path else Input)(self._value, id="value")
+            hint = "Tab completes, " if self._path else ""
+            yield Label(f"{hint}Enter accepts, Escape cancels.", classes="hint",
+                        id="value-hint")
 
     @on(Input.Submitted)
     def _accept(self, event: Input.Submitted) -> None:

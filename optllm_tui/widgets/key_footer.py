@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.compose import compose
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 #: A shown key: (key, action, description, enabled).
 ShownKey = tuple[str, str, str, bool]
+#: Keys shown first, at every width: how to leave, and where every command is.
+PINNED = ("quit", "command_palette")
 
 
 class KeyFooter(Footer):
@@ -51,5 +55,13 @@ class KeyFooter(Footer):
             footer_key.set_class(off, "-disabled")
 
     def compose(self) -> ComposeResult:
+        """Textual's keys, with quit and the palette moved to the front: at the end they
+        are the first cut off by a narrow terminal."""
         self._shown = self._keys() if self._bindings_ready else None
-        yield from super().compose()
+        keys = compose(self, super().compose())
+        pinned = sorted((key for key in keys if isinstance(key, FooterKey)
+                         and key.action in PINNED), key=lambda key: PINNED.index(key.action))
+        for key in pinned:
+            key.remove_class("-command-palette")  # docked right otherwise
+        yield from pinned
+        yield from (key for key in keys if key not in pinned)

@@ -24,13 +24,18 @@ async def open_path(app: OptLLMApp, pilot, path: str) -> None:
     await pilot.press("enter")
 
 
-async def test_missing_file_is_reported(app: OptLLMApp, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "error"), [("nope.csv", "file not found"),
+                                             ("folder", "is a directory, not a data file")])
+async def test_missing_file_is_reported(app: OptLLMApp, tmp_path: Path, name: str,
+                                        error: str) -> None:
+    """A folder given as data is called a folder, not "file not found" (issue 11)."""
+    (tmp_path / "folder").mkdir()
     async with app.run_test() as pilot:
         await loaded(pilot)
         before = app.session.dataset
-        await open_path(app, pilot, str(tmp_path / "nope.csv"))
-        await until(pilot, lambda: "not found" in status_text(app, "#load-status"), "error")
-        assert "nope.csv" in status_text(app, "#load-status")
+        await open_path(app, pilot, str(tmp_path / name))
+        await until(pilot, lambda: error in status_text(app, "#load-status"), "error")
+        assert name in status_text(app, "#load-status")
         assert app.session.dataset is before
         assert app.is_running
 
@@ -120,6 +125,9 @@ async def test_existing_file_asks_before_overwriting(run_settings: Settings,
         app.screen.query_one("#export-path", Input).value = str(target)
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the question")
+        # the status under the question says what the app waits for ("Writing ..." did)
+        status = str(app.screen_stack[0].query_one("#export-status", Static).render())
+        assert "exists: overwrite it?" in status and "Writing" not in status
         await pilot.press("n")
         await until(pilot, lambda: "Not written" in status_text(app, "#export-status"), "no")
         assert target.read_text() == "keep me\n"

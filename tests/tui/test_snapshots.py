@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from optllm_tui.app import make_app
+from optllm_tui.recent import Places
 from optllm_tui.settings import Settings
 from optllm_tui.widgets.allocation_table import AllocationTable
 
@@ -79,11 +80,13 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
 
 @pytest.fixture(autouse=True)
 def stable_screen(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
-    """No blinking cursor, paths shown relative to the data folder, and the Compare
-    screen's method list drawn as with pymoo installed (the snapshot runs none of them)."""
+    """No blinking cursor, paths shown relative to the data folder, one output folder
+    whatever the temporary folder's name, and the Compare screen's method list drawn as
+    with pymoo installed (the snapshot runs none of them)."""
     import optllm.compare
 
     monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setattr(Places, "folder", lambda self: "/data")
     monkeypatch.setattr(optllm.compare, "pymoo_available", lambda: True)
     monkeypatch.chdir(data_dir)
 

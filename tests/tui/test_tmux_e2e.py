@@ -114,7 +114,9 @@ def test_load_train_run_select_export(terminal: Terminal, tmp_path: Path) -> Non
     frame = pd.read_csv(tmp_path / "optllm-allocation.csv")
     assert len(frame) == 240 and {"query_id", "model", "cost"} <= set(frame)
     assert (tmp_path / "config" / "recent.json").exists()
-    terminal.keys("C-q")
+    terminal.keys("C-q")  # the trained run is not saved: quitting asks first
+    terminal.wait_for("Quit and lose")
+    terminal.keys("y")
     deadline = time.monotonic() + 30
     while terminal.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
