@@ -206,25 +206,25 @@ class OptLLMApp(App[None]):
         self.notify(f"Theme: {self.theme}", timeout=2)
 
     async def action_quit(self) -> None:
-        """q or ctrl+q: quit, after a yes when a trained predictor or front is not saved
-        (pressed again while asked, quit at once)."""
+        """q: quit, after a yes when a trained predictor or front is not saved (q again
+        while asked quits). ctrl+q (`action_quit_now`) never asks."""
         lost = self.session.unsaved_work
         if lost is None or self._asking_to_quit:
-            await self.quit_now()
+            await self.action_quit_now()
             return
         self._asking_to_quit = True
 
         async def answered(yes: bool | None) -> None:
             self._asking_to_quit = False
             if yes:
-                await self.quit_now()
+                await self.action_quit_now()
 
         self.push_screen(ConfirmModal("Quit", f"Quit and lose {lost}? It is not saved "
-                                      f"({self._how_to_keep()}). ctrl+q again quits at once."),
+                                      f"({self._how_to_keep()}). ctrl+q quits at once."),
                          answered)
 
-    async def quit_now(self) -> None:
-        """Quit at once, whatever is running: cancel every job, give the threads
+    async def action_quit_now(self) -> None:
+        """ctrl+q: quit at once, whatever is running: cancel every job, give the threads
         `QUIT_GRACE` seconds to return at their next check, and exit. A thread still
         running then is abandoned: `optllm_tui.cli.main` ends the process once Textual has
         restored the terminal, and removes the temporary file of an unfinished export

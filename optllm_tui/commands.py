@@ -65,7 +65,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("app", "f8", "screenshot", "Screenshot", "Save an SVG screenshot of the screen",
             show=False),
     Command("app", "q", "quit", "Quit", "Quit (asks first if trained work is unsaved)"),
-    Command("app", "ctrl+q", "quit", "Quit", "Quit, even from a text field or a question",
+    Command("app", "ctrl+q", "quit_now", "Quit now", "Quit at once, whatever runs or is "
+            "unsaved, even from a text field or a question",
             show=False, priority=True),
     Command("app", "tab,shift+tab", "focus_next", "Focus", "Move between fields and tables",
             bound=False),

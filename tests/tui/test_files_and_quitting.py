@@ -244,3 +244,13 @@ async def test_the_export_screen_says_the_training_queries_are_left_out(
         assert (f"{split.allocate.size:,} of {split.allocate.size + split.train.size:,} "
                 f"queries: the {split.train.size:,} labelled queries the predictor was "
                 "trained on are left out") in " ".join(what.split())
+
+
+async def test_ctrl_q_quits_at_once_even_with_unsaved_work(settings: Settings) -> None:
+    """q asks before losing a trained run; ctrl+q is the hard quit and never asks."""
+    app = make_app(settings)
+    async with app.run_test() as pilot:
+        await trained(pilot)
+        assert app.session.unsaved_work is not None
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running, "the app to exit")

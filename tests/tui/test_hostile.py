@@ -266,7 +266,7 @@ async def test_a_dialog_answered_twice_is_answered_once(
 #: Every key the app binds (q and ctrl+q aside: quitting is the one action that may end
 #: it), the keys widgets handle themselves, and some typing.
 STORM_KEYS = sorted({key for command in COMMANDS for key in command.keys.split(",")
-                     if command.action != "quit"}
+                     if command.action not in ("quit", "quit_now")}
                     | {"enter", "escape", "tab", "shift+tab", "up", "down", "left", "right",
                        "space", "backspace", "delete", "home", "end", "pageup", "pagedown",
                        "ctrl+c", "x", "y", "n", "0", "5", "9", ".", "%", "$", "-", "/"})
