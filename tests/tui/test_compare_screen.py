@@ -85,7 +85,11 @@ async def test_compare_shows_table_and_one_series_per_method(app: OptLLMApp) -> 
         assert comparison.methods == tuple(methods)
         assert comparison.seeds == (session.config.seed, session.config.seed + 1)
 
+        # The table and the plot are filled from the result's message, a moment later.
         table = app.screen.query_one("#compare-table", DataTable)
+        plot = app.screen.query_one(ComparePlot)
+        await until(pilot, lambda: table.row_count == len(methods)
+                    and plot.methods == tuple(methods), "the table and the plot")
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert [row[1] for row in rows] == methods
         assert [row[0] for row in rows] == [style(m)[0] for m in methods]
@@ -97,7 +101,6 @@ async def test_compare_shows_table_and_one_series_per_method(app: OptLLMApp) -> 
 
         # One scatter series per method, each with its own marker, thinned (plotext's
         # record of what it draws; every redraw starts a new one).
-        plot = app.screen.query_one(ComparePlot)
         monitor = plot.plt.monitor
         assert plot.methods == tuple(methods)
         assert [markers[0] for markers in monitor.marker] == [style(m)[0] for m in methods]
