@@ -10,7 +10,6 @@ imply (`savefile.Fields`) before it is used.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -229,28 +228,19 @@ def _check_learner(fields: Fields, manifest: dict[str, Any], learner: Any) -> No
             raise fields.fail("boot_intercept_", f"size {learner.boot_intercept_.size} is not "
                               f"a multiple of the {learner.n_models_} models")
     elif isinstance(learner, KNNPredictor):
-        _check_number(fields, "params.n_neighbors", learner.n_neighbors, integer=True, low=1)
-        _check_number(fields, "params.prior_strength", learner.prior_strength, integer=False,
-                      low=0)
+        params = fields.part("params")
+        params.value(manifest["params"], "n_neighbors", int, low=1)
+        params.value(manifest["params"], "prior_strength", float, low=0)
         if not np.isin(learner.Y_, (0.0, 1.0)).all():
             raise fields.fail("Y_", "must hold only 0/1 labels")
         learner.X_ = _load_rows(fields, manifest, learner.Y_.shape[0])
     elif isinstance(learner, BootstrapXGBoostPredictor):
-        _check_number(fields, "params.n_jobs", learner.n_jobs, integer=True, low=-1)
-        if learner.n_jobs == 0 or learner.n_jobs > 1024:
-            raise fields.fail("params.n_jobs", f"is {learner.n_jobs}, expected -1 or 1-1024")
+        params = fields.part("params")
+        if params.value(manifest["params"], "n_jobs", int, low=-1, high=1024) == 0:
+            raise params.fail("n_jobs", "is 0, expected -1 (all CPUs) or 1-1024")
         if not learner.weights_.sum() > 0:
             raise fields.fail("weights_", "must not all be zero")
         learner.boosters_ = _load_boosters(fields, manifest, learner)
-
-
-def _check_number(fields: Fields, name: str, value: object, *, integer: bool,
-                  low: float) -> None:
-    kinds = int if integer else int | float
-    if (isinstance(value, bool) or not isinstance(value, kinds)
-            or not math.isfinite(value) or value < low):
-        raise fields.fail(name, f"is {value!r}, expected {'an integer' if integer else 'a number'}"
-                          f" >= {low}")
 
 
 def _load_rows(fields: Fields, manifest: dict[str, Any], n: int) -> Any:
