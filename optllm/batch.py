@@ -28,12 +28,12 @@ import pyarrow.parquet as pq
 from optllm.config import MIN_TRAIN_ROWS
 from optllm.dataset import Dataset
 from optllm.exceptions import ConfigError, DatasetError
+from optllm.formats import split_extension
 from optllm.loading import (
     check_file,
     check_text,
     check_utf8,
     decode_dictionaries,
-    detect_format,
     encoding_error,
     id_texts,
     json_error,
@@ -62,7 +62,7 @@ def _id_column(names: list[str]) -> str | None:
 def _raw_chunks(path: Path, chunk_rows: int, query_column: str
                 ) -> Iterator[tuple[pd.DataFrame, str | None]]:
     """The file's query and id columns, chunk by chunk, with the id column's name."""
-    fmt, gz = detect_format(path)
+    fmt, gz = split_extension(path)
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
                            ".csv, .csv.gz, .parquet, .jsonl or .ndjson")
@@ -143,7 +143,7 @@ def _csv_chunks(path: Path, query_column: str) -> Iterator[tuple[pd.DataFrame, s
                 raise DatasetError(f"{path}: a row after row {done} is longer than "
                                    f"{_MAX_CSV_BLOCK_BYTES >> 20} MiB") from None
             if "invalid UTF8" in str(exc):
-                raise encoding_error(path, detect_format(path)[1]) from None
+                raise encoding_error(path, split_extension(path)[1]) from None
             raise DatasetError(f"{path}: malformed CSV ({exc})") from None
         except (pa.ArrowException, OSError) as exc:
             raise DatasetError(f"{path}: cannot read the CSV file ({exc})") from None
@@ -170,7 +170,7 @@ def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROW
         raise ConfigError(f"chunk rows must be at least 1; got {chunk_rows}")
     check_file(path)
     first_row = 1
-    with read_errors(path, detect_format(path)[1]):
+    with read_errors(path, split_extension(path)[1]):
         for block, id_column in _raw_chunks(path, chunk_rows, query_column):
             for start in range(0, len(block), chunk_rows):  # CSV blocks come by bytes
                 frame = block.iloc[start:start + chunk_rows]

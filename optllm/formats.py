@@ -46,11 +46,6 @@ def output_format(path: str | Path, file_format: str | None = None) -> tuple[str
     return kind, gz
 
 
-def format_for(path: str | Path, file_format: str | None = None) -> str:
-    """The output format (see `output_format`)."""
-    return output_format(path, file_format)[0]
-
-
 def with_format(path: str, file_format: str) -> str:
     """`path` with its format extension (and any .gz) replaced by `file_format`'s usual
     one; a name without a known extension gets it appended."""

@@ -93,7 +93,7 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
     if file_format is not None and file_format not in FORMATS:
         raise ConfigError(f"file_format must be one of {FORMATS}, got {file_format!r}")
     check_file(path)
-    detected, gz = detect_format(path)
+    detected, gz = split_extension(path)
     fmt = file_format or detected
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
@@ -124,7 +124,7 @@ def write_wide(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
     same dataset always gives the same bytes. JSON Lines keeps 15 significant digits of costs.
     """
     path = Path(path)
-    fmt, gz = detect_format(path)
+    fmt, gz = split_extension(path)
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}")
     frame = _wide_frame(dataset)
@@ -150,11 +150,6 @@ def check_file(path: Path) -> None:
     if not path.is_file():
         problem = "is a directory, not a data file" if path.is_dir() else "file not found"
         raise DatasetError(f"{path}: {problem}")
-
-
-def detect_format(path: Path) -> tuple[str | None, bool]:
-    """(format or None, gzipped) from the extension, e.g. `x.csv.gz` -> ("csv", True)."""
-    return split_extension(path)
 
 
 def stem(path: Path) -> str:

@@ -280,10 +280,10 @@ def test_parquet_and_json_lines_stay_exact(tmp_path, name):
 def test_every_readable_extension_is_written_in_its_format(tmp_path, name):
     """One table maps extensions to formats: what `load_dataset` reads from a name is what
     `write_table` writes to it, gzip included."""
-    from optllm.loading import detect_format
+    from optllm.formats import split_extension
 
     path = write_table(FRAME, tmp_path / name)
-    kind, gz = detect_format(path)
+    kind, gz = split_extension(path)
     if kind == "parquet":
         back = pd.read_parquet(path)
     elif kind == "csv":
