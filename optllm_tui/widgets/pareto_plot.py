@@ -76,7 +76,8 @@ class ParetoPlot(PlotextPlot):
             self.plt.xlabel("cost (USD; z: next view)")
             return None
         margin = ZOOM_MARGIN * (high - low) or ZOOM_MARGIN * abs(high) or 1.0
-        low, high = low - margin, high + margin
+        # Costs are never negative: the margin must not put a negative tick on the axis.
+        low, high = max(low - margin, min(low, 0.0)), high + margin
         self.plt.xlim(low, high)
         self.plt.xlabel(f"cost (USD, {COST_SCALE_LABELS['front']}; z: next view)")
         return low, high
