@@ -125,10 +125,10 @@ def make_large(folder: Path, rows: int) -> tuple[Path, Path]:
 
     from optllm import optimize
     from optllm.config import RunConfig, Split
-    from optllm.loading import write_wide
-    from optllm.pipeline import Prediction
-    from optllm.runfile import save_run
-    from optllm.synthetic import generate
+    from optllm.data.synthetic import generate
+    from optllm.data.tables import write_wide
+    from optllm.pipeline.run import Prediction
+    from optllm.pipeline.runfile import save_run
 
     data = folder / f"large-{rows}.parquet"
     dataset = generate(rows, 8, seed=0)

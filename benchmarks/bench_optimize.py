@@ -23,8 +23,8 @@ def _rss_mb() -> float:
 
 def overruling_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """Predicted scores of the 98% allocated queries (2% labelled, B = 20) and their costs."""
-    from optllm.loading import load_dataset
-    from optllm.pipeline import RunConfig, split_queries, train_and_predict
+    from optllm.data.tables import load_dataset
+    from optllm.pipeline.run import RunConfig, split_queries, train_and_predict
 
     data = load_dataset(SHARED / "overruling.csv")
     config = RunConfig(bootstraps=20, seed=seed)
@@ -35,7 +35,7 @@ def overruling_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
 
 def synthetic_problem(n_queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """Synthetic costs with scores near the labels' per-topic rates (a stand-in predictor)."""
-    from optllm.synthetic import generate
+    from optllm.data.synthetic import generate
 
     data = generate(n_queries, 12, seed)
     rng = np.random.default_rng(seed)

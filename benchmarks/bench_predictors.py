@@ -1,8 +1,9 @@
 """Does `auto` earn its keep? Front quality of the automatically chosen predictor.
 
 For logparsing.csv and overruling.csv (from ../shared/datasets beside the repository) and
-each labelled fraction: draw a seeded labelled sample, let `optllm.auto.fit_predictor` choose
-and fit the featuriser and learner on it, predict the other queries, build the exact hull
+each labelled fraction: draw a seeded labelled sample, let
+`optllm.predict.select.fit_predictor` choose and fit the featuriser and learner on it,
+predict the other queries, build the exact hull
 front of P and score it with their true labels (design.md, "Measures"). The base-rate prior's
 front on the same split is shown beside it. Medians over seeds; prints a Markdown table.
 
@@ -24,10 +25,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from optllm.auto import fit_predictor
 from optllm.evaluation import evaluate
-from optllm.learners import make_learner
-from optllm.optimize import optimize
+from optllm.optimizers.api import optimize
+from optllm.predict.learners import make_learner
+from optllm.predict.select import fit_predictor
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

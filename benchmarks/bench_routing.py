@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from optllm.batch import run_batch
 from optllm.config import RunConfig
-from optllm.dataset import Dataset
-from optllm.default_data import load_default
-from optllm.loading import load_dataset
-from optllm.optimize import optimize
-from optllm.pricing import parse_overrides
-from optllm.routing import policy_from_result, route_scores
-from optllm.synthetic import MODELS
+from optllm.data.dataset import Dataset
+from optllm.data.default import load_default
+from optllm.data.synthetic import MODELS
+from optllm.data.tables import load_dataset
+from optllm.optimizers.api import optimize
+from optllm.pipeline.batch import run_batch
+from optllm.pipeline.routing import policy_from_result, route_scores
+from optllm.pricing.prices import parse_overrides
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 SHARES = (0.25, 0.5, 0.75)

@@ -3,7 +3,7 @@
 Run: python benchmarks/bench_scale.py [--sizes 10000,100000,1000000] [--bootstraps 100]
          [--train-fraction 0.02]
 
-Synthetic data (`optllm.synthetic.generate`, seed 0; its generation is not timed), 2% of the
+Synthetic data (`optllm.data.synthetic.generate`, seed 0; its generation is not timed), 2% of the
 queries labelled for training. Stages: features (TF-IDF + SVD of all query texts), train (the
 bootstrap XGBoost ensemble), predict (mean and spread for the queries to allocate), optllm and
 hull (the two fronts), evaluate (both fronts against the true labels). Each size runs in a
@@ -64,11 +64,11 @@ def _measure(rows: list[tuple], stage: str, work: Callable[[], object]) -> objec
 
 def _size(n_queries: int, bootstraps: int, train_fraction: float, queue: mp.Queue) -> None:
     from optllm import optimize
+    from optllm.data.synthetic import generate
     from optllm.evaluation import evaluate
-    from optllm.features import make_featuriser
-    from optllm.pipeline import split_queries
-    from optllm.prediction import BootstrapXGBoostPredictor
-    from optllm.synthetic import generate
+    from optllm.pipeline.run import split_queries
+    from optllm.predict.features import make_featuriser
+    from optllm.predict.xgboost import BootstrapXGBoostPredictor
 
     data = generate(n_queries, 12, 0)
     split = split_queries(data, train_fraction, 0)

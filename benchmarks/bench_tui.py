@@ -231,8 +231,8 @@ def large_session(app, rows: int) -> None:
     import pandas as pd
 
     from optllm import optimize
-    from optllm.pipeline import Prediction, Split
-    from optllm.synthetic import generate
+    from optllm.data.synthetic import generate
+    from optllm.pipeline.run import Prediction, Split
 
     dataset = generate(rows, 8, seed=0)
     rng = np.random.default_rng(0)

@@ -7,8 +7,8 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from optllm.exceptions import Cancelled, ConfigError, DatasetError, OptLLMError
-from optllm.front import Front
-from optllm.optimize import StepEvent, iter_optimize, optimize
+from optllm.optimizers.api import StepEvent, iter_optimize, optimize
+from optllm.optimizers.front import Front
 
 __all__ = [
     "Cancelled",

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from optllm.dataset import Dataset
+from optllm.data.dataset import Dataset
 from optllm.exceptions import ConfigError
 
 METHODS = ("optllm", "hull")
@@ -15,7 +15,7 @@ METHODS = ("optllm", "hull")
 #: dearer than the cheapest one costs 1 per query, the cheapest 0).
 COST_UNITS = ("usd", "calls")
 #: Learner and featuriser names a run accepts ("auto" chooses by cross-validated log-loss);
-#: tests check them against the registries in optllm.learners and optllm.features.
+#: tests check them against the registries in optllm.predict.learners and optllm.predict.features.
 LEARNER_CHOICES = ("auto", "xgboost", "logistic", "knn", "prior")
 FEATURISER_CHOICES = ("auto", "tfidf", "char-tfidf", "word+char", "tfidf-svd")
 
@@ -31,7 +31,7 @@ MAX_SEED = 2**32 - 1
 MAX_BOOTSTRAPS = 5000
 MAX_DENSITY = 1000
 #: Labelled queries a run learns from at least: one per fold of the learners' 5-fold
-#: cross-validation (optllm.auto); fewer gave meaningless fronts.
+#: cross-validation (optllm.predict.select); fewer gave meaningless fronts.
 MIN_TRAIN_ROWS = 5
 
 @dataclass(frozen=True)

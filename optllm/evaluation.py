@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from optllm.front import Front, non_dominated
-from optllm.hull import cheapest_allocation
+from optllm.optimizers.front import Front, non_dominated
+from optllm.optimizers.hull import cheapest_allocation
 
 #: One line each on what the headline measures mean, printed by the command and written to
 #: summary.json (design.md, "Measures", has the formulas).

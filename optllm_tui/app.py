@@ -57,7 +57,7 @@ from optllm_tui.textual_fixes import apply as apply_textual_fixes
 
 if TYPE_CHECKING:
     from optllm.config import RunConfig
-    from optllm.front import Front
+    from optllm.optimizers.front import Front
 
 DEFAULT_RUN_FILE = "optllm-run.optllm"
 #: In the config directory: tracebacks of unexpected errors, for bug reports.
@@ -469,8 +469,8 @@ class OptLLMApp(App[None]):
                       generations: int) -> None:
         """Compare `methods` on the dataset over `n_seeds` seeds from the run config's seed
         on, with the run config (train fraction, learner, bootstraps ...), in a worker."""
-        from optllm.compare import check_methods
         from optllm.exceptions import ConfigError
+        from optllm.pipeline.compare import check_methods
 
         session = self.session
         dataset = session.dataset

@@ -58,13 +58,13 @@ if TYPE_CHECKING:
     from textual.message import Message
     from textual.worker import Worker
 
-    from optllm.compare import FrontUpdate, Trained
     from optllm.config import RunConfig, Split
-    from optllm.dataset import Dataset
+    from optllm.data.dataset import Dataset
     from optllm.evaluation import Evaluation
-    from optllm.front import Front
-    from optllm.optimize import StepEvent
-    from optllm.pipeline import Prediction
+    from optllm.optimizers.api import StepEvent
+    from optllm.optimizers.front import Front
+    from optllm.pipeline.compare import FrontUpdate, Trained
+    from optllm.pipeline.run import Prediction
     from optllm.progress import Progress
 
 #: Seconds between two progress messages (or two batches of optimiser steps).
@@ -98,7 +98,7 @@ class Throttle:
 
 
 class FrontThrottle:
-    """An `on_front` callback for `optllm.compare.compare` that posts a method's growing
+    """An `on_front` callback for `optllm.pipeline.compare.compare` that posts a method's growing
     front at most once per interval (the first generation of each run included) and its
     final front always, so an evolving front visibly moves without flooding the UI."""
 
@@ -123,7 +123,7 @@ class Stepper:
     thread may still be finishing its step when the next step is asked for)."""
 
     def __init__(self, prediction: Prediction, allocated: Dataset, config: RunConfig) -> None:
-        from optllm.pipeline import n_steps, optimise_steps
+        from optllm.pipeline.run import n_steps, optimise_steps
 
         self.allocated = allocated
         self.total = n_steps(config)
@@ -140,7 +140,7 @@ class Stepper:
 
     def advance(self) -> StepEvent | Front | None:
         """The next step, or the final Front; None once the Front has been returned."""
-        from optllm.front import Front
+        from optllm.optimizers.front import Front
 
         with self._lock:
             if self._done:
@@ -241,9 +241,7 @@ class Jobs:
         key press waits for them."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            import optllm.features
-            import optllm.pipeline  # noqa: F401
-            from optllm.compare import pymoo_available
+            from optllm.pipeline.compare import pymoo_available
 
             pymoo_available()  # imports pymoo now, not when screen 7 opens
             post(LibraryReady(worker))
@@ -255,11 +253,11 @@ class Jobs:
 
         def work(worker: Worker[Any], post: Post) -> None:
             if source is None:
-                from optllm.default_data import load_default
+                from optllm.data.default import load_default
 
                 dataset = load_default()
             else:
-                from optllm.loading import load_dataset
+                from optllm.data.tables import load_dataset
 
                 dataset = load_dataset(source, layout=layout)
             _ = dataset.shared_prefix  # computed here, off the screen's thread
@@ -268,10 +266,10 @@ class Jobs:
         self._run("load", f"load {source or 'the default dataset'}", work)
 
     def load_batch(self, source: str) -> None:
-        """Read a batch of new unlabelled queries (`optllm.batch.load_batch`)."""
+        """Read a batch of new unlabelled queries (`optllm.pipeline.batch.load_batch`)."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.batch import load_batch
+            from optllm.pipeline.batch import load_batch
 
             ids, queries = load_batch(source)
             post(BatchLoaded(worker, source, ids, queries))
@@ -283,13 +281,13 @@ class Jobs:
               prices: str | None = None) -> None:
         """Split, featurise, train the ensemble, predict, and compute the exact hull front.
 
-        With a `batch`, as `optllm.batch.run_batch` does: every labelled history row
+        With a `batch`, as `optllm.pipeline.batch.run_batch` does: every labelled history row
         trains (no split), the batch is allocated with costs from token counts x prices.
         """
 
         def work(worker: Worker[Any], post: Post) -> None:
             from optllm import optimize
-            from optllm.pipeline import split_queries, train_and_predict
+            from optllm.pipeline.run import split_queries, train_and_predict
             from optllm.progress import Progress, check_cancelled
 
             started = time.perf_counter()
@@ -299,7 +297,7 @@ class Jobs:
             if batch is None:
                 split = split_queries(dataset, config.train_fraction, config.seed)
             else:
-                from optllm.batch import prepare_batch
+                from optllm.pipeline.batch import prepare_batch
 
                 prepared = prepare_batch(dataset, batch, prices=prices, progress=throttle)
                 trained, split, cost_model = (prepared.dataset, prepared.split,
@@ -322,8 +320,8 @@ class Jobs:
         steps are posted in batches at most every REPORT_INTERVAL seconds."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.front import Front
-            from optllm.pipeline import evaluate_front
+            from optllm.optimizers.front import Front
+            from optllm.pipeline.run import evaluate_front
 
             batch: list[StepEvent] = []
             last = time.monotonic()
@@ -356,13 +354,13 @@ class Jobs:
     def compare(self, dataset: Dataset, methods: tuple[str, ...], seeds: tuple[int, ...],
                 config: RunConfig, pop_size: int, generations: int,
                 trained: Trained | None = None) -> None:
-        """Run `optllm.compare.compare`: progress and the fronts of evolving methods
+        """Run `optllm.pipeline.compare.compare`: progress and the fronts of evolving methods
         throttled to about ten messages a second each, finished fronts and the result
         always. Escape (cancelling) stops it between runs and generations. `trained` (the
         session's predictor) is reused for the seed it was trained with."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.compare import compare
+            from optllm.pipeline.compare import compare
 
             comparison = compare(
                 dataset, methods, seeds, config, pop_size=pop_size, generations=generations,
@@ -405,8 +403,8 @@ class Jobs:
         unless `force` (the UI asks first)."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.export import write_table
-            from optllm.pipeline import allocation_table
+            from optllm.data.files import write_table
+            from optllm.pipeline.run import allocation_table
 
             if Path(path).exists() and not force:
                 post(ExportExists(worker, path, file_format))
@@ -422,7 +420,7 @@ class Jobs:
                  config: RunConfig, prediction: Prediction, split: Split, front: Front,
                  selected: int | None, force: bool) -> None:
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.runfile import save_run
+            from optllm.pipeline.runfile import save_run
 
             if Path(path).exists() and not force:
                 post(RunSaveExists(worker, path))
@@ -440,16 +438,16 @@ class Jobs:
 
         def work(worker: Worker[Any], post: Post) -> None:
             from optllm import optimize
-            from optllm.pipeline import evaluate_front
-            from optllm.runfile import load_run
+            from optllm.pipeline.run import evaluate_front
+            from optllm.pipeline.runfile import load_run
 
             saved = load_run(path)
             if saved.dataset_source is None:
-                from optllm.default_data import load_default
+                from optllm.data.default import load_default
 
                 dataset = load_default()
             else:
-                from optllm.loading import load_dataset
+                from optllm.data.tables import load_dataset
 
                 dataset = load_dataset(saved.dataset_source, layout=layout)
             saved.check_dataset(dataset)
@@ -485,7 +483,7 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
                   evaluation: Evaluation | None) -> PointDetails:
     """Cost, expected and true accuracy, uncertainty band, baseline and model shares of a
     point (see PointDetails for the band and the baseline)."""
-    from optllm.pipeline import accuracy_std, single_model_rows
+    from optllm.pipeline.run import accuracy_std, single_model_rows
 
     allocation = front.allocation(index)
     models = allocated.models

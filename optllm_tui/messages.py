@@ -18,14 +18,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual.worker import Worker
 
-    from optllm.compare import Comparison, FrontUpdate
     from optllm.config import RunConfig, Split
-    from optllm.dataset import Dataset
+    from optllm.data.dataset import Dataset
     from optllm.evaluation import Evaluation
-    from optllm.front import Front
-    from optllm.optimize import StepEvent
-    from optllm.pipeline import Prediction
-    from optllm.pricing import CostModel
+    from optllm.optimizers.api import StepEvent
+    from optllm.optimizers.front import Front
+    from optllm.pipeline.compare import Comparison, FrontUpdate
+    from optllm.pipeline.run import Prediction
+    from optllm.pricing.prices import CostModel
     from optllm_tui.jobs import Stepper
     from optllm_tui.session import AllocationView, PointDetails
 
@@ -62,7 +62,7 @@ class DatasetLoaded(JobMessage):
 
 @dataclass(eq=False)
 class BatchLoaded(JobMessage):
-    """A batch of new unlabelled queries to allocate, read by `optllm.batch.load_batch`."""
+    """A batch of new unlabelled queries to allocate, read by `optllm.pipeline.batch.load_batch`."""
 
     source: str
     ids: np.ndarray

@@ -14,14 +14,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual_fastdatatable import ArrowBackend
 
-    from optllm.compare import Comparison, FrontUpdate, Trained
     from optllm.config import RunConfig, Split
-    from optllm.dataset import Dataset
+    from optllm.data.dataset import Dataset
     from optllm.evaluation import Evaluation
-    from optllm.front import Front
-    from optllm.optimize import StepEvent
-    from optllm.pipeline import Prediction
-    from optllm.pricing import CostModel
+    from optllm.optimizers.api import StepEvent
+    from optllm.optimizers.front import Front
+    from optllm.pipeline.compare import Comparison, FrontUpdate, Trained
+    from optllm.pipeline.run import Prediction
+    from optllm.pricing.prices import CostModel
     from optllm_tui.jobs import Stepper
 
 
@@ -169,12 +169,12 @@ class Session:
         self.clear_optimiser()
 
     def reusable(self) -> Trained | None:
-        """The prediction for `optllm.compare.compare` to reuse (made on `dataset`, so not
+        """The prediction for `optllm.pipeline.compare.compare` to reuse (made on `dataset`, so not
         a batch run's, which trained on history + batch rows), or None."""
         if (self.prediction is None or self.split is None or self.trained_config is None
                 or self.batch is not None or self.trained_dataset is not None):
             return None
-        from optllm.compare import Trained
+        from optllm.pipeline.compare import Trained
 
         return Trained(self.trained_config, self.split, self.prediction)
 

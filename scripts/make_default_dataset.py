@@ -11,15 +11,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from optllm.dataset import Dataset
-from optllm.default_data import (
+from optllm.data.dataset import Dataset
+from optllm.data.default import (
     DEFAULT_FILE_NAME,
     DEFAULT_N_MODELS,
     DEFAULT_N_QUERIES,
     DEFAULT_SEED,
 )
-from optllm.loading import write_wide
-from optllm.synthetic import MODELS, PRICE_DATE, SPECIALTY_MARGIN, generate
+from optllm.data.synthetic import MODELS, PRICE_DATE, SPECIALTY_MARGIN, generate
+from optllm.data.tables import write_wide
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "datasets"
 
@@ -34,7 +34,7 @@ def readme(dataset: Dataset, size_bytes: int) -> str:
     outcomes = "\n".join(
         f"| {row.model} | {row.accuracy:.3f} | {row.mean_cost:.6f} |"
         for row in summary.itertuples())
-    call = (f"optllm.synthetic.generate(n_queries={DEFAULT_N_QUERIES}, "
+    call = (f"optllm.data.synthetic.generate(n_queries={DEFAULT_N_QUERIES}, "
             f"n_models={DEFAULT_N_MODELS}, seed={DEFAULT_SEED})")
     return f"""# Embedded default dataset (synthetic)
 
@@ -44,12 +44,12 @@ the dataset the app opens when no file is given, so there is always something to
 - {dataset.n_queries:,} queries x {dataset.n_models} models, all labelled; seed {DEFAULT_SEED}.
 - Made by `python scripts/make_default_dataset.py`, which calls
   `{call}`
-  and writes it with `optllm.loading.write_wide` (wide layout, gzip).
+  and writes it with `optllm.data.tables.write_wide` (wide layout, gzip).
   Any size: `python scripts/make_synthetic.py N OUT [--models M] [--seed S]`.
 - Columns: `query_id`, `query`, `topic`, `difficulty` (metadata: the latent truth), then per
   model `m` the cost `<m>_cost` (USD) and the label `<m>` (1 = correct).
-- Load it with `optllm.default_data.load_default()` (marked synthetic) or
-  `optllm.loading.load_dataset(path)`.
+- Load it with `optllm.data.default.load_default()` (marked synthetic) or
+  `optllm.data.tables.load_dataset(path)`.
 
 ## Latent model
 

@@ -11,8 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
-from optllm.loading import write_wide
-from optllm.synthetic import MODELS, generate
+from optllm.data.synthetic import MODELS, generate
+from optllm.data.tables import write_wide
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,14 +15,16 @@ import pytest
 import scipy.sparse as sp
 import xgboost as xgb
 
-from optllm import learners, prediction, search
-from optllm.auto import Candidate, choose_predictor, learning_curve
 from optllm.exceptions import Cancelled
-from optllm.features import make_featuriser
-from optllm.hull import hull_front
-from optllm.learners import make_learner
-from optllm.optimize import iter_optimize
-from optllm.prediction import BootstrapXGBoostPredictor
+from optllm.optimizers import destruct as search
+from optllm.optimizers.api import iter_optimize
+from optllm.optimizers.hull import hull_front
+from optllm.predict import learners
+from optllm.predict import xgboost as prediction
+from optllm.predict.features import make_featuriser
+from optllm.predict.learners import make_learner
+from optllm.predict.select import Candidate, choose_predictor, learning_curve
+from optllm.predict.xgboost import BootstrapXGBoostPredictor
 
 WORDS = [f"w{i}" for i in range(300)]
 
@@ -212,7 +214,7 @@ def test_hull_stops_between_envelope_rounds() -> None:
 
 
 def test_compare_hull_methods_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    from optllm.compare import METHODS, Hooks, Trial
+    from optllm.pipeline.compare import METHODS, Hooks, Trial
 
     scores, costs = problem(2000, m=12)
     trial = Trial(0, scores, costs, (scores > 0.5).astype(float), scores.mean(axis=0), 10,

@@ -19,8 +19,8 @@ from optllm.config import (
     parse_usd,
     split_queries,
 )
+from optllm.data.synthetic import generate
 from optllm.exceptions import ConfigError
-from optllm.synthetic import generate
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [

@@ -21,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optllm.cli import main
-from optllm.loading import write_wide
-from optllm.synthetic import generate
+from optllm.cli.main import main
+from optllm.data.synthetic import generate
+from optllm.data.tables import write_wide
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 
@@ -33,11 +33,11 @@ HELPER = textwrap.dedent("""
 
     import numpy as np
 
-    from optllm import pipeline
+    from optllm.pipeline import run as pipeline
     from optllm.config import RunConfig
-    from optllm.default_data import load_default
-    from optllm.export import write_table
-    from optllm.public_data import RemoteFile, download
+    from optllm.data.default import load_default
+    from optllm.data.files import write_table
+    from optllm.data.public import RemoteFile, download
 
     base, delays = Path(sys.argv[1]), json.loads(sys.argv[2])
     data = load_default()
@@ -132,7 +132,7 @@ def test_kill_9_of_the_command_keeps_the_old_run_or_writes_the_new_one(tmp_path)
     assert main([*common, "--budget", "2.0"]) == 0
     old = {p.name: p.read_bytes() for p in out.iterdir()}
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    command = [sys.executable, "-m", "optllm.cli", *common, "--seed", "1", "--force"]
+    command = [sys.executable, "-m", "optllm.cli.main", *common, "--seed", "1", "--force"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     # Wait until it starts writing (its staging folder appears), then kill it a seeded

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from optllm.cli import build_parser
+from optllm.cli.main import build_parser
 from optllm.config import RunConfig
 from optllm_tui.cli import parser as tui_parser
 

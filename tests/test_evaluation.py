@@ -20,7 +20,7 @@ from optllm.evaluation import (
     spread,
     true_front,
 )
-from optllm.front import non_dominated
+from optllm.optimizers.front import non_dominated
 
 LABELS = np.array([[0, 1, 1], [1, 1, 1], [0, 0, 1], [0, 0, 0]], dtype=float)
 COSTS = np.array([[1.0, 2.0, 5.0], [1.0, 2.0, 5.0], [1.0, 3.0, 4.0], [1.0, 2.0, 5.0]])

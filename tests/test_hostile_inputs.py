@@ -25,10 +25,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optllm.batch import iter_batch, load_batch
-from optllm.cli import main
+from optllm.cli.main import main
+from optllm.data.tables import MAX_QUERY_CHARS, load_dataset
 from optllm.exceptions import OptLLMError
-from optllm.loading import MAX_QUERY_CHARS, load_dataset
+from optllm.pipeline.batch import iter_batch, load_batch
 
 FAST = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -346,7 +346,7 @@ def test_routing_keeps_one_long_query_id_its_own_size():
     200,000 characters long, would take 800 MB."""
     from types import SimpleNamespace
 
-    from optllm.routing import _route
+    from optllm.pipeline.routing import _route
 
     n = 1000
     ids = [f"id{i}" for i in range(n)]

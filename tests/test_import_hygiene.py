@@ -54,5 +54,5 @@ def test_every_optllm_module_imports_without_the_ui() -> None:
                           timeout=180, check=False)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert "optllm.runfile" in report["modules"]
+    assert "optllm.pipeline.runfile" in report["modules"]
     assert report["ui"] == []

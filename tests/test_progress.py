@@ -10,11 +10,11 @@ import threading
 
 import numpy as np
 
-from optllm import progress_bar
-from optllm.auto import choose_predictor
-from optllm.learners import LogisticPredictor
+from optllm.cli import progress_bar
+from optllm.cli.progress_bar import ProgressBar
+from optllm.predict.learners import LogisticPredictor
+from optllm.predict.select import choose_predictor
 from optllm.progress import Progress, StageClock
-from optllm.progress_bar import ProgressBar
 
 WORDS = [f"w{i}" for i in range(40)]
 

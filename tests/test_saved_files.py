@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from saved import npy_bytes, read_array, rewrite
 
-from optllm import savefile
-from optllm.batch import run_batch
 from optllm.config import RunConfig
+from optllm.data import savefile
+from optllm.data.synthetic import generate
 from optllm.exceptions import SavedFileError
-from optllm.routing import Policy, PolicyFileError, policy_from_result, route_table
-from optllm.runfile import RunFileError, load_run
-from optllm.synthetic import generate
+from optllm.pipeline.batch import run_batch
+from optllm.pipeline.routing import Policy, PolicyFileError, policy_from_result, route_table
+from optllm.pipeline.runfile import RunFileError, load_run
 
 COMBINATIONS = [("tfidf", "logistic"), ("word+char", "logistic"), ("word+char", "knn"),
                 ("tfidf-svd", "knn"), ("tfidf-svd", "xgboost"), ("char-tfidf", "prior")]

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Input, Static
 
-from optllm.texts import prefix_note
+from optllm.data.texts import prefix_note
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import ratio, usd
 from optllm_tui.screens.base import Change, ModeScreen

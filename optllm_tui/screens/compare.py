@@ -1,4 +1,4 @@
-"""Screen 7: methods side by side on the loaded dataset (`optllm.compare`): their fronts
+"""Screen 7: methods side by side on the loaded dataset (`optllm.pipeline.compare`): their fronts
 overlaid on one plot, moving generation by generation for the evolutionary ones, and a
 table of how close each comes to the true front."""
 
@@ -72,7 +72,7 @@ class CompareScreen(ModeScreen):
         self._tabled: tuple[object, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
-        from optllm.compare import METHODS, pymoo_available
+        from optllm.pipeline.compare import METHODS, pymoo_available
 
         with_pymoo = pymoo_available()
         selections = []
@@ -103,7 +103,7 @@ class CompareScreen(ModeScreen):
 
     @on(SelectionList.SelectionHighlighted, "#compare-methods")
     def _describe(self, event: SelectionList.SelectionHighlighted) -> None:
-        from optllm.compare import METHODS
+        from optllm.pipeline.compare import METHODS
 
         name = event.selection.value
         self.query_one("#compare-about", Static).update(
@@ -126,7 +126,7 @@ class CompareScreen(ModeScreen):
         return True
 
     def action_run(self) -> None:
-        from optllm.compare import METHODS
+        from optllm.pipeline.compare import METHODS
 
         values = []
         for field_id, label, _ in FIELDS:

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from optllm.texts import prefix_note
+from optllm.data.texts import prefix_note
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import display_path, literal, ratio, typed_path, unit_cost
 from optllm_tui.screens.base import Change, ModeScreen

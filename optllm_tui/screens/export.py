@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, RadioSet, Static
 
-from optllm.formats import EXTENSIONS, FORMAT_LABELS, split_extension, with_format
+from optllm.data.formats import EXTENSIONS, FORMAT_LABELS, split_extension, with_format
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import ratio, typed_path, usd
 from optllm_tui.screens.base import Change, ModeScreen

@@ -17,7 +17,7 @@ from optllm_tui.widgets.progress_panel import ProgressPanel
 
 if TYPE_CHECKING:
     from optllm.config import RunConfig
-    from optllm.pipeline import Prediction
+    from optllm.pipeline.run import Prediction
 
 #: (RunConfig field, label, Input type) of the numeric fields.
 FIELDS = (
@@ -33,7 +33,7 @@ TRAIN_HINT = "t trains, Esc cancels, Enter applies a field."
 def explain(prediction: Prediction) -> str:
     """Which learner was used and why, every candidate's cross-validated log-loss, and
     the plain verdict on whether per-query prediction beats the prior."""
-    from optllm.auto import verdict
+    from optllm.predict.select import verdict
 
     lines = []
     choice = prediction.choice
@@ -207,7 +207,7 @@ class PredictorScreen(ModeScreen):
                     "Not trained yet. Press t to train." if self.session.dataset is not None
                     else "Not trained yet. Load a dataset first (screen 1).")
             return
-        from optllm.prediction import vs_prior
+        from optllm.predict.xgboost import vs_prior
 
         quality = prediction.quality
         verdicts = vs_prior(quality["auc"], quality["brier"], quality["prior_brier"])

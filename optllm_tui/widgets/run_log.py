@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from optllm_tui.formatting import ratio, usd
 
 if TYPE_CHECKING:
-    from optllm.optimize import StepEvent
+    from optllm.optimizers.api import StepEvent
 
 
 class RunLog(DataTable[str]):

@@ -25,8 +25,8 @@ TIMEOUT = 90.0
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from optllm.loading import write_wide
-    from optllm.synthetic import generate
+    from optllm.data.synthetic import generate
+    from optllm.data.tables import write_wide
 
     folder = tmp_path_factory.mktemp("data")
     write_wide(generate(N_QUERIES, N_MODELS, DATA_SEED), folder / "small.csv")
@@ -43,9 +43,9 @@ def run_file(data_dir: Path, small_csv: Path) -> Path:
     """A run saved by the library itself (trained, optimised, middle point chosen), so
     tests that need a front start from it instead of training through the UI."""
     from optllm import optimize
-    from optllm.loading import load_dataset
-    from optllm.pipeline import RunConfig, split_queries, train_and_predict
-    from optllm.runfile import save_run
+    from optllm.data.tables import load_dataset
+    from optllm.pipeline.run import RunConfig, split_queries, train_and_predict
+    from optllm.pipeline.runfile import save_run
 
     dataset = load_dataset(small_csv)
     config = RunConfig(**RUN).check()

@@ -16,7 +16,7 @@ N_BATCH = 40
 
 
 def write_batch(folder: Path) -> tuple[Path, Path]:
-    from optllm.synthetic import generate
+    from optllm.data.synthetic import generate
 
     new = generate(N_BATCH, 4, seed=7)
     batch = folder / "new-queries.csv"

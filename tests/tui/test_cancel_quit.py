@@ -110,10 +110,10 @@ async def test_quit_does_not_wait_for_the_warm_up_import(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Right after start the training library is still being imported in a thread, which
     nothing can interrupt: quitting leaves it behind instead of waiting."""
-    import optllm.compare
+    import optllm.pipeline.compare
 
     with Stuck() as importing:
-        monkeypatch.setattr(optllm.compare, "pymoo_available", importing)
+        monkeypatch.setattr(optllm.pipeline.compare, "pymoo_available", importing)
         app = make_app(settings)
         async with app.run_test() as pilot:
             await until(pilot, importing.entered.is_set, "the warm-up")
@@ -123,10 +123,10 @@ async def test_quit_does_not_wait_for_the_warm_up_import(
 
 async def test_quit_does_not_wait_for_a_job_stuck_in_one_call(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    import optllm.pipeline
+    import optllm.pipeline.run
 
     with Stuck() as training:
-        monkeypatch.setattr(optllm.pipeline, "train_and_predict", training)
+        monkeypatch.setattr(optllm.pipeline.run, "train_and_predict", training)
         app = make_app(settings)
         async with app.run_test() as pilot:
             await loaded(pilot)
@@ -141,16 +141,16 @@ async def test_an_abandoned_export_leaves_no_partial_file(
         run_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """An export cut short by quitting: the target never appears half-written, and the
     temporary file it was being written to is removed."""
-    import optllm.export
+    import optllm.data.files
 
     target = tmp_path / "out.csv"
     with Stuck() as writing:
         def half_written(table: object, path: str, **kw: object) -> None:
-            with optllm.export.atomic_path(path, force=True) as tmp:
+            with optllm.data.files.atomic_path(path, force=True) as tmp:
                 tmp.write_text("query_id,model\n1,a\n")
                 writing()
 
-        monkeypatch.setattr(optllm.export, "write_table", half_written)
+        monkeypatch.setattr(optllm.data.files, "write_table", half_written)
         app = make_app(run_settings)
         async with app.run_test() as pilot:
             await run_opened(pilot)

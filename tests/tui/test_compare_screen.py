@@ -12,7 +12,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, SelectionList, Static
 
-from optllm.compare import pymoo_available
+from optllm.pipeline.compare import pymoo_available
 from optllm_tui import jobs
 from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.formatting import ratio
@@ -61,7 +61,7 @@ def status(app: OptLLMApp) -> str:
 
 
 def test_every_method_has_its_own_ascii_marker() -> None:
-    from optllm.compare import METHODS
+    from optllm.pipeline.compare import METHODS
 
     markers = [style(name)[0] for name in METHODS]
     assert set(STYLES) == set(METHODS)
@@ -160,7 +160,7 @@ async def test_evolutionary_front_moves_generation_by_generation(
         replot(self)
         legends.append(self.legend)
 
-    from optllm.baselines import GenerationReport
+    from optllm.optimizers.evolutionary import GenerationReport
 
     notify = GenerationReport.notify
 
@@ -281,9 +281,9 @@ async def test_unlabelled_dataset_is_reported(tmp_path: Path, small_csv: Path,
 
 async def test_without_pymoo_the_evolutionary_methods_cannot_be_chosen(
         app: OptLLMApp, monkeypatch: pytest.MonkeyPatch) -> None:
-    import optllm.compare
+    import optllm.pipeline.compare
 
-    monkeypatch.setattr(optllm.compare, "pymoo_available", lambda: False)
+    monkeypatch.setattr(optllm.pipeline.compare, "pymoo_available", lambda: False)
     async with app.run_test() as pilot:
         await loaded(pilot)
         await show(pilot, "7")

@@ -40,8 +40,8 @@ FILE_NAME = "[bold]data [client 1.2.3.4].csv"
 def hostile_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """300 queries x 4 models where query ids, query texts, model names, the extra
     columns' names and values, the folder and the file name are all markup."""
-    from optllm.loading import write_wide
-    from optllm.synthetic import generate
+    from optllm.data.synthetic import generate
+    from optllm.data.tables import write_wide
 
     dataset = generate(300, len(MODELS), 1)
     n = dataset.n_queries
@@ -333,12 +333,12 @@ async def test_an_unexpected_error_is_logged_and_shown_literally(
         app: OptLLMApp, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug in a job (here: the loader raising KeyError): the message says so literally,
     the traceback goes to the errors log, and the app keeps running."""
-    import optllm.loading
+    import optllm.data.tables
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("[/INST] he[/she]")
 
-    monkeypatch.setattr(optllm.loading, "load_dataset", broken)
+    monkeypatch.setattr(optllm.data.tables, "load_dataset", broken)
     async with app.run_test() as pilot:
         await until(pilot, lambda: "unexpected error" in status(app, "#load-status"), "error")
         text = status(app, "#load-status")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from textual.widgets import DataTable, Static
 
-from optllm.loading import load_dataset
-from optllm.pipeline import Prediction
+from optllm.data.tables import load_dataset
+from optllm.pipeline.run import Prediction
 from optllm_tui.app import OptLLMApp
 from optllm_tui.jobs import browser_table
 from optllm_tui.settings import Settings

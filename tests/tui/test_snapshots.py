@@ -83,11 +83,11 @@ def stable_screen(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     """No blinking cursor, paths shown relative to the data folder, one output folder
     whatever the temporary folder's name, and the Compare screen's method list drawn as
     with pymoo installed (the snapshot runs none of them)."""
-    import optllm.compare
+    import optllm.pipeline.compare
 
     monkeypatch.setattr(Input, "cursor_blink", False)
     monkeypatch.setattr(Places, "folder", lambda self: "/data")
-    monkeypatch.setattr(optllm.compare, "pymoo_available", lambda: True)
+    monkeypatch.setattr(optllm.pipeline.compare, "pymoo_available", lambda: True)
     monkeypatch.chdir(data_dir)
 
 

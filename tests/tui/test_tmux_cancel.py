@@ -74,8 +74,8 @@ N_QUERIES = 300_000
 
 @pytest.fixture(scope="module")
 def large_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from optllm.loading import write_wide
-    from optllm.synthetic import generate
+    from optllm.data.synthetic import generate
+    from optllm.data.tables import write_wide
 
     return write_wide(generate(N_QUERIES, 8, seed=0),
                       tmp_path_factory.mktemp("large") / "large.csv")

@@ -1,0 +1,1 @@
+"""The `optllm` command: one module per subcommand over the pipeline."""

@@ -1,0 +1,1 @@
+"""Stage 3, optimisation: the Pareto front of allocations and the optimisers that search it."""

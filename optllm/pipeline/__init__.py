@@ -1,0 +1,1 @@
+"""The stages joined: a run, a batch, routing, comparisons and the files they write."""

@@ -1,0 +1,307 @@
+"""Allocate a batch of new, unlabelled queries, learning from a separate labelled history.
+
+This is the everyday path: nobody knows yet which model answers the new queries well, and
+they have not been billed, so their costs come from token counts and prices
+(`optllm.pricing.prices`). The predictor learns from every labelled history row; the featuriser is
+fitted on history and batch texts together. The front then carries expected accuracy with an
+uncertainty band, and no true accuracy.
+
+A batch file has a `query` column and optionally `query_id` (else an unnamed leading index
+column, else the row number); CSV (optionally gzipped), Parquet or JSON Lines. It is read in
+chunks, which `optllm.pipeline.routing` streams for files larger than memory.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from optllm.config import MIN_TRAIN_ROWS
+from optllm.data.dataset import Dataset
+from optllm.data.formats import split_extension
+from optllm.data.tables import (
+    check_file,
+    check_text,
+    check_utf8,
+    decode_dictionaries,
+    encoding_error,
+    id_texts,
+    json_error,
+    query_texts,
+    read_errors,
+    stem,
+)
+from optllm.exceptions import ConfigError, DatasetError
+from optllm.pipeline.run import RunConfig, RunResult, Split, run_split
+from optllm.pricing.prices import CostModel, Overrides, build_cost_model
+from optllm.progress import ProgressCallback, ShouldStop, report
+
+DEFAULT_CHUNK_ROWS = 50_000
+_INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__")
+_CSV_BLOCK_BYTES = 8 << 20
+_MAX_CSV_BLOCK_BYTES = 512 << 20
+
+Chunk = tuple[np.ndarray, np.ndarray]
+
+
+def _id_column(names: list[str]) -> str | None:
+    if "query_id" in names:
+        return "query_id"
+    return names[0] if names and names[0] in _INDEX_NAMES else None
+
+
+def _raw_chunks(path: Path, chunk_rows: int, query_column: str
+                ) -> Iterator[tuple[pd.DataFrame, str | None]]:
+    """The file's query and id columns, chunk by chunk, with the id column's name."""
+    fmt, gz = split_extension(path)
+    if fmt is None:
+        raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
+                           ".csv, .csv.gz, .parquet, .jsonl or .ndjson")
+    if fmt == "parquet":
+        yield from _parquet_chunks(path, chunk_rows, query_column)
+        return
+    check_text(path, gz)
+    if fmt == "csv":
+        yield from _csv_chunks(path, query_column)
+        return
+    try:
+        reader = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows,
+                              encoding="utf-8", compression="gzip" if gz else None)
+        for frame in reader:
+            if not all(isinstance(c, str) for c in frame.columns):
+                raise json_error(path, gz, "a line is not a JSON object")
+            id_column = _check_columns(path, list(frame.columns), query_column)
+            yield frame[[c for c in (id_column, query_column) if c is not None]], id_column
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise json_error(path, gz, str(exc)) from None
+
+
+def _parquet_chunks(path: Path, chunk_rows: int, query_column: str
+                    ) -> Iterator[tuple[pd.DataFrame, str | None]]:
+    try:
+        parquet = pq.ParquetFile(path)
+        id_column = _check_columns(path, parquet.schema_arrow.names, query_column)
+        columns = [c for c in (id_column, query_column) if c is not None]
+        first_row = 1
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+            table = pa.Table.from_batches([batch])
+            check_utf8(table, str(path), first_row)
+            first_row += table.num_rows
+            yield decode_dictionaries(table).to_pandas(), id_column
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _csv_reader(path: Path, block_bytes: int, skip_rows: int, query_column: str) -> tuple[
+        pacsv.CSVStreamingReader, str | None]:
+    """A streaming reader of the query and id columns, as text, after `skip_rows` rows."""
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_bytes),
+                            parse_options=parse)
+    id_column = _check_columns(path, header.schema.names, query_column)
+    columns = [c for c in (id_column, query_column) if c is not None]
+    reader = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(block_size=block_bytes,
+                                             skip_rows_after_names=skip_rows),
+        parse_options=parse,
+        convert_options=pacsv.ConvertOptions(
+            include_columns=columns, column_types={c: pa.string() for c in columns},
+            strings_can_be_null=True))
+    return reader, id_column
+
+
+def _csv_chunks(path: Path, query_column: str) -> Iterator[tuple[pd.DataFrame, str | None]]:
+    """CSV blocks as frames. pyarrow needs a whole row inside one block: on a longer row
+    the block grows (up to `_MAX_CSV_BLOCK_BYTES`) and reading resumes after the rows
+    already given."""
+    block_bytes, done = _CSV_BLOCK_BYTES, 0
+    while True:
+        try:
+            reader, id_column = _csv_reader(path, block_bytes, done, query_column)
+            for batch in reader:
+                done += batch.num_rows
+                yield batch.to_pandas(), id_column
+            return
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                raise DatasetError(f"{path}: the file is empty") from None
+            if "straddle" in str(exc) and block_bytes < _MAX_CSV_BLOCK_BYTES:
+                block_bytes *= 4
+                continue
+            if "straddle" in str(exc):
+                raise DatasetError(f"{path}: a row after row {done} is longer than "
+                                   f"{_MAX_CSV_BLOCK_BYTES >> 20} MiB") from None
+            if "invalid UTF8" in str(exc):
+                raise encoding_error(path, split_extension(path)[1]) from None
+            raise DatasetError(f"{path}: malformed CSV ({exc})") from None
+        except (pa.ArrowException, OSError) as exc:
+            raise DatasetError(f"{path}: cannot read the CSV file ({exc})") from None
+
+
+def _check_columns(path: Path, names: list[str], query_column: str) -> str | None:
+    if query_column not in names:
+        shown = ", ".join(repr(n) for n in names[:12]) or "none"
+        hint = " (name the column of query text with --query-column)" if (
+            query_column == "query") else ""
+        raise DatasetError(f"{path}: no {query_column!r} column; columns found: {shown}{hint}")
+    return _id_column(names)
+
+
+def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS,
+               query_column: str = "query") -> Iterator[Chunk]:
+    """(query_ids, queries) per chunk of a batch file, validated; rows count from 1.
+
+    Queries are text (see `optllm.data.tables.query_texts`), kept as Python strings in object
+    arrays: a fixed-width numpy string array would take rows x longest query x 4 bytes.
+    """
+    path = Path(path)
+    if chunk_rows < 1:
+        raise ConfigError(f"chunk rows must be at least 1; got {chunk_rows}")
+    check_file(path)
+    first_row = 1
+    with read_errors(path, split_extension(path)[1]):
+        for block, id_column in _raw_chunks(path, chunk_rows, query_column):
+            for start in range(0, len(block), chunk_rows):  # CSV blocks come by bytes
+                frame = block.iloc[start:start + chunk_rows]
+                n = len(frame)
+                queries = query_texts(frame[query_column], str(path), first_row,
+                                      column=query_column)
+                if id_column is None:
+                    ids = np.arange(first_row, first_row + n).astype(str).astype(object)
+                else:
+                    ids = id_texts(frame[id_column], str(path), id_column, first_row)
+                first_row += n
+                yield ids, queries
+
+
+def load_batch(path: str | os.PathLike[str], query_column: str = "query") -> Chunk:
+    """All (query_ids, queries) of a batch file; ids must be unique.
+
+    Raises DatasetError naming the file, row and column of the first problem.
+    """
+    chunks = list(iter_batch(path, query_column=query_column))
+    if not chunks or not sum(len(q) for _, q in chunks):
+        raise DatasetError(f"{path}: no data rows")
+    ids = np.concatenate([c[0] for c in chunks])
+    queries = np.concatenate([c[1] for c in chunks])
+    repeated = pd.Series(ids).duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.argmax(repeated))
+        first = int(np.argmax(ids == ids[row]))
+        raise DatasetError(f"{path}: row {row + 1}, column 'query_id': duplicate query id "
+                           f"{ids[row]!r} (first at row {first + 1})")
+    return ids, queries
+
+
+@dataclass
+class BatchRunResult(RunResult):
+    """A `RunResult` whose allocated queries are a new batch priced by `cost_model`.
+
+    `dataset` holds the history rows followed by the batch rows; `split.train` are the
+    labelled history rows, `split.allocate` the batch. `input_tokens` (n_batch,) are the
+    batch's counted input tokens.
+    """
+
+    cost_model: CostModel | None = None
+    input_tokens: np.ndarray | None = None
+    history_name: str = ""
+
+    def summary(self) -> dict:
+        """summary.json: the run summary plus the history it learnt from and the cost basis."""
+        summary = super().summary()
+        summary["history"] = self.history_name
+        assert self.cost_model is not None and self.input_tokens is not None
+        summary["costs"] = {**self.cost_model.as_dict(),
+                            "batch_input_tokens": int(self.input_tokens.sum())}
+        return summary
+
+
+@dataclass
+class PreparedBatch:
+    """History and batch as one dataset, ready to train and allocate.
+
+    `dataset` holds the history rows followed by the batch rows; `split.train` are the
+    labelled history rows, `split.allocate` the batch. `input_tokens` (n_batch,) are the
+    batch's counted input tokens.
+    """
+
+    dataset: Dataset
+    split: Split
+    cost_model: CostModel
+    input_tokens: np.ndarray
+
+
+def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, *,
+                  prices: Overrides | str | os.PathLike[str] | None = None,
+                  output_tokens: Mapping[str, float] | None = None,
+                  token_method: str = "auto",
+                  progress: ProgressCallback | None = None,
+                  query_column: str = "query") -> PreparedBatch:
+    """Load and price the `batch` (a file, or `(query_ids, queries)` arrays) and append it
+    to `history`: every labelled history row trains, the batch is allocated."""
+    if isinstance(batch, tuple):
+        ids, queries = (np.asarray(a, dtype=object) for a in batch)
+        name, source = "batch", None
+    else:
+        ids, queries = load_batch(batch, query_column)
+        name, source = stem(Path(batch)), str(batch)
+    train = np.flatnonzero(history.labelled)
+    if train.size < MIN_TRAIN_ROWS:
+        raise ConfigError(f"{history.source or history.title}: too small to learn from: the "
+                          f"history needs at least {MIN_TRAIN_ROWS} labelled queries (one per "
+                          f"cross-validation fold); it has {train.size}")
+    report(progress, "costs", 0, 1, "counting tokens")
+    cost_model = build_cost_model(history.models, history, prices=prices,
+                                  output_tokens=output_tokens, token_method=token_method)
+    cost, counts = cost_model.costs(queries)
+    report(progress, "costs", 1, 1)
+    n_history, n_batch = history.n_queries, len(queries)
+    dataset = Dataset(
+        name=f"{name} (history: {history.name})",
+        query_ids=np.concatenate([history.query_ids, ids]),
+        queries=np.concatenate([history.queries, queries]),
+        models=history.models,
+        cost=np.vstack([history.cost, cost]),
+        labels=np.vstack([history.labels, np.zeros((n_batch, history.n_models), np.int8)]),
+        labelled=np.concatenate([history.labelled, np.zeros(n_batch, bool)]),
+        metadata=pd.DataFrame(index=pd.RangeIndex(n_history + n_batch)),
+        synthetic=history.synthetic,
+        source=source,
+    )
+    split = Split(train, np.arange(n_history, n_history + n_batch))
+    return PreparedBatch(dataset, split, cost_model, counts.tokens)
+
+
+def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: RunConfig, *,
+              prices: Overrides | str | os.PathLike[str] | None = None,
+              output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
+              progress: ProgressCallback | None = None,
+              should_stop: ShouldStop | None = None,
+              query_column: str = "query") -> BatchRunResult:
+    """Learn from every labelled row of `history`, predict and allocate the `batch`
+    (a file, or `(query_ids, queries)` arrays) with costs from token counts.
+
+    `config.train_fraction` is not used: the history is the training set.
+    """
+    config.check()
+    t0 = time.perf_counter()
+    prepared = prepare_batch(history, batch, prices=prices, output_tokens=output_tokens,
+                             token_method=token_method, progress=progress,
+                             query_column=query_column)
+    timings = {"costs": time.perf_counter() - t0}
+    result = run_split(prepared.dataset, prepared.split, config, progress=progress,
+                       should_stop=should_stop, timings=timings)
+    timings["wall"] = time.perf_counter() - t0
+    return BatchRunResult(**vars(result), cost_model=prepared.cost_model,
+                          input_tokens=prepared.input_tokens, history_name=history.title)

@@ -1,0 +1,1 @@
+"""Stage 2, prediction: featurisers and learners that estimate each model's success per query."""

@@ -1,0 +1,365 @@
+"""Choose the success predictor from the labelled rows, and say whether it earns its keep.
+
+A front is only as good as its success probabilities, and which featuriser and learner
+predict best depends on the data and on how many labels there are: at 2% of logparsing a
+linear model on sparse TF-IDF beats bootstrap XGBoost on an SVD projection by a wide margin,
+while at 2% of overruling (43 rows) nothing beats the per-model base rate. So `auto` scores a
+few (featuriser, learner) candidates by K-fold log-loss on the labelled rows (mean over
+models), keeps the best, and falls back to the base-rate prior unless the best beats it by
+more than two standard errors of the paired per-row difference. Featurisers are fitted on all
+texts (unsupervised, so no label leaks). `learning_curve` tells whether more labels would pay.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optllm.evaluation import evaluate
+from optllm.exceptions import ConfigError
+from optllm.optimizers.api import optimize
+from optllm.predict.features import NoFeatures, as_texts, make_featuriser
+from optllm.predict.learners import fold_ids, fold_prior, log_loss_rows, make_learner
+from optllm.predict.xgboost import quality_frame
+from optllm.progress import (
+    Progress,
+    ProgressCallback,
+    ShouldStop,
+    check_cancelled,
+    relabelled,
+    report,
+)
+
+AUTO = "auto"
+
+#: XGBoost on an SVD projection needs more rows than a linear model on sparse TF-IDF before
+#: it pays; below this it is not tried. On logparsing with 1600 labelled rows it lost to
+#: logistic regression on word+char (log-loss 0.221 vs 0.179) and took 23 of the 27 s.
+XGBOOST_MIN_ROWS = 5000
+
+#: A per-query candidate must lower the prior's cross-validated log-loss by more than this many
+#: standard errors of the paired per-row gain. The best of several K-fold scores (and of the
+#: per-model C grid inside logistic regression) is optimistic: at one standard error, labels
+#: independent of the text still picked a per-query learner in 3 of 20 seeded trials.
+MIN_GAIN_SE = 2.0
+
+#: Below this mean out-of-sample AUC, `verdict` calls the per-query ranking weak.
+WEAK_AUC = 0.6
+
+#: Bootstrap members of the XGBoost candidate in cross-validation (the final fit uses the
+#: caller's number): enough for a stable mean, and five times cheaper than 50.
+_XGBOOST_CV_BOOTSTRAPS = 10
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A featuriser and a learner by registry name, with extra learner parameters."""
+
+    featuriser: str
+    learner: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.learner if self.learner == "prior" else f"{self.learner} on {self.featuriser}"
+
+
+PRIOR = Candidate("none", "prior")
+#: Few candidates keep `auto` fast and its best score less optimistic. Character n-grams on
+#: their own are left out: word+char holds them, and on logparsing at 2% the two were within
+#: noise in log-loss while word+char gave the better front (HV ratio 0.833 vs 0.827).
+DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("tfidf", "logistic"),
+    Candidate("word+char", "logistic"),
+    Candidate("word+char", "knn"),
+    Candidate("tfidf-svd", "xgboost"),
+    PRIOR,
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen candidate, the cross-validated score of every candidate tried (`scores`:
+    one row per candidate, best first) and why. `featurisers`: every featuriser tried, fitted,
+    by name. `learner` is the chosen learner as fitted for scoring (no spread), or None for
+    XGBoost (fitted per fold only)."""
+
+    candidate: Candidate
+    featurisers: dict[str, Any]
+    scores: pd.DataFrame
+    reason: str
+    learner: Any
+
+    @property
+    def featuriser(self) -> Any:
+        """The chosen candidate's fitted featuriser."""
+        return self.featurisers[self.candidate.featuriser]
+
+
+def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | None,
+                     should_stop: ShouldStop | None) -> dict[str, Any]:
+    """Each named featuriser fitted on all texts; word and char TF-IDF are taken from a
+    fitted word+char featuriser when it is needed anyway (its blocks are the same)."""
+    fitted: dict[str, Any] = {"none": NoFeatures().fit(texts_all)}
+    if "word+char" in names:
+        both = make_featuriser("word+char", random_state=random_state).fit(
+            texts_all, should_stop=should_stop)
+        fitted |= {"word+char": both, "tfidf": both.word_, "char-tfidf": both.char_}
+    for name in names - fitted.keys():
+        fitted[name] = make_featuriser(name, random_state=random_state).fit(
+            texts_all, should_stop=should_stop)
+    return fitted
+
+
+def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps: int,
+          n_jobs: int = 1) -> Any:
+    """The candidate's learner: spread from `n_bootstraps` refits (0 where it can be
+    skipped, for scoring), folds from `cv` and `random_state`, XGBoost on `n_jobs` threads."""
+    kw: dict[str, Any] = {"random_state": random_state}
+    if candidate.learner == "xgboost":
+        kw |= {"n_bootstraps": max(n_bootstraps, _XGBOOST_CV_BOOTSTRAPS), "n_jobs": n_jobs}
+    else:
+        kw["cv"] = cv
+    if candidate.learner == "logistic":
+        kw["n_bootstraps"] = n_bootstraps
+    return make_learner(candidate.learner, **(kw | candidate.params))
+
+
+def _out_of_fold(candidate: Candidate, X: Any, Y: np.ndarray, folds: np.ndarray, cv: int,
+                 random_state: int | None, should_stop: ShouldStop | None,
+                 progress: ProgressCallback | None = None) -> tuple[np.ndarray, Any]:
+    """(n, M) out-of-fold probabilities and the learner fitted on all rows: from one fit
+    where the learner keeps them, else by refitting on each fold's complement (learner None).
+    `progress` gets the learner's reports, per fold for the refits."""
+    learner = _make(candidate, cv, random_state, 0)
+    if candidate.learner != "xgboost":
+        learner.fit(X, Y, progress=progress, should_stop=should_stop)
+        return learner.oof_proba_, learner
+    P = np.empty(Y.shape)
+    n_folds = int(folds.max()) + 1
+    for k in range(n_folds):
+        test = folds == k
+        fold = None if progress is None else _in_fold(progress, k, n_folds)
+        learner.fit(X[~test], Y[~test], progress=fold, should_stop=should_stop)
+        P[test] = learner.predict_mean_std(X[test], should_stop=should_stop)[0]
+    return P, None
+
+
+def _in_fold(progress: ProgressCallback, k: int, n_folds: int) -> ProgressCallback:
+    """`progress` with each report's message prefixed by the fold it comes from."""
+    def inner(event: Progress) -> None:
+        step = event.message or f"{event.done}/{event.total}"
+        progress(Progress(event.stage, event.done, event.total,
+                          f"fold {k + 1}/{n_folds}, {step}"))
+
+    return inner
+
+
+def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Candidates best first, with each one's paired log-loss gain over the prior and the
+    standard error of that gain (rows: labelled queries, averaged over models)."""
+    prior = losses[PRIOR.name]
+    frame = pd.DataFrame(rows)
+    diffs = [prior - losses[name] for name in frame["candidate"]]
+    frame["gain_over_prior"] = [d.mean() for d in diffs]
+    frame["gain_se"] = [d.std(ddof=1) / np.sqrt(d.size) for d in diffs]
+    return frame.sort_values("log_loss", kind="stable").reset_index(drop=True)
+
+
+def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Sequence[object],
+                     *, candidates: Sequence[Candidate] = DEFAULT_CANDIDATES, cv: int = 5,
+                     random_state: int | None = 0, force: bool = False,
+                     progress: ProgressCallback | None = None,
+                     should_stop: ShouldStop | None = None) -> Choice:
+    """Score each candidate by K-fold log-loss on the labelled rows; pick the best.
+
+    The prior is always scored. A per-query candidate is chosen only when its mean gain in
+    log-loss over the prior exceeds `MIN_GAIN_SE` standard errors of that gain (the K-fold
+    scores are noisy with few rows, and the best of several is optimistic); `force` picks
+    the best non-prior candidate regardless. Folds: min(cv, n) near-equal seeded folds, the
+    same for every candidate. XGBoost is skipped below `XGBOOST_MIN_ROWS` labelled rows.
+    Reports `("choose", i, n_candidates)`; `should_stop` is checked throughout (featurising,
+    every fold and fit of every candidate).
+    """
+    Y = np.asarray(Y_train, dtype=np.float64)
+    if Y.ndim != 2 or Y.shape[0] < 2 or Y.shape[0] != len(texts_train):
+        raise ConfigError(f"need at least 2 labelled texts with one label row each; got "
+                          f"{len(texts_train)} texts and labels of shape {Y.shape}")
+    n = Y.shape[0]
+    tried = [c for c in candidates if c != PRIOR
+             and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)]
+    tried.append(PRIOR)
+    texts_all = as_texts(texts_all)
+    names = sorted({c.featuriser for c in tried} - {"none"})
+    report(progress, "choose", 0, len(tried),
+           f"fitting {' and '.join(names) or 'no'} features on {len(texts_all):,} texts")
+    featurisers = _fit_featurisers({c.featuriser for c in tried}, texts_all, random_state,
+                                   should_stop)
+    train = as_texts(texts_train)
+    features = {name: f.transform(train, should_stop=should_stop)
+                for name, f in featurisers.items()}
+    folds = fold_ids(n, cv, random_state)
+    prior = fold_prior(Y, folds)
+    rows, losses, learners = [], {}, {}
+    for i, c in enumerate(tried):
+        check_cancelled(should_stop, "choose")
+        t0 = time.perf_counter()
+        what = f"cross-validating {c.name}"
+        report(progress, "choose", i, len(tried), what)
+        P, learners[c.name] = _out_of_fold(c, features[c.featuriser], Y, folds, cv,
+                                           random_state, should_stop,
+                                           relabelled(progress, "choose", i, len(tried), what))
+        loss = log_loss_rows(Y, P)
+        q = quality_frame(list(range(Y.shape[1])), Y, P, prior, Y.mean(axis=0))
+        if c == PRIOR:  # its out-of-fold rates differ by fold only: no ranking to score
+            q["auc"] = 0.5
+        losses[c.name] = loss.mean(axis=1)
+        rows.append({"candidate": c.name, "featuriser": c.featuriser, "learner": c.learner,
+                     "log_loss": float(loss.mean()), "auc": float(np.nanmean(q["auc"]))
+                     if q["auc"].notna().any() else float("nan"),
+                     "brier": float(q["brier"].mean()),
+                     "models_beating_prior": int(q["beats_prior"].sum()),
+                     "seconds": time.perf_counter() - t0})
+        report(progress, "choose", i + 1, len(tried), f"scored {c.name}")
+    scores = _score_table(rows, losses)
+    best = scores[scores["candidate"] != PRIOR.name].iloc[0] if len(scores) > 1 else None
+    clear = best is not None and best["gain_over_prior"] > MIN_GAIN_SE * best["gain_se"]
+    if best is not None and (force or clear):
+        chosen = next(c for c in tried if c.name == best["candidate"])
+        reason = (f"{chosen.name} has the lowest cross-validated log-loss "
+                  f"({best['log_loss']:.4f}, {best['gain_over_prior']:.4f} below the prior's)")
+        if not clear:
+            reason = f"{chosen.name} as requested; it does not clearly beat the prior"
+    else:
+        chosen = PRIOR
+        reason = ("no per-query predictor clearly beats the per-model base rate on the "
+                  "labelled rows, so every query gets the base rate")
+    scores["chosen"] = scores["candidate"] == chosen.name
+    return Choice(chosen, featurisers, scores, reason, learners[chosen.name])
+
+
+def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any, *,
+                  featuriser: str = AUTO, learner: str = AUTO, n_bootstraps: int = 30,
+                  model_names: list[str] | None = None, cv: int = 5,
+                  random_state: int | None = 0, n_jobs: int = 1,
+                  progress: ProgressCallback | None = None,
+                  should_stop: ShouldStop | None = None,
+                  timings: dict[str, float] | None = None) -> tuple[Any, Any, Choice]:
+    """What `pipeline.train_and_predict` needs: (fitted featuriser, fitted predictor, Choice).
+
+    `featuriser` and `learner` are registry names or "auto": "auto" lets `choose_predictor`
+    pick among the default candidates that match the fixed part (logistic regression when
+    none does). A fixed learner other than "prior" is used even when it does not beat the
+    prior (still scored against it, for the report). The predictor
+    is refitted on all labelled rows with `n_bootstraps` refits for the spread. Transform the
+    queries to allocate with the returned featuriser, then call `predict_mean_std`.
+    `timings` receives the seconds spent choosing (featurisers included) and training.
+    `n_jobs` threads train a final XGBoost predictor (scoring uses one).
+    """
+    timings = timings if timings is not None else {}
+    t0 = time.perf_counter()
+    texts = as_texts(texts)
+    train_rows = np.asarray(train_rows)
+    pool = [c for c in DEFAULT_CANDIDATES if c != PRIOR
+            and featuriser in (AUTO, c.featuriser) and learner in (AUTO, c.learner)]
+    force = learner not in (AUTO, "prior")
+    if learner == "prior":
+        pool = []
+    elif not pool:
+        pool = [Candidate("word+char" if featuriser == AUTO else featuriser,
+                          "logistic" if learner == AUTO else learner)]
+    choice = choose_predictor([texts[i] for i in train_rows], Y_train, texts,
+                              candidates=[*pool, PRIOR], cv=cv, random_state=random_state,
+                              force=force, progress=progress, should_stop=should_stop)
+    timings["choose"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
+    if choice.candidate.learner == "logistic":  # keep the C chosen per model, add the spread
+        predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True)
+    else:
+        predictor = _make(choice.candidate, cv, random_state, n_bootstraps, n_jobs)
+    predictor.fit(X, Y_train, model_names=model_names, progress=progress,
+                  should_stop=should_stop)
+    timings["train"] = time.perf_counter() - t0
+    return choice.featuriser, predictor, choice
+
+
+def verdict(quality: pd.DataFrame) -> str:
+    """One plain sentence: does per-query prediction beat the per-model prior?"""
+    beats = int(quality["beats_prior"].sum())
+    total = len(quality)
+    if beats == 0:
+        return ("Per-query prediction does not beat the per-model success rate on the "
+                "labelled queries: the front only reflects which model is cheaper or better "
+                "on average. Label more queries to route query by query.")
+    auc = float(np.nanmean(quality["auc"])) if quality["auc"].notna().any() else float("nan")
+    if not auc >= WEAK_AUC:
+        return (f"Per-query prediction beats the per-model success rate for {beats} of "
+                f"{total} models only slightly: it ranks queries weakly (mean AUC {auc:.2f}). "
+                "Label more queries before trusting per-query routing.")
+    if beats < total:
+        return (f"Per-query prediction beats the per-model success rate for {beats} of "
+                f"{total} models (mean AUC {auc:.2f}); the others are routed by their rate.")
+    return (f"Per-query prediction beats the per-model success rate for all {total} models "
+            f"(mean AUC {auc:.2f}).")
+
+
+def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.ndarray,
+                   choice: Choice, *,
+                   fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), cv: int = 5,
+                   random_state: int | None = 0, should_stop: ShouldStop | None = None
+                   ) -> pd.DataFrame:
+    """How the predictor and its front improve with more of the labelled rows.
+
+    For each of K folds of the labelled rows, the chosen candidate is refitted (no spread) on
+    nested random subsets holding each fraction of the other folds and predicts the held-out
+    fold; there it is scored by log-loss and AUC, and its exact hull front (re-scored with
+    the held-out labels, costs `costs_train` (n, M)) by the hypervolume ratio. One row per
+    fraction, means over folds: a curve still rising at 1.0 says more labels would pay.
+    Logistic regression keeps one C (the median chosen per model), so the curve measures
+    labels, not tuning, and costs a fifth of the fits. When the prior was chosen, the curve
+    is that of the best per-query candidate: would more labels make it worth using?
+    """
+    candidate = choice.candidate
+    others = choice.scores[choice.scores["candidate"] != PRIOR.name]
+    if candidate == PRIOR and len(others):
+        candidate = Candidate(others["featuriser"].iloc[0], others["learner"].iloc[0])
+    elif candidate.learner == "logistic":
+        chosen = choice.learner.C_[~np.isnan(choice.learner.C_)]
+        if chosen.size:
+            candidate = Candidate(candidate.featuriser, candidate.learner,
+                                  candidate.params | {"Cs": (float(np.median(chosen)),)})
+    Y = np.asarray(Y_train, dtype=np.float64)
+    X = choice.featurisers[candidate.featuriser].transform(as_texts(texts_train),
+                                                           should_stop=should_stop)
+    costs = np.asarray(costs_train, dtype=np.float64)
+    n, n_models = Y.shape
+    folds = fold_ids(n, cv, random_state)
+    order = np.random.default_rng(random_state).permutation(n)
+    names = [str(j) for j in range(n_models)]
+    records = []
+    for k in range(int(folds.max()) + 1):
+        test = np.flatnonzero(folds == k)
+        pool = order[folds[order] != k]
+        for fraction in fractions:
+            check_cancelled(should_stop, "learning curve")
+            rows = np.sort(pool[:max(2, round(fraction * pool.size))])
+            learner = _make(candidate, min(cv, 3), random_state, 0)
+            learner.fit(X[rows], Y[rows], should_stop=should_stop)
+            P = learner.predict_mean_std(X[test], should_stop=should_stop)[0]
+            q = quality_frame(names, Y[test], P, P, Y[rows].mean(axis=0))
+            front = optimize(P, costs[test], method="hull", should_stop=should_stop)
+            records.append({
+                "fraction": fraction, "n_labelled": rows.size,
+                "log_loss": float(log_loss_rows(Y[test], P).mean()),
+                "auc": float(np.nanmean(q["auc"])) if q["auc"].notna().any() else np.nan,
+                "hypervolume": evaluate(front, Y[test], costs[test], names).hypervolume})
+    curve = pd.DataFrame(records).groupby("fraction", as_index=False).mean()
+    curve.insert(0, "candidate", candidate.name)
+    return curve
+

@@ -1,0 +1,1 @@
+"""Prices: per-call costs from token counts and published per-token prices."""
