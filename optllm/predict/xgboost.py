@@ -127,8 +127,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
     """
 
     def __init__(self, n_bootstraps: int = 100, n_estimators: int = 60, max_depth: int = 4,
-                 learning_rate: float = 0.15, subsample: float = 1.0, n_jobs: int = 2, random_state: int | None = None
-                 ) -> None:
+                 learning_rate: float = 0.15, subsample: float = 1.0, n_jobs: int = 2,
+                 random_state: int | None = None) -> None:
         self.n_bootstraps = n_bootstraps
         self.n_estimators = n_estimators
         self.max_depth = max_depth
