@@ -9,9 +9,9 @@ import numpy as np
 
 from optllm.data.dataset import Dataset
 from optllm.exceptions import ConfigError
+from optllm.optimizers.registry import RUN_METHODS
 from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 
-METHODS = ("optllm", "hull")
 #: What a front's cost counts: US dollars, or calls to the paid models (every model
 #: dearer than the cheapest one costs 1 per query, the cheapest 0).
 COST_UNITS = ("usd", "calls")
@@ -73,8 +73,9 @@ class RunConfig:
         if not 1 <= self.bootstraps <= MAX_BOOTSTRAPS:
             raise ConfigError(f"bootstraps must be at least 1 and at most {MAX_BOOTSTRAPS}; "
                               f"got {self.bootstraps}")
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.method not in RUN_METHODS:
+            raise ConfigError(f"method must be one of {', '.join(RUN_METHODS)}; "
+                              f"got {self.method!r}")
         if not 2 <= self.density <= MAX_DENSITY:
             raise ConfigError(f"density must be at least 2 and at most {MAX_DENSITY}; "
                               f"got {self.density}")
