@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optllm.data.dataset import Dataset
 from optllm.exceptions import ConfigError
 from optllm.optimizers.registry import RUN_METHODS
 from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
+
+if TYPE_CHECKING:
+    from optllm.data.dataset import Dataset
 
 #: What a front's cost counts: US dollars, or calls to the paid models (every model
 #: dearer than the cheapest one costs 1 per query, the cheapest 0).
