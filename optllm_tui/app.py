@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,15 +42,9 @@ from optllm_tui.messages import (
     TrainingProgress,
 )
 from optllm_tui.recent import Places, RecentFiles
-from optllm_tui.screens.allocation import AllocationScreen
-from optllm_tui.screens.compare import CompareScreen
-from optllm_tui.screens.datasets import DatasetsScreen
-from optllm_tui.screens.export import ExportScreen
-from optllm_tui.screens.front import FrontScreen
+from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.help import HelpScreen
 from optllm_tui.screens.modals import ConfirmModal, ValueModal, WaitModal
-from optllm_tui.screens.optimise import OptimiseScreen
-from optllm_tui.screens.predictor import PredictorScreen
 from optllm_tui.session import Change, CompareState, Session, Stepper, Topic
 from optllm_tui.settings import Settings
 from optllm_tui.textual_fixes import apply as apply_textual_fixes
@@ -78,21 +73,23 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def screen_class(mode: str) -> type[ModeScreen]:
+    """The screen of `mode`: the ModeScreen in `optllm_tui/screens/<mode>.py` whose SCOPE
+    is `mode`."""
+    module = importlib.import_module(f"optllm_tui.screens.{mode}")
+    return next(value for value in vars(module).values()
+                if isinstance(value, type) and issubclass(value, ModeScreen)
+                and value.SCOPE == mode)
+
+
 class OptLLMApp(App[None]):
     """Datasets -> Predictor -> Optimise -> Front -> Allocation -> Export, keys 1-6, and
     Compare (key 7): methods side by side on the dataset."""
 
     CSS_PATH = "app.tcss"
     TITLE = "OptLLM"
-    MODES: ClassVar[dict[str, Any]] = {
-        "datasets": DatasetsScreen,
-        "predictor": PredictorScreen,
-        "optimise": OptimiseScreen,
-        "front": FrontScreen,
-        "allocation": AllocationScreen,
-        "export": ExportScreen,
-        "compare": CompareScreen,
-    }
+    #: One screen per entry of the registry (`optllm_tui.commands.SCREENS`).
+    MODES: ClassVar[dict[str, Any]] = {mode: screen_class(mode) for mode, _, _ in SCREENS}
     DEFAULT_MODE = "datasets"
     BINDINGS = bindings_for("app")
     COMMANDS = App.COMMANDS | {CommandProvider}

@@ -26,7 +26,6 @@ TITLE_NAME_WIDTH = 18
 
 class AllocationScreen(ModeScreen):
     SCOPE = "allocation"
-    TITLE = "OptLLM - 5 Allocation"
     BINDINGS = bindings_for("allocation")
 
     def __init__(self) -> None:

@@ -3,7 +3,7 @@ redrawing from the session when it changes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import events
 from textual.app import ComposeResult
@@ -11,6 +11,7 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from optllm_tui.commands import SCREENS
 from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.key_footer import KeyFooter
 
@@ -30,6 +31,12 @@ class ModeScreen(Screen[None]):
     calls the handler of every class in the MRO, the subclass's first."""
 
     SCOPE: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The title from the screen registry (`optllm_tui.commands.SCREENS`) by SCOPE."""
+        super().__init_subclass__(**kwargs)
+        cls.TITLE = next(f"OptLLM - {key} {title}" for mode, key, title in SCREENS
+                         if mode == cls.SCOPE)
     IGNORES: ClassVar[frozenset[Topic]] = frozenset(
         {Topic.COMPARE, Topic.COMPARE_PROGRESS, Topic.COMPARE_FRONT})
 

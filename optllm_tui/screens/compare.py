@@ -60,7 +60,6 @@ def _cell(value: float, write: Callable[[float], str]) -> str:
 
 class CompareScreen(ModeScreen):
     SCOPE = "compare"
-    TITLE = "OptLLM - 7 Compare"
     BINDINGS = bindings_for("compare")
     AUTO_FOCUS = "#compare-methods"
     IGNORES: ClassVar[frozenset[Topic]] = frozenset(

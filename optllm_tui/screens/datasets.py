@@ -27,7 +27,6 @@ DEFAULT_OPTION = "default"
 
 class DatasetsScreen(ModeScreen):
     SCOPE = "datasets"
-    TITLE = "OptLLM - 1 Datasets"
     BINDINGS = bindings_for("datasets")
     AUTO_FOCUS = "#sources"
 

@@ -24,7 +24,6 @@ DEFAULT_NAME = "optllm-allocation"
 
 class ExportScreen(ModeScreen):
     SCOPE = "export"
-    TITLE = "OptLLM - 6 Export"
     BINDINGS = bindings_for("export")
     AUTO_FOCUS = "#format"
 

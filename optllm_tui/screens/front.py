@@ -23,7 +23,6 @@ JUMP_SHARE = 0.05
 
 class FrontScreen(ModeScreen):
     SCOPE = "front"
-    TITLE = "OptLLM - 4 Front"
     BINDINGS = bindings_for("front")
 
     def compose_body(self) -> ComposeResult:

@@ -23,7 +23,6 @@ METHODS = tuple((f"{name} ({REGISTERED[name].short})", name) for name in RUN_MET
 
 class OptimiseScreen(ModeScreen):
     SCOPE = "optimise"
-    TITLE = "OptLLM - 3 Optimise"
     BINDINGS = bindings_for("optimise")
     AUTO_FOCUS = "#log"
 

@@ -55,7 +55,6 @@ def explain(prediction: Prediction) -> str:
 
 class PredictorScreen(ModeScreen):
     SCOPE = "predictor"
-    TITLE = "OptLLM - 2 Predictor"
     BINDINGS = bindings_for("predictor")
     AUTO_FOCUS = "#quality"
     _hint = TRAIN_HINT
