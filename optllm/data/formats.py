@@ -3,6 +3,7 @@ follows from it. Light (no pandas or pyarrow): the app checks typed names with i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from optllm.exceptions import ExportError
@@ -17,7 +18,7 @@ EXTENSIONS = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl"}
 GZIP = ".gz"
 
 
-def split_extension(path: str | Path) -> tuple[str | None, bool]:
+def split_extension(path: str | os.PathLike[str]) -> tuple[str | None, bool]:
     """(format or None, gzipped) from the name, e.g. `x.csv.gz` -> ("csv", True)."""
     suffixes = [s.lower() for s in Path(path).suffixes]
     gz = bool(suffixes) and suffixes[-1] == GZIP
@@ -26,7 +27,7 @@ def split_extension(path: str | Path) -> tuple[str | None, bool]:
     return (FORMATS.get(suffixes[-1]) if suffixes else None), gz
 
 
-def output_format(path: str | Path, file_format: str | None = None) -> tuple[str, bool]:
+def output_format(path: str | os.PathLike[str], file_format: str | None = None) -> tuple[str, bool]:
     """(format, gzipped) of an output file. The extension decides; an explicit format only
     names one for a file without a known extension, and one that contradicts the extension
     is refused (a `.jsonl` file that held Parquet would fool every later reader)."""

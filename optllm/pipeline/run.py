@@ -401,7 +401,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False
         write_table(front_frame(result.front, result.evaluation, result.prediction.spread,
                                 models=result.dataset.models), staging / "front.csv")
         write_json(result.summary(), staging / "summary.json")
-        names = OUTPUT_NAMES[:3]
+        names: tuple[str, ...] = OUTPUT_NAMES[:3]
         if result.selected is not None:
             table = allocation_table(result.allocated, result.prediction,
                                      result.front.allocation(result.selected))

@@ -168,7 +168,7 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
             should_stop: ShouldStop | None = None) -> TfidfSvdFeaturiser:
         """Learn affixes, TF-IDF and the SVD basis; returns self. `should_stop` is checked
         while vectorising and before the SVD (which runs in one piece)."""
-        vars(self).pop("components_", None)  # a failed refit must not look fitted
+        self.__dict__.pop("components_", None)  # a failed refit must not look fitted
         matrix = self._fit_tfidf(as_texts(texts), should_stop)
         check_cancelled(should_stop, "features")
         if matrix.shape[1] < 2:
@@ -239,10 +239,13 @@ class WordCharFeaturiser(TransformerMixin, BaseEstimator):
         """Fit both blocks on the same texts; returns self. `should_stop` as in
         `TfidfFeaturiser.fit`."""
         texts = as_texts(texts)
-        kw = {"max_features": self.max_features, "min_df": self.min_df,
-              "fit_sample": self.fit_sample, "random_state": self.random_state}
-        self.word_ = TfidfFeaturiser(**kw).fit(texts, should_stop=should_stop)
-        self.char_ = CharTfidfFeaturiser(**kw).fit(texts, should_stop=should_stop)
+
+        def block(cls: type[TfidfFeaturiser]) -> TfidfFeaturiser:
+            return cls(max_features=self.max_features, min_df=self.min_df,
+                       fit_sample=self.fit_sample, random_state=self.random_state)
+
+        self.word_ = block(TfidfFeaturiser).fit(texts, should_stop=should_stop)
+        self.char_ = block(CharTfidfFeaturiser).fit(texts, should_stop=should_stop)
         self.n_features_out_ = self.word_.n_features_out_ + self.char_.n_features_out_
         return self
 

@@ -58,7 +58,7 @@ def fold_ids(n: int, cv: int, random_state: int | None) -> np.ndarray:
     return folds
 
 
-def smoothed_rate(positives: np.ndarray, n: np.ndarray | float) -> np.ndarray:
+def smoothed_rate(positives: np.ndarray | float, n: np.ndarray | float) -> np.ndarray:
     """Jeffreys posterior mean (positives + 1/2) / (n + 1): the mean label, kept off 0 and 1
     so that a constant label column does not give certain (log-loss infinite) predictions."""
     return (positives + 0.5) / (np.asarray(n, dtype=np.float64) + 1.0)

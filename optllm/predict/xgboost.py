@@ -280,7 +280,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         """(n, M) float64 probabilities of one member: booster columns, constant rate elsewhere."""
         if X.shape[0] == 0:
             return np.empty((0, rate.size))
-        if trained.all():
+        if trained.all() and booster is not None:
             return booster.inplace_predict(X).reshape(X.shape[0], -1).astype(np.float64)
         p = np.repeat(rate[None, :], X.shape[0], axis=0)
         if booster is not None:
