@@ -38,8 +38,8 @@ from optllm.exceptions import ConfigError, DatasetError, SavedFileError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.front import Front
 from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
+from optllm.predict.base import robust_score
 from optllm.predict.state import load_featuriser, load_learner, save_featuriser, save_learner
-from optllm.predict.xgboost import robust_score
 from optllm.pricing.prices import CostModel
 from optllm.pricing.tokens import TOKEN_METHODS
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report

@@ -23,7 +23,7 @@ from optllm.exceptions import ConfigError
 from optllm.optimizers.api import StepEvent, iter_optimize
 from optllm.optimizers.front import Front
 from optllm.predict import select as auto
-from optllm.predict.xgboost import robust_score
+from optllm.predict.base import robust_score
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).

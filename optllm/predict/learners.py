@@ -34,7 +34,8 @@ from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 from optllm.exceptions import ConfigError, NotFittedError
-from optllm.predict.xgboost import BootstrapXGBoostPredictor, quality_frame
+from optllm.predict.base import quality_frame
+from optllm.predict.xgboost import BootstrapXGBoostPredictor
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before a log-loss, so one confident mistake

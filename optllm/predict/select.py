@@ -23,9 +23,9 @@ import pandas as pd
 from optllm.evaluation import evaluate
 from optllm.exceptions import ConfigError
 from optllm.optimizers.api import optimize
+from optllm.predict.base import quality_frame
 from optllm.predict.features import NoFeatures, as_texts, make_featuriser
 from optllm.predict.learners import fold_ids, fold_prior, log_loss_rows, make_learner
-from optllm.predict.xgboost import quality_frame
 from optllm.progress import (
     Progress,
     ProgressCallback,

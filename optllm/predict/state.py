@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import xgboost as xgb
 
 from optllm.data.savefile import Fields, Spec, Stored
+from optllm.predict.base import quality_table
 from optllm.predict.features import (
     FEATURISER_CLASSES,
     NoFeatures,
@@ -31,7 +32,7 @@ from optllm.predict.learners import (
     LogisticPredictor,
     PriorPredictor,
 )
-from optllm.predict.xgboost import BootstrapXGBoostPredictor, quality_table
+from optllm.predict.xgboost import BootstrapXGBoostPredictor
 
 #: Largest number of features, rows or members a stored estimator may declare.
 _MAX_SIZE = 2**31 - 1

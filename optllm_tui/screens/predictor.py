@@ -210,7 +210,7 @@ class PredictorScreen(ModeScreen):
                     "Not trained yet. Press t to train." if self.session.dataset is not None
                     else "Not trained yet. Load a dataset first (screen 1).")
             return
-        from optllm.predict.xgboost import vs_prior
+        from optllm.predict.base import vs_prior
 
         quality = prediction.quality
         verdicts = vs_prior(quality["auc"], quality["brier"], quality["prior_brier"])
