@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from optllm.data.texts import common_prefix, shared_prefix
 from optllm.exceptions import ConfigError, NotFittedError
+from optllm.predict.base import Featuriser
 from optllm.progress import ShouldStop, check_cancelled, checked
 
 DEFAULT_FEATURISER = "tfidf-svd"
@@ -288,7 +288,7 @@ FEATURISER_CLASSES: dict[str, type[TransformerMixin]] = {
 FEATURISERS: tuple[str, ...] = tuple(name for name in FEATURISER_CLASSES if name != "none")
 
 
-def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object) -> Any:
+def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object) -> Featuriser:
     """A new, unfitted featuriser by registry name (see `FEATURISERS`), with parameters `kw`."""
     try:
         if name not in FEATURISERS:

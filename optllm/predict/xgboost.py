@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict, TypeVar, Unpack
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 
 from optllm.exceptions import ConfigError, NotFittedError
-from optllm.predict.base import quality_frame, robust_score
+from optllm.predict.base import Features, Labels, quality_frame, robust_score
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 # benchmarks/bench_alpha.py (2% labelled, B=100, 5 seeds, exact hull front): alpha in
@@ -68,8 +68,21 @@ class _Member:
     oob_proba: np.ndarray
 
 
-def _in_order(pool: ThreadPoolExecutor, workers: int, fn: Callable[[Any], Any],
-              items: Iterable[Any], should_stop: ShouldStop | None, stage: str) -> Iterator[Any]:
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+class PredictOptions(TypedDict, total=False):
+    """The keyword options of `predict_mean_std`, which its shortcuts pass on."""
+
+    batch_size: int
+    progress: ProgressCallback | None
+    should_stop: ShouldStop | None
+
+
+def _in_order(pool: ThreadPoolExecutor, workers: int, fn: Callable[[_Item], _Result],
+              items: Iterable[_Item], should_stop: ShouldStop | None, stage: str
+              ) -> Iterator[_Result]:
     """fn(item) for each item, computed in `pool`, yielded in order. At most `workers` tasks
     are in flight, and `should_stop` is checked before each is started; when the caller
     stops (an exception, `Cancelled` included), tasks not yet started never start."""
@@ -95,7 +108,8 @@ class _StopCheck(xgb.callback.TrainingCallback):
         super().__init__()
         self.should_stop = should_stop
 
-    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: Any) -> bool:
+    def after_iteration(self, model: xgb.Booster, epoch: int,
+                        evals_log: xgb.callback.TrainingCallback.EvalsLog) -> bool:
         return bool(self.should_stop())
 
 
@@ -144,7 +158,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> BootstrapXGBoostPredictor:
         """Train the B members and measure out-of-bag quality; returns self.
@@ -215,7 +229,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
             prior_sum[seen] / oob_weight[seen, None], self.base_rate_)
         return self
 
-    def _check_fit_args(self, X: Any, Y: np.ndarray, model_names: list[str] | None) -> None:
+    def _check_fit_args(self, X: Features, Y: np.ndarray, model_names: Sequence[str] | None
+                        ) -> None:
         if self.n_bootstraps < 1:
             raise ConfigError(f"n_bootstraps must be >= 1, got {self.n_bootstraps}")
         self._n_workers()
@@ -228,7 +243,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         if model_names is not None and len(model_names) != Y.shape[1]:
             raise ConfigError(f"{len(model_names)} model_names for {Y.shape[1]} label columns")
 
-    def _train_member(self, dtrain: xgb.QuantileDMatrix, X: Any, Y: np.ndarray,
+    def _train_member(self, dtrain: xgb.QuantileDMatrix, X: Features, Y: np.ndarray,
                       seed: int, should_stop: ShouldStop | None = None) -> _Member:
         """Member `seed`: resample, one multi-output booster on the columns that are not
         constant in the resample (rows weighted by draw count), its out-of-bag predictions.
@@ -271,7 +286,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
 
     @staticmethod
     def _member_proba(booster: xgb.Booster | None, trained: np.ndarray, rate: np.ndarray,
-                      X: Any) -> np.ndarray:
+                      X: Features) -> np.ndarray:
         """(n, M) float64 probabilities of one member: booster columns, constant rate elsewhere."""
         if X.shape[0] == 0:
             return np.empty((0, rate.size))
@@ -284,7 +299,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
 
     # -------------------------------------------------------------- predict
 
-    def predict_mean_std(self, X: Any, *, batch_size: int = 100_000,
+    def predict_mean_std(self, X: Features, *, batch_size: int = 100_000,
                          progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean P and weighted std U over the members, both (N, M) float64.
@@ -320,7 +335,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
                 report(progress, "predict", stop, n)
         return P, U
 
-    def _mean_std(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _mean_std(self, X: Features) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and std over the members for rows X, one member at a time."""
         X = check_array(X, accept_sparse="csr", dtype=np.float32, ensure_all_finite="allow-nan",
                         ensure_min_samples=0)
@@ -333,11 +348,11 @@ class BootstrapXGBoostPredictor(BaseEstimator):
             s2 += w[b] * p * p
         return np.clip(s1, 0.0, 1.0), np.sqrt(np.maximum(s2 - s1 * s1, 0.0))
 
-    def predict_proba(self, X: Any, **kw: Any) -> np.ndarray:
+    def predict_proba(self, X: Features, **kw: Unpack[PredictOptions]) -> np.ndarray:
         """The mean success probability P, (N, M) float64."""
         return self.predict_mean_std(X, **kw)[0]
 
-    def robust_score(self, X: Any, **kw: Any) -> np.ndarray:
+    def robust_score(self, X: Features, **kw: Unpack[PredictOptions]) -> np.ndarray:
         """`clip(P + alpha * U, 0, 1)` with this estimator's `alpha`, (N, M) float64."""
         P, U = self.predict_mean_std(X, **kw)
         return robust_score(P, U, self.alpha)

@@ -1,10 +1,46 @@
-"""The helpers every learner shares: the robust score and the comparison with the prior."""
+"""The contracts every registered featuriser and learner meets, and the helpers they share:
+the robust score and the comparison with the prior."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from optllm.predict.base import robust_score
+from optllm.predict.base import Featuriser, Learner, OutOfFoldLearner, robust_score
+from optllm.predict.features import FEATURISER_CLASSES
+from optllm.predict.learners import LEARNER_CLASSES, make_learner
+
+TEXTS = [f"query {i} about {topic} and {i % 3} more words" for i, topic in
+         enumerate(["math", "code", "law", "history", "biology"] * 8)]
+#: Small settings where the defaults would be slow for a contract check.
+_QUICK = {"xgboost": {"n_bootstraps": 3, "n_estimators": 5}}
+
+
+@pytest.mark.parametrize("name", sorted(FEATURISER_CLASSES))
+def test_every_registered_featuriser_meets_the_featuriser_protocol(name: str) -> None:
+    featuriser = FEATURISER_CLASSES[name]()
+    assert featuriser.fit(TEXTS) is featuriser
+    assert isinstance(featuriser, Featuriser)
+    assert featuriser.transform(TEXTS[:7]).shape == (7, featuriser.n_features_out_)
+
+
+@pytest.mark.parametrize("name", sorted(LEARNER_CLASSES))
+def test_every_registered_learner_meets_the_learner_protocol(name: str) -> None:
+    """Fitted, a learner has what the pipeline reads; every learner but XGBoost also keeps
+    its out-of-fold probabilities, which `auto` scores without refitting."""
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 5))
+    Y = (rng.random((40, 2)) < X[:, :2]).astype(float)
+    learner = make_learner(name, random_state=0, **_QUICK.get(name, {}))
+    assert learner.fit(X, Y, model_names=["a", "b"]) is learner
+    assert isinstance(learner, Learner)
+    assert list(learner.model_names_) == ["a", "b"] == list(learner.quality_["model"])
+    assert learner.n_features_in_ == 5
+    P, U = learner.predict_mean_std(X[:3])
+    assert P.shape == U.shape == (3, 2) and P.dtype == U.dtype == np.float64
+    assert isinstance(learner, OutOfFoldLearner) == (name != "xgboost")
+    if name != "xgboost":
+        assert learner.oof_proba_.shape == Y.shape
 
 
 def test_robust_score_clips() -> None:
