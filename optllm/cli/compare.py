@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from optllm.cli.common import check_out_dir
-from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
+from optllm.config import RunConfig
 from optllm.exceptions import ConfigError
+from optllm.optimizers.registry import METHODS
+from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 
 #: What `compare` writes into its folder, which it replaces as a whole (fronts of an earlier
 #: comparison's other seeds or methods do not linger).
@@ -30,8 +32,6 @@ MAX_POP_SIZE = 1000
 MAX_GENERATIONS = 2000
 #: The run defaults, shared with `optllm run` (one definition: `RunConfig`).
 DEFAULTS = RunConfig()
-METHOD_NAMES = ("optllm", "hull", "single", "random", "oracle", "prior", "nsga2", "smsemoa",
-                "moead")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--seeds", type=int, default=5, metavar="K",
                    help="number of seeds 0..K-1, each its own split and predictor (default 5)")
     p.add_argument("--methods", metavar="M1,M2,...",
-                   help=f"comma-separated, from {', '.join(METHOD_NAMES)} (default: all; "
+                   help=f"comma-separated, from {', '.join(METHODS)} (default: all; "
                         "nsga2, smsemoa and moead only when pymoo is installed)")
     p.add_argument("--train-fraction", type=float, default=DEFAULTS.train_fraction,
                    metavar="F", help="share of queries in the labelled training sample "
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     methods: Sequence[str]
     if args.methods is None:
         methods = default_methods()
-        left_out = [m for m in METHOD_NAMES if m not in methods]
+        left_out = [m for m in METHODS if m not in methods]
         if left_out:
             print(f"pymoo is not installed: leaving out {', '.join(left_out)} "
                   "(pip install 'optllm[baselines]')", file=sys.stderr)

@@ -42,7 +42,7 @@ from optllm.predict.base import (
     is_sparse,
     quality_frame,
 )
-from optllm.predict.xgboost import BootstrapXGBoostPredictor
+from optllm.predict.registry import learner_class
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before a log-loss, so one confident mistake
@@ -413,20 +413,6 @@ def _sigmoid(z: ArrayLike) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z)))
 
 
-#: Every learner class by name.
-LEARNER_CLASSES: dict[str, type[BaseEstimator]] = {
-    "xgboost": BootstrapXGBoostPredictor,
-    "logistic": LogisticPredictor,
-    "knn": KNNPredictor,
-    "prior": PriorPredictor,
-}
-LEARNERS: tuple[str, ...] = tuple(LEARNER_CLASSES)
-
-
 def make_learner(name: str, **kw: object) -> Learner:
-    """A new, unfitted learner by registry name (see `LEARNERS`), with parameters `kw`."""
-    try:
-        cls = LEARNER_CLASSES[name]
-    except KeyError:
-        raise ConfigError(f"unknown learner {name!r}; choose one of {LEARNERS}") from None
-    return cls(**kw)
+    """A new, unfitted learner by registry name (optllm.predict.registry), with parameters `kw`."""
+    return learner_class(name)(**kw)

@@ -11,42 +11,35 @@ imply (`savefile.Fields`) before it is used.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypeVar, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import xgboost as xgb
+from sklearn.base import BaseEstimator
 
 from optllm.data.savefile import Fields, Spec, Stored
 from optllm.predict.base import Features, Featuriser, Learner, quality_table
 from optllm.predict.features import (
-    FEATURISER_CLASSES,
     NoFeatures,
     TfidfFeaturiser,
     TfidfSvdFeaturiser,
     WordCharFeaturiser,
 )
 from optllm.predict.learners import (
-    LEARNER_CLASSES,
     KNNPredictor,
     LogisticPredictor,
     PriorPredictor,
 )
+from optllm.predict.registry import FEATURISERS, LEARNERS, Entry, registered_name
 from optllm.predict.xgboost import BootstrapXGBoostPredictor
 
+#: Parameters files from earlier versions carry that no class takes any more (XGBoost's
+#: `alpha`: the robust score's weight is the run's, `RunConfig.alpha`).
+_RETIRED_PARAMS = frozenset({"alpha"})
 #: Largest number of features, rows or members a stored estimator may declare.
 _MAX_SIZE = 2**31 - 1
-#: A registry's base class (featurisers, learners).
-_Estimator = TypeVar("_Estimator")
-
-
-def registry_name(estimator: object, classes: dict[str, type]) -> str:
-    """The registry name of `estimator`'s class (its exact class, not a subclass)."""
-    for name, cls in classes.items():
-        if type(estimator) is cls:
-            return name
-    raise TypeError(f"{type(estimator).__name__} is not a registered class")
 
 
 def _params(estimator: Featuriser | Learner) -> dict[str, object]:
@@ -60,6 +53,7 @@ def _checked_params(fields: Fields, manifest: Mapping[str, object], cls: type
     """The stored parameters: exactly the class's names, each a JSON number, string, bool,
     null or a flat list of numbers (as every parameter here is)."""
     params = fields.value(manifest, "params", dict)
+    params = {k: v for k, v in params.items() if k not in _RETIRED_PARAMS}
     expected = set(cls().get_params(deep=False))
     if set(params) != expected:
         raise fields.fail("params", f"names {sorted(params)} differ from {sorted(expected)}")
@@ -72,13 +66,14 @@ def _checked_params(fields: Fields, manifest: Mapping[str, object], cls: type
     return params
 
 
-def _construct(fields: Fields, manifest: Mapping[str, object],
-               classes: Mapping[str, type[_Estimator]], kind: str) -> _Estimator:
+def _construct(fields: Fields, manifest: Mapping[str, object], registry: dict[str, Entry],
+               kind: str) -> BaseEstimator:
     """A new estimator of the registered class the manifest names, with its parameters."""
     name = fields.value(manifest, "name", str)
-    if name not in classes:
-        raise fields.fail("name", f"{name!r} is not a {kind}; known: {', '.join(classes)}")
-    return classes[name](**_checked_params(fields, manifest, classes[name]))
+    if name not in registry:
+        raise fields.fail("name", f"{name!r} is not a {kind}; known: {', '.join(registry)}")
+    cls = registry[name].load()
+    return cls(**_checked_params(fields, manifest, cls))
 
 
 # ------------------------------------------------------------------ featurisers
@@ -86,7 +81,7 @@ def _construct(fields: Fields, manifest: Mapping[str, object],
 
 def save_featuriser(featuriser: Featuriser) -> tuple[dict[str, object], Stored]:
     """The manifest fields and arrays of a fitted featuriser."""
-    name = registry_name(featuriser, FEATURISER_CLASSES)
+    name = registered_name(featuriser, FEATURISERS)
     manifest: dict[str, object] = {"name": name, "params": _params(featuriser)}
     stored = Stored({})
     if isinstance(featuriser, WordCharFeaturiser):
@@ -108,7 +103,7 @@ def save_featuriser(featuriser: Featuriser) -> tuple[dict[str, object], Stored]:
 
 def load_featuriser(fields: Fields, manifest: Mapping[str, object]) -> Featuriser:
     """A fitted featuriser rebuilt from checked fields; `fields` holds its arrays."""
-    featuriser = _construct(fields, manifest, FEATURISER_CLASSES, "featuriser")
+    featuriser = _construct(fields, manifest, FEATURISERS, "featuriser")
     if isinstance(featuriser, NoFeatures):
         featuriser.n_features_out_ = 0
     elif isinstance(featuriser, WordCharFeaturiser):
@@ -116,7 +111,7 @@ def load_featuriser(fields: Fields, manifest: Mapping[str, object]) -> Featurise
         for part, kind in (("word", "tfidf"), ("char", "char-tfidf")):
             block_manifest = fields.value(manifest, part, dict)
             block = load_featuriser(fields.part(part), block_manifest)
-            if registry_name(block, FEATURISER_CLASSES) != kind:
+            if registered_name(block, FEATURISERS) != kind:
                 raise fields.fail(f"{part}.name", f"must be {kind!r}")
             blocks.append(cast(TfidfFeaturiser, block))  # both kinds are TF-IDF classes
         featuriser.word_, featuriser.char_ = blocks
@@ -186,7 +181,7 @@ def load_quality(fields: Fields, names: list[str]) -> pd.DataFrame:
 
 def save_learner(learner: Learner) -> tuple[dict[str, object], Stored]:
     """The manifest fields and arrays of a fitted learner."""
-    name = registry_name(learner, LEARNER_CLASSES)
+    name = registered_name(learner, LEARNERS)
     manifest: dict[str, object] = {
         "name": name, "params": _params(learner),
         "model_names": [str(m) for m in learner.model_names_],
@@ -207,7 +202,7 @@ def save_learner(learner: Learner) -> tuple[dict[str, object], Stored]:
 
 def load_learner(fields: Fields, manifest: Mapping[str, object]) -> Learner:
     """A fitted learner rebuilt from checked fields; `fields` holds its arrays and blobs."""
-    learner = _construct(fields, manifest, LEARNER_CLASSES, "learner")
+    learner = _construct(fields, manifest, LEARNERS, "learner")
     cls = type(learner)
     names = fields.strings(manifest, "model_names", "M", unique=True)
     learner.model_names_ = names

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from optllm.predict.base import Featuriser, Learner, OutOfFoldLearner, robust_score
-from optllm.predict.features import FEATURISER_CLASSES
-from optllm.predict.learners import LEARNER_CLASSES, make_learner
+from optllm.predict.learners import make_learner
+from optllm.predict.registry import FEATURISERS, LEARNERS
 
 TEXTS = [f"query {i} about {topic} and {i % 3} more words" for i, topic in
          enumerate(["math", "code", "law", "history", "biology"] * 8)]
@@ -16,15 +16,15 @@ TEXTS = [f"query {i} about {topic} and {i % 3} more words" for i, topic in
 _QUICK = {"xgboost": {"n_bootstraps": 3, "n_estimators": 5}}
 
 
-@pytest.mark.parametrize("name", sorted(FEATURISER_CLASSES))
+@pytest.mark.parametrize("name", sorted(FEATURISERS))
 def test_every_registered_featuriser_meets_the_featuriser_protocol(name: str) -> None:
-    featuriser = FEATURISER_CLASSES[name]()
+    featuriser = FEATURISERS[name].load()()
     assert featuriser.fit(TEXTS) is featuriser
     assert isinstance(featuriser, Featuriser)
     assert featuriser.transform(TEXTS[:7]).shape == (7, featuriser.n_features_out_)
 
 
-@pytest.mark.parametrize("name", sorted(LEARNER_CLASSES))
+@pytest.mark.parametrize("name", sorted(LEARNERS))
 def test_every_registered_learner_meets_the_learner_protocol(name: str) -> None:
     """Fitted, a learner has what the pipeline reads; every learner but XGBoost also keeps
     its out-of-fold probabilities, which `auto` scores without refitting."""
