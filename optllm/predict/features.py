@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -98,7 +99,7 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, texts: Iterable[object], y: object = None, *,
-            should_stop: ShouldStop | None = None) -> TfidfFeaturiser:
+            should_stop: ShouldStop | None = None) -> Self:
         """Learn the common affixes, the vocabulary and the idf weights; returns self.
         `should_stop` is checked every thousand texts (raises `Cancelled`)."""
         self._fit_tfidf(as_texts(texts), should_stop)
@@ -169,7 +170,7 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
         self.n_components = n_components
 
     def fit(self, texts: Iterable[object], y: object = None, *,
-            should_stop: ShouldStop | None = None) -> TfidfSvdFeaturiser:
+            should_stop: ShouldStop | None = None) -> Self:
         """Learn affixes, TF-IDF and the SVD basis; returns self. `should_stop` is checked
         while vectorising and before the SVD (which runs in one piece)."""
         self.__dict__.pop("components_", None)  # a failed refit must not look fitted

@@ -21,6 +21,7 @@ Sentence embeddings would be a further featuriser (an optional extra); they are 
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -108,8 +109,14 @@ def _check_xy(X: Features, Y: Labels, model_names: Sequence[str] | None
     return X, Y, list(model_names) if model_names is not None else list(range(Y.shape[1]))
 
 
-class _Learner(BaseEstimator):
+class _Learner(BaseEstimator, ABC):
     """Shared fitted state and checks: names, prior, out-of-fold quality."""
+
+    @abstractmethod
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
+                         should_stop: ShouldStop | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """The success probability P and its spread U, (N, M) float64 each."""
 
     def _fit_common(self, Y: np.ndarray, names: ModelNames, folds: np.ndarray,
                     oof: np.ndarray, n_features: int) -> None:

@@ -117,8 +117,8 @@ def load_featuriser(fields: Fields, manifest: Mapping[str, object]) -> Featurise
         featuriser.word_, featuriser.char_ = blocks
         featuriser.n_features_out_ = sum(b.n_features_out_ for b in blocks)
     else:
-        _load_tfidf(fields, manifest, featuriser)
-    return featuriser
+        _load_tfidf(fields, manifest, cast(TfidfFeaturiser, featuriser))  # the other kinds
+    return cast(Featuriser, featuriser)  # every registered featuriser is one (test_base.py)
 
 
 def _load_tfidf(fields: Fields, manifest: Mapping[str, object],
@@ -202,17 +202,18 @@ def save_learner(learner: Learner) -> tuple[dict[str, object], Stored]:
 
 def load_learner(fields: Fields, manifest: Mapping[str, object]) -> Learner:
     """A fitted learner rebuilt from checked fields; `fields` holds its arrays and blobs."""
-    learner = _construct(fields, manifest, LEARNERS, "learner")
-    cls = type(learner)
+    # Every registered learner is one (tests/predict/test_base.py) and has these attributes.
+    learner = cast(Learner, _construct(fields, manifest, LEARNERS, "learner"))
     names = fields.strings(manifest, "model_names", "M", unique=True)
-    learner.model_names_ = names
-    learner.n_models_ = len(names)
-    learner.n_features_in_ = fields.value(manifest, "n_features_in", int, low=0, high=_MAX_SIZE)
-    fields.dims["F"] = learner.n_features_in_
-    learner.quality_ = load_quality(fields, names)
-    learner.base_rate_ = learner.quality_["base_rate"].to_numpy()
-    for attr, spec in _ARRAYS[cls].items():
-        setattr(learner, attr, fields.array(attr, spec))
+    n_features = fields.value(manifest, "n_features_in", int, low=0, high=_MAX_SIZE)
+    fields.dims["F"] = n_features
+    quality = load_quality(fields, names)
+    fitted: dict[str, object] = {
+        "model_names_": names, "n_models_": len(names), "n_features_in_": n_features,
+        "quality_": quality, "base_rate_": quality["base_rate"].to_numpy()}
+    fitted |= {attr: fields.array(attr, spec) for attr, spec in _ARRAYS[type(learner)].items()}
+    for attr, value in fitted.items():
+        setattr(learner, attr, value)
     _check_learner(fields, manifest, learner)
     return learner
 
