@@ -1,19 +1,13 @@
-"""Run parameters and the train / allocate split: light to import (no ML libraries)."""
+"""Run parameters, their bounds and parsers: light to import (no numpy, no ML libraries)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
-
-import numpy as np
 
 from optllm.exceptions import ConfigError
 from optllm.optimizers.registry import RUN_METHODS
 from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
-
-if TYPE_CHECKING:
-    from optllm.data.dataset import Dataset
 
 #: What a front's cost counts: US dollars, or calls to the paid models (every model
 #: dearer than the cheapest one costs 1 per query, the cheapest 0).
@@ -160,34 +154,9 @@ def finite_number(text: str, what: str, typed: str) -> float:
     return value
 
 
-@dataclass(frozen=True)
-class Split:
-    """Row indices of the labelled sample to learn from and of the queries to allocate."""
-
-    train: np.ndarray
-    allocate: np.ndarray
-
-
 def allocated_rows_note(n_train: int, n_allocated: int) -> str:
     """Why an allocation has fewer rows than the data: said wherever one is shown or
     written, since a user counting rows otherwise suspects lost queries."""
     return (f"{n_allocated:,} of {n_train + n_allocated:,} queries: the {n_train:,} labelled "
             "queries the predictor was trained on are left out (its scores on them would "
             "flatter it)")
-
-
-def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
-    """Draw `train_fraction` of all queries (at least `MIN_TRAIN_ROWS`), from the labelled
-    ones, as the training sample; at least one query must be left to allocate."""
-    n_train = max(MIN_TRAIN_ROWS, round(train_fraction * dataset.n_queries))
-    labelled = np.flatnonzero(dataset.labelled)
-    if labelled.size < n_train or dataset.n_queries - n_train < 1:
-        raise ConfigError(
-            f"{dataset.source or dataset.title}: too small to learn from: a train fraction of "
-            f"{train_fraction:g} needs {n_train} labelled queries to train on (at least "
-            f"{MIN_TRAIN_ROWS}, one per cross-validation fold) and at least one more to "
-            f"allocate; the dataset has {dataset.n_queries} queries, {labelled.size} labelled")
-    rng = np.random.default_rng(seed)
-    train = np.sort(rng.choice(labelled, size=n_train, replace=False))
-    allocate = np.setdiff1d(np.arange(dataset.n_queries), train)
-    return Split(train, allocate)

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from optllm.cli.common import check_out_dir
+from optllm.cli.common import DEFAULTS, check_out_dir
+from optllm.cli.progress_bar import ProgressBar
 from optllm.config import RunConfig
 from optllm.exceptions import ConfigError
 from optllm.optimizers.registry import METHODS
@@ -30,8 +31,6 @@ OUTPUT_NAMES = ("comparison.csv", "comparison.md", "fronts")
 MAX_SEEDS = 100
 MAX_POP_SIZE = 1000
 MAX_GENERATIONS = 2000
-#: The run defaults, shared with `optllm run` (one definition: `RunConfig`).
-DEFAULTS = RunConfig()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -65,12 +64,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="generations of the evolutionary methods (default 200)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.set_defaults(handler=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write its files; errors are `OptLLMError`s."""
-    from optllm.cli.main import ProgressBar
     from optllm.data.default import load_default
     from optllm.data.files import atomic_path, replaced_folder, write_table
     from optllm.data.tables import load_dataset

@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import friedmanchisquare, rankdata
 
-from optllm.config import Split
-from optllm.data.dataset import Dataset
+from optllm.data.dataset import Dataset, Split
 from optllm.evaluation import Evaluation, evaluate
 from optllm.exceptions import Cancelled, ConfigError
 from optllm.optimizers.api import optimize

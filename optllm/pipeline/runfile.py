@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optllm.config import RunConfig, Split
-from optllm.data.dataset import Dataset
+from optllm.config import RunConfig
+from optllm.data.dataset import Dataset, Split
 from optllm.data.savefile import Fields, Spec, Stored, read_saved, write_saved
 from optllm.exceptions import ConfigError, SavedFileError
 from optllm.optimizers.front import Front

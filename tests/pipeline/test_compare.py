@@ -237,7 +237,7 @@ def test_a_predictor_already_trained_is_reused_for_its_seed_only(dataset, compar
     parameters takes the session's prediction (same result, no training); other seeds,
     or a changed parameter, train."""
     import optllm.pipeline.compare as compare_module
-    from optllm.config import split_queries
+    from optllm.data.dataset import split_queries
     from optllm.pipeline.compare import Trained
     from optllm.pipeline.run import train_and_predict
 
