@@ -3,9 +3,10 @@ robust score and the per-model quality table.
 
 The pipeline sees a featuriser and a learner only through `Featuriser` and `Learner`: a
 featuriser turns query texts into a feature matrix, a learner fits 0/1 success labels on it
-and predicts, per query and model, the success probability P and its spread U. Every class in
-`FEATURISER_CLASSES` and `LEARNER_CLASSES` meets them (tests/predict/test_base.py checks it),
-so a new one plugs into `auto`, the command, the app and saved policies by its registry name.
+and predicts, per query and model, the success probability P and its spread U. Every class
+in `optllm.predict.registry` meets them (mypy checks the classes, tests/predict/test_base.py
+each one fitted), so a new one plugs into `auto`, the command, the app and saved policies by
+its registry name.
 `robust_score` turns P and U into the score the optimiser uses; `quality_frame` compares a
 learner's out-of-sample predictions of the labelled rows with the base-rate prior's, model by
 model (`quality_` on every learner, the Predictor screen's table).
@@ -36,7 +37,7 @@ ModelNames: TypeAlias = Sequence[str | int]
 
 def is_sparse(X: object) -> TypeGuard[sp.csr_matrix]:
     """`scipy.sparse.issparse` as a type guard, so that a sparse branch type-checks (scipy
-    has no type stubs: measured, scipy-stubs would add its own errors to fix)."""
+    ships no type hints, so `issparse` itself narrows nothing)."""
     return bool(sp.issparse(X))
 
 
