@@ -9,7 +9,6 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ from optllm.exceptions import ConfigError
 from optllm.optimizers.api import StepEvent, iter_optimize
 from optllm.optimizers.front import Front
 from optllm.predict import select as auto
-from optllm.predict.xgboost import robust_score
+from optllm.predict.base import Featuriser, Learner, robust_score
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
@@ -59,9 +58,9 @@ class Prediction:
     mean: np.ndarray
     spread: np.ndarray
     scores: np.ndarray
-    predictor: Any | None
+    predictor: Learner | None
     quality: pd.DataFrame
-    featuriser: Any | None
+    featuriser: Featuriser | None
     choice: auto.Choice | None = None
     learning_curve: pd.DataFrame | None = None
 
@@ -422,7 +421,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False
         write_table(front_frame(result.front, result.evaluation, result.prediction.spread,
                                 models=result.dataset.models), staging / "front.csv")
         write_json(result.summary(), staging / "summary.json")
-        names = OUTPUT_NAMES[:3]
+        names: tuple[str, ...] = OUTPUT_NAMES[:3]
         if result.selected is not None:
             table = allocation_table(result.allocated, result.prediction,
                                      result.front.allocation(result.selected))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,23 @@ import pandas as pd
 from optllm.evaluation import evaluate
 from optllm.exceptions import ConfigError
 from optllm.optimizers.api import optimize
-from optllm.predict.features import NoFeatures, as_texts, make_featuriser
-from optllm.predict.learners import fold_ids, fold_prior, log_loss_rows, make_learner
-from optllm.predict.xgboost import quality_frame
+from optllm.predict.base import (
+    Features,
+    Featuriser,
+    Labels,
+    Learner,
+    OutOfFoldLearner,
+    Texts,
+    quality_frame,
+)
+from optllm.predict.features import NoFeatures, WordCharFeaturiser, as_texts, make_featuriser
+from optllm.predict.learners import (
+    LogisticPredictor,
+    fold_ids,
+    fold_prior,
+    log_loss_rows,
+    make_learner,
+)
 from optllm.progress import (
     Progress,
     ProgressCallback,
@@ -62,7 +76,7 @@ class Candidate:
 
     featuriser: str
     learner: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -90,25 +104,25 @@ class Choice:
     XGBoost (fitted per fold only)."""
 
     candidate: Candidate
-    featurisers: dict[str, Any]
+    featurisers: dict[str, Featuriser]
     scores: pd.DataFrame
     reason: str
-    learner: Any
+    learner: Learner | None
 
     @property
-    def featuriser(self) -> Any:
+    def featuriser(self) -> Featuriser:
         """The chosen candidate's fitted featuriser."""
         return self.featurisers[self.candidate.featuriser]
 
 
 def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | None,
-                     should_stop: ShouldStop | None) -> dict[str, Any]:
+                     should_stop: ShouldStop | None) -> dict[str, Featuriser]:
     """Each named featuriser fitted on all texts; word and char TF-IDF are taken from a
     fitted word+char featuriser when it is needed anyway (its blocks are the same)."""
-    fitted: dict[str, Any] = {"none": NoFeatures().fit(texts_all)}
+    fitted: dict[str, Featuriser] = {"none": NoFeatures().fit(texts_all)}
     if "word+char" in names:
-        both = make_featuriser("word+char", random_state=random_state).fit(
-            texts_all, should_stop=should_stop)
+        both = WordCharFeaturiser(random_state=random_state).fit(texts_all,
+                                                                 should_stop=should_stop)
         fitted |= {"word+char": both, "tfidf": both.word_, "char-tfidf": both.char_}
     for name in names - fitted.keys():
         fitted[name] = make_featuriser(name, random_state=random_state).fit(
@@ -117,10 +131,10 @@ def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | 
 
 
 def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps: int,
-          n_jobs: int = 1) -> Any:
+          n_jobs: int = 1) -> Learner:
     """The candidate's learner: spread from `n_bootstraps` refits (0 where it can be
     skipped, for scoring), folds from `cv` and `random_state`, XGBoost on `n_jobs` threads."""
-    kw: dict[str, Any] = {"random_state": random_state}
+    kw: dict[str, object] = {"random_state": random_state}
     if candidate.learner == "xgboost":
         kw |= {"n_bootstraps": max(n_bootstraps, _XGBOOST_CV_BOOTSTRAPS), "n_jobs": n_jobs}
     else:
@@ -130,16 +144,17 @@ def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps:
     return make_learner(candidate.learner, **(kw | candidate.params))
 
 
-def _out_of_fold(candidate: Candidate, X: Any, Y: np.ndarray, folds: np.ndarray, cv: int,
-                 random_state: int | None, should_stop: ShouldStop | None,
-                 progress: ProgressCallback | None = None) -> tuple[np.ndarray, Any]:
+def _out_of_fold(candidate: Candidate, X: Features, Y: np.ndarray, folds: np.ndarray,
+                 cv: int, random_state: int | None, should_stop: ShouldStop | None,
+                 progress: ProgressCallback | None = None
+                 ) -> tuple[np.ndarray, Learner | None]:
     """(n, M) out-of-fold probabilities and the learner fitted on all rows: from one fit
     where the learner keeps them, else by refitting on each fold's complement (learner None).
     `progress` gets the learner's reports, per fold for the refits."""
     learner = _make(candidate, cv, random_state, 0)
     if candidate.learner != "xgboost":
         learner.fit(X, Y, progress=progress, should_stop=should_stop)
-        return learner.oof_proba_, learner
+        return cast(OutOfFoldLearner, learner).oof_proba_, learner
     P = np.empty(Y.shape)
     n_folds = int(folds.max()) + 1
     for k in range(n_folds):
@@ -160,7 +175,7 @@ def _in_fold(progress: ProgressCallback, k: int, n_folds: int) -> ProgressCallba
     return inner
 
 
-def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> pd.DataFrame:
+def _score_table(rows: list[dict[str, object]], losses: dict[str, np.ndarray]) -> pd.DataFrame:
     """Candidates best first, with each one's paired log-loss gain over the prior and the
     standard error of that gain (rows: labelled queries, averaged over models)."""
     prior = losses[PRIOR.name]
@@ -171,7 +186,7 @@ def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> p
     return frame.sort_values("log_loss", kind="stable").reset_index(drop=True)
 
 
-def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Sequence[object],
+def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
                      *, candidates: Sequence[Candidate] = DEFAULT_CANDIDATES, cv: int = 5,
                      random_state: int | None = 0, force: bool = False,
                      progress: ProgressCallback | None = None,
@@ -243,13 +258,14 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
     return Choice(chosen, featurisers, scores, reason, learners[chosen.name])
 
 
-def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any, *,
+def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Labels, *,
                   featuriser: str = AUTO, learner: str = AUTO, n_bootstraps: int = 30,
                   model_names: list[str] | None = None, cv: int = 5,
                   random_state: int | None = 0, n_jobs: int = 1,
                   progress: ProgressCallback | None = None,
                   should_stop: ShouldStop | None = None,
-                  timings: dict[str, float] | None = None) -> tuple[Any, Any, Choice]:
+                  timings: dict[str, float] | None = None
+                  ) -> tuple[Featuriser, Learner, Choice]:
     """What `pipeline.train_and_predict` needs: (fitted featuriser, fitted predictor, Choice).
 
     `featuriser` and `learner` are registry names or "auto": "auto" lets `choose_predictor`
@@ -279,7 +295,8 @@ def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any,
     timings["choose"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
-    if choice.candidate.learner == "logistic":  # keep the C chosen per model, add the spread
+    predictor: Learner
+    if isinstance(choice.learner, LogisticPredictor):  # keep the C chosen per model, add the spread
         predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True)
     else:
         predictor = _make(choice.candidate, cv, random_state, n_bootstraps, n_jobs)
@@ -309,7 +326,7 @@ def verdict(quality: pd.DataFrame) -> str:
             f"(mean AUC {auc:.2f}).")
 
 
-def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.ndarray,
+def learning_curve(texts_train: Texts, Y_train: Labels, costs_train: np.ndarray,
                    choice: Choice, *,
                    fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), cv: int = 5,
                    random_state: int | None = 0, should_stop: ShouldStop | None = None
@@ -329,7 +346,7 @@ def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.
     others = choice.scores[choice.scores["candidate"] != PRIOR.name]
     if candidate == PRIOR and len(others):
         candidate = Candidate(others["featuriser"].iloc[0], others["learner"].iloc[0])
-    elif candidate.learner == "logistic":
+    elif isinstance(choice.learner, LogisticPredictor):
         chosen = choice.learner.C_[~np.isnan(choice.learner.C_)]
         if chosen.size:
             candidate = Candidate(candidate.featuriser, candidate.learner,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from optllm.pipeline.run import Prediction
 
 #: (RunConfig field, label, Input type) of the numeric fields.
-FIELDS = (
+FIELDS: tuple[tuple[str, str, Literal["integer", "number"]], ...] = (
     ("train_fraction", "train frac.", "number"),
     ("bootstraps", "bootstraps", "integer"),
     ("alpha", "alpha", "number"),
@@ -97,7 +97,7 @@ class PredictorScreen(ModeScreen):
         """The parameters as typed, checked; raises ConfigError naming the bad one."""
         from optllm.exceptions import ConfigError
 
-        values: dict[str, object] = {}
+        values: dict[str, float] = {}  # an "integer" field holds an int
         for name, _, kind in FIELDS:
             text = self.query_one(f"#{name}", Input).value.strip()
             try:
@@ -106,12 +106,15 @@ class PredictorScreen(ModeScreen):
                 word = "a whole number" if kind == "integer" else "a number"
                 raise ConfigError(f"{name.replace('_', ' ')} must be {word}; got {text!r}"
                                   ) from None
-        if int(values["seed"]) < 0:  # type: ignore[call-overload]
+        if values["seed"] < 0:
             raise ConfigError(f"seed must be 0 or more; got {values['seed']}")
-        values["featuriser"] = str(self.query_one("#featuriser", Select).value)
-        values["learner"] = str(self.query_one("#learner", Select).value)
-        values["learning_curve"] = bool(self.query_one("#learning_curve", Select).value)
-        return dataclasses.replace(self.session.config, **values).check()
+        return dataclasses.replace(
+            self.session.config, train_fraction=values["train_fraction"],
+            bootstraps=int(values["bootstraps"]), alpha=values["alpha"],
+            seed=int(values["seed"]),
+            featuriser=str(self.query_one("#featuriser", Select).value),
+            learner=str(self.query_one("#learner", Select).value),
+            learning_curve=bool(self.query_one("#learning_curve", Select).value)).check()
 
     def _checked_config(self) -> RunConfig | None:
         from optllm.exceptions import ConfigError
@@ -207,7 +210,7 @@ class PredictorScreen(ModeScreen):
                     "Not trained yet. Press t to train." if self.session.dataset is not None
                     else "Not trained yet. Load a dataset first (screen 1).")
             return
-        from optllm.predict.xgboost import vs_prior
+        from optllm.predict.base import vs_prior
 
         quality = prediction.quality
         verdicts = vs_prior(quality["auc"], quality["brier"], quality["prior_brier"])
