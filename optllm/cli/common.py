@@ -64,6 +64,12 @@ def check_out_file(path: str, *, force: bool, option: str) -> Path:
     return target
 
 
+#: `--feature-columns` of every command that trains a predictor.
+FEATURE_COLUMNS_HELP = ("extra columns the predictor may use: auto (default: those with few "
+                        "distinct values, at most ~1%% of the rows), none, or comma-separated "
+                        "names; never a model's own columns (<model>_...)")
+
+
 def add_run_arguments(run_parser: argparse.ArgumentParser) -> None:
     """The options of `optllm run` for allocating a batch of new, unlabelled queries."""
     group = run_parser.add_argument_group(

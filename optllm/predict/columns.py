@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from optllm.config import parse_feature_columns
 from optllm.exceptions import ConfigError, NotFittedError
 from optllm.progress import ShouldStop
 
@@ -51,18 +52,6 @@ def candidate_columns(metadata: pd.DataFrame, models: Sequence[str]) -> list[str
     return [str(c) for c in metadata.columns if not model_owned(str(c), models)]
 
 
-def parse_feature_columns(text: str) -> FeatureColumns:
-    """`--feature-columns` as typed: "auto", "none", or comma-separated names."""
-    stripped = text.strip()
-    if stripped.lower() in (AUTO, NONE):
-        return stripped.lower()
-    names = tuple(name.strip() for name in stripped.split(","))
-    if not all(names):
-        raise ConfigError(f"feature columns must be auto, none or comma-separated column "
-                          f"names; got {text!r}")
-    return names
-
-
 def auto_columns(metadata: pd.DataFrame, models: Sequence[str]) -> list[str]:
     """The candidate columns shaped like a category (see the module docstring)."""
     limit = max(AUTO_MIN_LEVELS, int(AUTO_MAX_SHARE * len(metadata)))
@@ -80,13 +69,12 @@ def choose_columns(metadata: pd.DataFrame, models: Sequence[str], spec: FeatureC
                    where: str = "the data") -> list[str]:
     """The feature columns `spec` asks for; a name that is not an extra column, or that
     belongs to a model, is a ConfigError listing the columns available."""
+    if isinstance(spec, str):
+        spec = parse_feature_columns(spec)
     if spec == AUTO:
         return auto_columns(metadata, models)
     if spec == NONE:
         return []
-    if isinstance(spec, str):
-        spec = parse_feature_columns(spec)
-        return choose_columns(metadata, models, spec, where)
     available = candidate_columns(metadata, models)
     for name in spec:
         if model_owned(name, models) and name in metadata.columns:
@@ -161,8 +149,7 @@ class ColumnFeaturiser(TransformerMixin, BaseEstimator):
 
     `use_text` False leaves the text block out (a learner on the columns alone).
     `transform(texts, columns)` needs the encoder's columns (a DataFrame, one row per text);
-    a missing column is a ConfigError naming it. Output is CSR when either block is sparse
-    and the text block is sparse, else a dense float32 array.
+    a missing column is a ConfigError naming it. Output as in `hstack_blocks`.
     """
 
     def __init__(self, text: Any = None, encoder: CategoryEncoder | None = None,

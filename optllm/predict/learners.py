@@ -609,7 +609,7 @@ class ClusterRatePredictor(_RateLearner):
                 km = KMeans(n_clusters=k, n_init=self.n_init,
                             random_state=self.random_state).fit(Xn)
             codes = km.labels_.astype(np.int64)
-            strength, oof = fold_shrunk_rates(codes, k, Y, folds, tuple(self.strengths))
+            oof = fold_shrunk_rates(codes, k, Y, folds, tuple(self.strengths))[1]
             loss = float(log_loss_rows(Y, oof).mean())
             if best is None or loss < best[0]:
                 best = (loss, oof, codes, np.asarray(km.cluster_centers_))
