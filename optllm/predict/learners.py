@@ -169,6 +169,7 @@ class PriorPredictor(_Learner):
                          ) -> tuple[np.ndarray, np.ndarray]:
         """The rate and its standard error, repeated for every row: (N, M) float64 each."""
         n = self._check_X(X).shape[0]
+        check_cancelled(should_stop, "predict")
         report(progress, "predict", n, n)
         return (np.repeat(self.rate_[None, :], n, axis=0),
                 np.repeat(self.se_[None, :], n, axis=0))
