@@ -130,7 +130,7 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         rows, cols = [], []
         offset = 0
         for column, levels in zip(self.columns, self.levels_, strict=True):
-            codes = pd.Categorical(category_values(frame, column), categories=levels).codes
+            codes = pd.Index(levels).get_indexer(category_values(frame, column))
             seen = np.flatnonzero(codes >= 0)
             rows.append(seen)
             cols.append(codes[seen].astype(np.int64) + offset)
