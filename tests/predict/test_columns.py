@@ -95,7 +95,7 @@ def test_a_models_own_columns_are_never_used() -> None:
     a, b = run(leaky, config), run(scrambled, config)
     np.testing.assert_array_equal(a.prediction.mean, b.prediction.mean)
     for name in ("cheap_answer", "cheap", "cheap_cost"):
-        with pytest.raises(ConfigError, match="belongs to a model|no feature column"):
+        with pytest.raises(ConfigError, match=r"belongs to a model|no feature column"):
             choose_columns(leaky.metadata.assign(cheap_cost=1.0), MODELS, (name,))
 
 
@@ -129,7 +129,7 @@ def test_encoder_one_hot_with_unseen_and_missing_levels() -> None:
     assert enc.levels_ == [["", "x", "y"], ["1", "2", "3"]]
     X = enc.transform(pd.DataFrame({"a": ["y", "z"], "b": [3, 9]})).toarray()
     np.testing.assert_array_equal(X, [[0, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0]])
-    with pytest.raises(ConfigError, match="needs feature column.*'b'"):
+    with pytest.raises(ConfigError, match=r"needs feature column.*'b'"):
         enc.transform(pd.DataFrame({"a": ["x"]}))
 
 
