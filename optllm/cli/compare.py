@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from optllm.cli.common import FEATURE_COLUMNS_HELP, check_out_dir
-from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
+from optllm.config import RunConfig
 from optllm.exceptions import ConfigError
+from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 
 #: What `compare` writes into its folder, which it replaces as a whole (fronts of an earlier
 #: comparison's other seeds or methods do not linger).

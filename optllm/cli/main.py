@@ -22,13 +22,12 @@ from optllm.cli.progress_bar import ProgressBar
 from optllm.config import (
     COST_UNITS,
     DEFAULT_ALPHA,
-    FEATURISER_CHOICES,
-    LEARNER_CHOICES,
     RunConfig,
     parse_accuracy,
     parse_usd,
 )
 from optllm.exceptions import Cancelled, OptLLMError
+from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 
 #: The one definition of every run default: `run`, `compare` and the app's help take theirs.
 DEFAULTS = RunConfig()

@@ -26,12 +26,12 @@ from optllm.optimizers.api import optimize
 from optllm.predict.columns import CategoryEncoder, ColumnFeaturiser, featurise, hstack_blocks
 from optllm.predict.features import NoFeatures, as_texts, make_featuriser
 from optllm.predict.learners import (
-    LEARNER_CLASSES,
     fold_ids,
     fold_prior,
     log_loss_rows,
     make_learner,
 )
+from optllm.predict.registry import learner_class
 from optllm.predict.xgboost import quality_frame
 from optllm.progress import (
     Progress,
@@ -110,7 +110,7 @@ class Choice:
         """The chosen candidate's fitted featuriser, with the extra columns beside it when
         its learner uses them (a `ColumnFeaturiser`)."""
         text = self.featurisers[self.candidate.featuriser]
-        blocks = LEARNER_CLASSES[self.candidate.learner].feature_blocks
+        blocks = learner_class(self.candidate.learner).feature_blocks
         if self.encoder is None or not self.encoder.columns or "columns" not in blocks:
             return text
         return ColumnFeaturiser(text, self.encoder, use_text="text" in blocks)
@@ -189,7 +189,7 @@ def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> p
 def _candidate_features(candidate: Candidate, text: dict[str, Any], onehot: Any) -> Any:
     """The features a candidate's learner takes: its text block, the one-hot columns, or
     both (`feature_blocks` of the learner class)."""
-    blocks = LEARNER_CLASSES[candidate.learner].feature_blocks
+    blocks = learner_class(candidate.learner).feature_blocks
     X = text[candidate.featuriser] if "text" in blocks else text["none"]
     return hstack_blocks(X, onehot) if "columns" in blocks and onehot is not None else X
 
@@ -222,7 +222,7 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
               and columns_train is not None else None)
     tried = [c for c in candidates if c != PRIOR
              and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)
-             and (LEARNER_CLASSES[c.learner].feature_blocks != ("columns",)
+             and (learner_class(c.learner).feature_blocks != ("columns",)
                   or onehot is not None)]
     tried.append(PRIOR)
     texts_all = as_texts(texts_all)
