@@ -26,6 +26,7 @@ from optllm.pipeline.routing import (
     policy_from_result,
     rate_for_point,
     rate_interval,
+    reproducible_point,
     route_file,
     route_queries,
     route_scores,
@@ -39,7 +40,9 @@ def new_queries():
 
 @pytest.fixture(scope="module")
 def result(new_queries):
-    config = RunConfig(bootstraps=3, method="hull", budget=0.1)
+    # A per-query learner: the rate learners tie whole groups, whose inner points no rate
+    # reproduces (test_tied_moves_route_to_the_point_before_them).
+    config = RunConfig(bootstraps=3, method="hull", budget=0.1, learner="logistic")
     return run_batch(generate(150, 3, seed=0), (new_queries.query_ids, new_queries.queries),
                      config, token_method="estimate")
 
@@ -70,6 +73,21 @@ def test_every_hull_point_is_reproduced_by_its_rate(seed):
         assert low <= rate_for_point(front, k) <= high
         np.testing.assert_array_equal(route_scores(scores, costs, rate_for_point(front, k)),
                                       front.allocation(k))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tied_moves_route_to_the_point_before_them(seed):
+    """Group-level scores (the rate learners) tie whole groups of moves; every point then
+    maps to one a rate reproduces, no dearer."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 4, 60)
+    scores, costs = rng.random((4, 3))[group], np.tile(rng.random(3), (60, 1))
+    front = optimize(scores, costs, method="hull")
+    for k in range(len(front)):
+        j = reproducible_point(front, k)
+        assert j <= k
+        np.testing.assert_array_equal(route_scores(scores, costs, rate_for_point(front, j)),
+                                      front.allocation(j))
 
 
 def test_a_single_point_front_routes_to_the_best_model_at_rate_zero():
