@@ -210,3 +210,31 @@ def test_route_file_writes_gzipped_csv_and_jsonl(policy, new_queries, tmp_path):
     route_file(policy, src, tmp_path / "out.jsonl.gz", chunk_rows=30)
     jsonl = pd.read_json(tmp_path / "out.jsonl.gz", lines=True, dtype={"query_id": str})
     assert jsonl["model"].tolist() == whole["model"].tolist()
+
+
+@pytest.fixture(scope="module")
+def group_policy(new_queries):
+    config = RunConfig(bootstraps=2, method="hull", budget=0.1, learner="group-rate",
+                       feature_columns="topic")
+    result = run_batch(generate(150, 3, seed=0),
+                       (new_queries.query_ids, new_queries.queries, new_queries.metadata),
+                       config, token_method="estimate")
+    return policy_from_result(result)
+
+
+def test_routing_needs_the_feature_columns(group_policy, new_queries, tmp_path):
+    assert group_policy.feature_columns == ["topic"]
+    src = tmp_path / "new.csv"
+    pd.DataFrame({"query": new_queries.queries, "lang": "en"}).to_csv(src, index=False)
+    with pytest.raises(DatasetError, match=r"new.csv: no column 'topic'.*'lang'"):
+        route_file(group_policy, src, tmp_path / "out.csv")
+    pd.DataFrame({"query": new_queries.queries, "topic": new_queries.metadata["topic"]}
+                 ).to_csv(src, index=False)
+    summary = route_file(group_policy, src, tmp_path / "out.csv")
+    assert summary.n_queries == new_queries.n_queries
+
+
+def test_an_unseen_level_gets_the_models_overall_rate(group_policy, new_queries):
+    unseen = pd.DataFrame({"topic": ["a topic never seen"] * 3})
+    _, P, _, _ = group_policy.predict(new_queries.queries[:3], unseen)
+    np.testing.assert_allclose(P, np.tile(group_policy.predictor.rate_, (3, 1)))
