@@ -152,8 +152,7 @@ class ColumnFeaturiser(TransformerMixin, BaseEstimator):
     a missing column is a ConfigError naming it. Output as in `hstack_blocks`.
     """
 
-    def __init__(self, text: Any = None, encoder: CategoryEncoder | None = None,
-                 use_text: bool = True) -> None:
+    def __init__(self, text: Any, encoder: CategoryEncoder, use_text: bool = True) -> None:
         self.text = text
         self.encoder = encoder
         self.use_text = use_text

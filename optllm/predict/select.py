@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -110,7 +110,7 @@ class Choice:
         """The chosen candidate's fitted featuriser, with the extra columns beside it when
         its learner uses them (a `ColumnFeaturiser`)."""
         text = self.featurisers[self.candidate.featuriser]
-        blocks = learner_class(self.candidate.learner).feature_blocks
+        blocks = feature_blocks(self.candidate.learner)
         if self.encoder is None or not self.encoder.columns or "columns" not in blocks:
             return text
         return ColumnFeaturiser(text, self.encoder, use_text="text" in blocks)
@@ -186,10 +186,15 @@ def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> p
     return frame.sort_values("log_loss", kind="stable").reset_index(drop=True)
 
 
+def feature_blocks(learner: str) -> tuple[str, ...]:
+    """The feature blocks the registered learner takes ("text", "columns")."""
+    return cast("tuple[str, ...]", learner_class(learner).feature_blocks)  # type: ignore[attr-defined]
+
+
 def _candidate_features(candidate: Candidate, text: dict[str, Any], onehot: Any) -> Any:
     """The features a candidate's learner takes: its text block, the one-hot columns, or
     both (`feature_blocks` of the learner class)."""
-    blocks = learner_class(candidate.learner).feature_blocks
+    blocks = feature_blocks(candidate.learner)
     X = text[candidate.featuriser] if "text" in blocks else text["none"]
     return hstack_blocks(X, onehot) if "columns" in blocks and onehot is not None else X
 
@@ -222,7 +227,7 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
               and columns_train is not None else None)
     tried = [c for c in candidates if c != PRIOR
              and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)
-             and (learner_class(c.learner).feature_blocks != ("columns",)
+             and (feature_blocks(c.learner) != ("columns",)
                   or onehot is not None)]
     tried.append(PRIOR)
     texts_all = as_texts(texts_all)

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 from optllm.data.savefile import Fields, Stored, read_saved, write_saved
 from optllm.exceptions import Cancelled, ConfigError, NotFittedError, SavedFileError
 from optllm.predict.learners import make_learner
-from optllm.predict.registry import LEARNERS, learner_class
+from optllm.predict.registry import LEARNERS
+from optllm.predict.select import feature_blocks
 from optllm.predict.state import load_learner, save_learner
 
 #: Quick parameters of every registered learner (seeded).
@@ -138,5 +139,5 @@ def test_errors_of_an_unfitted_or_misused_learner(name: str) -> None:
 
 @pytest.mark.parametrize("name", LEARNERS)
 def test_feature_blocks_are_declared(name: str) -> None:
-    blocks = learner_class(name).feature_blocks
+    blocks = feature_blocks(name)
     assert set(blocks) <= {"text", "columns"}
