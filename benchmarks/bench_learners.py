@@ -14,7 +14,7 @@ per-model effects drive success (`exam_dataset`).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_learners.py [--seeds 3]
         [--fractions 0.01 0.02 0.05] [--datasets exam logparsing overruling]
-        [--learners prior logistic shared-logistic group-rate cluster-rate] [--data-dir DIR]
+        [--learners prior logistic group-rate cluster-rate] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from optllm.predict.select import fit_predictor
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 #: The featuriser each learner is measured with (the rate learner on columns needs none).
-FEATURISER = {"prior": "auto", "logistic": "word+char", "shared-logistic": "word+char",
-              "knn": "word+char", "group-rate": "auto", "cluster-rate": "tfidf"}
+FEATURISER = {"prior": "auto", "logistic": "word+char", "knn": "word+char",
+              "group-rate": "auto", "cluster-rate": "tfidf"}
 
 
 def exam_dataset(n: int = 12_000, n_models: int = 11, n_categories: int = 40,
@@ -126,8 +126,7 @@ def main() -> None:
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.02, 0.05])
     parser.add_argument("--datasets", nargs="+", default=["exam", "logparsing", "overruling"])
     parser.add_argument("--learners", nargs="+",
-                        default=["prior", "logistic", "shared-logistic", "group-rate",
-                                 "cluster-rate"])
+                        default=["prior", "logistic", "group-rate", "cluster-rate"])
     args = parser.parse_args()
     rows = []
     for name in args.datasets:

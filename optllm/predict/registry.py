@@ -40,9 +40,6 @@ LEARNERS: dict[str, Entry] = _by_name(
           "one L2 logistic regression per model, strength by cross-validation"),
     Entry("knn", "optllm.predict.learners:KNNPredictor",
           "success rate of the nearest labelled queries, k by cross-validation"),
-    Entry("shared-logistic", "optllm.predict.irt:SharedLogisticPredictor",
-          "item-response logistic model: each model's ability and weights, a query "
-          "difficulty shared by all models"),
     Entry("group-rate", "optllm.predict.rates:GroupRatePredictor",
           "per group of the extra columns' values, each model's rate shrunk toward its overall "
           "rate"),

@@ -25,7 +25,6 @@ from optllm.predict.features import (
     TfidfSvdFeaturiser,
     WordCharFeaturiser,
 )
-from optllm.predict.irt import SharedLogisticPredictor
 from optllm.predict.learners import (
     KNNPredictor,
     LogisticPredictor,
@@ -183,11 +182,6 @@ _ARRAYS: dict[type, dict[str, Spec]] = {
                         "intercept_": Spec(("M",)),
                         "boot_coef_": Spec(("D", "BM")),
                         "boot_intercept_": Spec(("BM",))},
-    SharedLogisticPredictor: {"columns_": Spec(("D",), kind="i", low=0),
-                              "ability_": Spec(("M",)),
-                              "coef_": Spec(("D", "M")),
-                              "difficulty_": Spec(("D",)),
-                              "precision_": Spec(("D", "M"), low=1e-300)},
     GroupRatePredictor: {"groups_": Spec(("G", "F")),
                          "group_rows_": Spec(("G",), low=1.0),
                          "group_positives_": Spec(("G", "M"), low=0.0),
@@ -229,8 +223,6 @@ def save_learner(learner: Any) -> tuple[dict[str, Any], Stored]:
     stored.arrays |= {attr: getattr(learner, attr) for attr in _ARRAYS[type(learner)]}
     if isinstance(learner, GroupRatePredictor | ClusterRatePredictor):
         manifest["strength"] = float(learner.strength_)
-    if isinstance(learner, SharedLogisticPredictor):
-        manifest["C"] = float(learner.C_)
     if isinstance(learner, KNNPredictor):
         X = learner.X_
         manifest["X_sparse"] = bool(sp.issparse(X))
@@ -262,15 +254,12 @@ def load_learner(fields: Fields, manifest: dict[str, Any]) -> Any:
 
 def _check_learner(fields: Fields, manifest: dict[str, Any], learner: Any) -> None:
     """Checks that tie fields together, and the parameters prediction uses."""
-    if isinstance(learner, SharedLogisticPredictor):
-        learner.C_ = fields.value(manifest, "C", float, low=1e-300)
-    if isinstance(learner, LogisticPredictor | SharedLogisticPredictor):
+    if isinstance(learner, LogisticPredictor):
         columns = learner.columns_
         if columns.size and (columns.max() >= learner.n_features_in_
                              or (np.diff(columns) <= 0).any()):
             raise fields.fail("columns_", f"must be increasing feature indices below "
                               f"{learner.n_features_in_}")
-    if isinstance(learner, LogisticPredictor):
         if learner.boot_intercept_.size % learner.n_models_:
             raise fields.fail("boot_intercept_", f"size {learner.boot_intercept_.size} is not "
                               f"a multiple of the {learner.n_models_} models")

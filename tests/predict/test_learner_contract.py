@@ -25,7 +25,6 @@ FAST: dict[str, dict[str, Any]] = {
     "xgboost": {"n_bootstraps": 3, "n_estimators": 5, "n_jobs": 1, "random_state": 0},
     "logistic": {"n_bootstraps": 4, "Cs": (1.0, 10.0), "cv": 3, "random_state": 0},
     "knn": {"n_neighbors": 5, "cv": 3, "random_state": 0},
-    "shared-logistic": {"Cs": (1.0, 10.0), "cv": 3, "random_state": 0},
     "group-rate": {"cv": 3, "random_state": 0},
     "cluster-rate": {"cv": 3, "random_state": 0, "n_init": 1},
     "prior": {"cv": 3, "random_state": 0},
