@@ -22,7 +22,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 def main() -> None:
-    from optllm.cli.main import ProgressBar
+    from optllm.cli.progress_bar import ProgressBar
     from optllm.config import RunConfig
     from optllm.data.files import write_table
     from optllm.data.tables import load_dataset

@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from optllm.cli import main as cli
-from optllm.cli.common import add_parsers, handle_route
+from optllm.cli import route as route_command
+from optllm.cli import run as run_command
 from optllm.config import RunConfig
 from optllm.data.synthetic import generate
 from optllm.exceptions import DatasetError, ExportError
@@ -188,11 +188,11 @@ def test_route_on_the_command_line(policy, new_queries, tmp_path, capsys):
     pd.DataFrame({"query": new_queries.queries}).to_parquet(tmp_path / "q.parquet")
     top = argparse.ArgumentParser(prog="optllm")
     sub = top.add_subparsers(dest="command", required=True)
-    cli._add_run(sub)
-    add_parsers(sub)
+    run_command.add_parser(sub)
+    route_command.add_parser(sub)
     args = top.parse_args(["route", str(tmp_path / "p.policy"), str(tmp_path / "q.parquet"),
                            "--out", str(tmp_path / "routed.csv")])
-    assert handle_route(args) == 0
+    assert route_command.run(args) == 0
     out = capsys.readouterr().out
     assert "routed 80 queries" in out and "expected accuracy" in out
     routed = pd.read_csv(tmp_path / "routed.csv")
