@@ -36,6 +36,9 @@ from optllm.predict.state import load_quality, quality_arrays
 FILE_FORMAT = "optllm-run"
 FILE_VERSION = 2
 MAX_SAVED_POINTS = 256
+#: Run parameters added after run files of this version were first written; a file without
+#: one takes the default (the behaviour the run had then).
+ADDED_PARAMETERS = ("feature_columns",)
 
 
 class RunFileError(SavedFileError):
@@ -192,10 +195,12 @@ def _load_config(fields: Fields, data: dict) -> RunConfig:
     kinds = {"float": float, "int": int, "str": str, "bool": bool}
     values = {}
     for spec in dataclasses.fields(RunConfig):
+        if spec.name in ADDED_PARAMETERS and spec.name not in data:
+            continue  # a file from before the parameter existed: its default applies
         kind = str(spec.type).removesuffix(" | None")
         values[spec.name] = part.value(data, spec.name, kinds[kind],
                                        optional=str(spec.type).endswith("| None"))
-    if set(data) - set(values):
+    if set(data) - {spec.name for spec in dataclasses.fields(RunConfig)}:
         raise part.fail(sorted(set(data) - set(values))[0], "is not a run parameter")
     try:
         return RunConfig(**values).check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -182,3 +183,12 @@ def test_the_feature_columns_and_their_levels_are_saved(run: dict, tmp_path: Pat
                   manifest={"feature_columns.topic": [1, 2]})
     with pytest.raises(RunFileError, match="feature_columns/topic: must be a list of strings"):
         load_run(bad)
+
+
+def test_a_file_from_before_feature_columns_still_opens(run: dict, tmp_path: Path) -> None:
+    path = save(run, tmp_path / "run.optllm")
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    config = {k: v for k, v in manifest["config"].items() if k != "feature_columns"}
+    older = rewrite(path, tmp_path / "older.optllm", manifest={"config": config})
+    assert load_run(older).config.feature_columns == "auto"
