@@ -24,10 +24,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import normalize
 
 from optllm.exceptions import ConfigError
-from optllm.predict.learners import (  # the learners' shared base and checks
-    _PREDICT_BATCH,
-    _check_xy,
-    _Learner,
+from optllm.predict.learners import (
+    PREDICT_BATCH,
+    Learner,
+    check_xy,
     fold_ids,
     fold_prior,
     log_loss_rows,
@@ -82,7 +82,7 @@ def fold_shrunk_rates(codes: np.ndarray, n_groups: int, Y: np.ndarray, folds: np
     return float(strengths[best]), oof[..., best]
 
 
-class _RateLearner(_Learner):
+class _RateLearner(Learner):
     """Per-group success rates shrunk toward each model's rate; subclasses say what a
     group is (`_fit_groups` at fit, `_codes` at prediction; code -1: no group)."""
 
@@ -111,9 +111,9 @@ class _RateLearner(_Learner):
         U = np.empty((n, self.n_models_))
         table = shrunk_rates(self.group_rows_, self.group_positives_, self.rate_,
                              self.strength_)
-        for start in range(0, n, _PREDICT_BATCH):
+        for start in range(0, n, PREDICT_BATCH):
             check_cancelled(should_stop, "predict")
-            stop = min(start + _PREDICT_BATCH, n)
+            stop = min(start + PREDICT_BATCH, n)
             codes = self._codes(X[start:stop])
             known = codes >= 0
             rows = np.where(known, self.group_rows_[np.maximum(codes, 0)], 0.0)
@@ -164,7 +164,7 @@ class GroupRatePredictor(_RateLearner):
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> GroupRatePredictor:
         """Group the rows, count each group's successes, choose the strength; returns self."""
-        X, Y, names = _check_xy(X, Y, model_names)
+        X, Y, names = check_xy(X, Y, model_names)
         self._check_strengths()
         check_cancelled(should_stop, "train")
         keys, first, codes = np.unique(_row_keys(X), return_index=True, return_inverse=True)
@@ -218,7 +218,7 @@ class ClusterRatePredictor(_RateLearner):
             should_stop: ShouldStop | None = None) -> ClusterRatePredictor:
         """Cluster for each k of the grid, keep the k and strength of lowest K-fold
         log-loss; returns self."""
-        X, Y, names = _check_xy(X, Y, model_names)
+        X, Y, names = check_xy(X, Y, model_names)
         self._check_strengths()
         if self.rows_per_cluster < 1 or self.max_clusters < 2 or self.n_init < 1:
             raise ConfigError("rows_per_cluster and n_init must be >= 1, max_clusters >= 2")
