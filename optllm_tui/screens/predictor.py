@@ -147,7 +147,7 @@ class PredictorScreen(ModeScreen):
                                     self.session.config.feature_columns)
         except ConfigError:
             ticked = auto_columns(dataset.metadata, dataset.models)
-        widget.add_options([(name, name, name in ticked)
+        widget.add_options([(literal(name), name, name in ticked)
                             for name in candidate_columns(dataset.metadata, dataset.models)])
         if widget.option_count:
             widget.highlighted = 0  # space ticks at once, without a first arrow key
