@@ -50,6 +50,9 @@ class RunConfig:
     cost_unit: str = "usd"
     #: Report the cost at this share of the best single model's accuracy (0.95 = 95%).
     report_at: float | None = None
+    #: Extra columns the predictor may use: "auto" (those shaped like a category), "none",
+    #: or comma-separated names (optllm.predict.columns).
+    feature_columns: str = "auto"
 
     def check(self) -> RunConfig:
         """Raise ConfigError naming the first parameter out of range."""
@@ -81,6 +84,7 @@ class RunConfig:
         if self.cost_unit not in COST_UNITS:
             raise ConfigError(f"cost unit must be one of {', '.join(COST_UNITS)}; "
                               f"got {self.cost_unit!r}")
+        parse_feature_columns(self.feature_columns)
         if self.report_at is not None and not 0 < self.report_at <= 1:
             raise ConfigError(f"report-at must be a share of the best model's accuracy above "
                               f"0 and at most 1 (0.95 = 95%); got {self.report_at}")
@@ -96,6 +100,19 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def parse_feature_columns(text: str) -> str | tuple[str, ...]:
+    """Feature columns as typed (`--feature-columns`, the app): "auto", "none", or
+    comma-separated column names (a tuple)."""
+    stripped = text.strip()
+    if stripped.lower() in ("auto", "none"):
+        return stripped.lower()
+    names = tuple(name.strip() for name in stripped.split(","))
+    if not all(names):
+        raise ConfigError(f"feature columns must be auto, none or comma-separated column "
+                          f"names; got {text!r}")
+    return names
 
 
 def parse_accuracy(text: str, what: str = "target accuracy") -> float:

@@ -314,7 +314,7 @@ class OptLLMApp(App[None]):
             return
         self.jobs.cancel("train")
         self.jobs.cancel("optimise")
-        self.session.set_batch(message.source, (message.ids, message.queries))
+        self.session.set_batch(message.source, (message.ids, message.queries, message.columns))
         self.publish(Topic.BATCH)
 
     def clear_batch(self) -> None:

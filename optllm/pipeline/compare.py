@@ -411,7 +411,8 @@ def _tagged(progress: ProgressCallback | None, tag: str) -> ProgressCallback | N
 
 
 #: The RunConfig fields a prediction depends on (the others choose points on a front).
-TRAINING_FIELDS = ("train_fraction", "seed", "bootstraps", "alpha", "featuriser", "learner")
+TRAINING_FIELDS = ("train_fraction", "seed", "bootstraps", "alpha", "featuriser", "learner",
+                   "feature_columns")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from optllm.optimizers.api import StepEvent, iter_optimize
 from optllm.optimizers.front import Front
 from optllm.predict import select as auto
 from optllm.predict.base import Featuriser, Learner, robust_score
+from optllm.predict.columns import choose_columns, featurise, used_columns
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
@@ -63,6 +64,9 @@ class Prediction:
     featuriser: Featuriser | None
     choice: auto.Choice | None = None
     learning_curve: pd.DataFrame | None = None
+    #: The extra columns the predictor reads, and those it was offered (`feature_columns`).
+    feature_columns: list[str] = field(default_factory=list)
+    offered_columns: list[str] = field(default_factory=list)
 
 
 def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
@@ -72,14 +76,19 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
     """Choose (or take from `config`) the featuriser and learner, fit them on the training
     sample, and predict the queries to allocate."""
     timings = timings if timings is not None else {}
+    offered = choose_columns(dataset.metadata, dataset.models, config.feature_columns,
+                             dataset.source or dataset.title)
+    columns = dataset.metadata[offered] if offered else None
     featuriser, predictor, choice = auto.fit_predictor(
         dataset.queries, split.train, dataset.labels[split.train],
         featuriser=config.featuriser, learner=config.learner, n_bootstraps=config.bootstraps,
         model_names=list(dataset.models), random_state=config.seed, n_jobs=config.n_jobs,
-        progress=progress, should_stop=should_stop, timings=timings)
+        progress=progress, should_stop=should_stop, timings=timings, columns=columns)
     t0 = time.perf_counter()
     report(progress, "features", 0, 1, "featurising the queries to allocate")
-    features = featuriser.transform(dataset.queries[split.allocate], should_stop=should_stop)
+    features = featurise(featuriser, dataset.queries[split.allocate],
+                         None if columns is None else columns.iloc[split.allocate],
+                         should_stop=should_stop)
     report(progress, "features", 1, 1)
     timings["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -94,7 +103,8 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
                                     random_state=config.seed, should_stop=should_stop)
         timings["learning_curve"] = time.perf_counter() - t0
     return Prediction(mean, spread, robust_score(mean, spread, config.alpha), predictor,
-                      predictor.quality_, featuriser, choice, curve)
+                      predictor.quality_, featuriser, choice, curve,
+                      feature_columns=used_columns(featuriser), offered_columns=offered)
 
 
 def optimise_steps(prediction: Prediction, allocated: Dataset, config: RunConfig, *,
@@ -233,7 +243,10 @@ class RunResult:
         return {
             "learner": p.choice.candidate.learner if p.choice else self.config.learner,
             "featuriser": p.choice.candidate.featuriser if p.choice else self.config.featuriser,
-            "requested": {"learner": self.config.learner, "featuriser": self.config.featuriser},
+            "requested": {"learner": self.config.learner, "featuriser": self.config.featuriser,
+                          "feature_columns": self.config.feature_columns},
+            "feature_columns": p.feature_columns,
+            "feature_columns_offered": p.offered_columns,
             "bootstraps": self.config.bootstraps,
             "alpha": self.config.alpha,
             "quality": p.quality.to_dict(orient="records"),

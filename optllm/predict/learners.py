@@ -50,7 +50,8 @@ from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, repor
 #: costs a bounded amount (about 9 nats) rather than infinity.
 EPS = 1e-4
 
-_PREDICT_BATCH = 20_000
+#: Rows predicted at once: bounds the (rows x models) intermediates of a large batch.
+PREDICT_BATCH = 20_000
 
 #: Similarities (query x labelled row) sorted per batch by the KNN learner: a batch then
 #: takes a fraction of a second, so `should_stop` is honoured that often, and memory stays
@@ -88,8 +89,8 @@ def fold_prior(Y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return smoothed_rate(pos, size[:, None])[folds]
 
 
-def _check_xy(X: Features, Y: Labels, model_names: Sequence[str] | None
-              ) -> tuple[Features, np.ndarray, ModelNames]:
+def check_xy(X: Features, Y: Labels, model_names: Sequence[str] | None
+             ) -> tuple[Features, np.ndarray, ModelNames]:
     """X as CSR float64 or a 2-D float64 array, Y as (n, M) 0/1 float64, and model names."""
     if model_names is None and isinstance(Y, pd.DataFrame):
         model_names = [str(c) for c in Y.columns]
@@ -109,8 +110,12 @@ def _check_xy(X: Features, Y: Labels, model_names: Sequence[str] | None
     return X, Y, list(model_names) if model_names is not None else list(range(Y.shape[1]))
 
 
-class _Learner(BaseEstimator, ABC):
+class LearnerBase(BaseEstimator, ABC):
     """Shared fitted state and checks: names, prior, out-of-fold quality."""
+
+    #: The feature blocks the pipeline gives this learner (`optllm.predict.columns`):
+    #: "text" (the featuriser's), "columns" (one-hot extra columns), both, or none.
+    feature_blocks: tuple[str, ...] = ("text",)
 
     @abstractmethod
     def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
@@ -143,7 +148,7 @@ class _Learner(BaseEstimator, ABC):
         return self.predict_mean_std(X)[0]
 
 
-class PriorPredictor(_Learner):
+class PriorPredictor(LearnerBase):
     """The base-rate prior: every query gets each model's (smoothed) success rate.
 
     P is the Jeffreys posterior mean (positives + 1/2) / (n + 1), i.e. the mean label up to
@@ -153,6 +158,8 @@ class PriorPredictor(_Learner):
     Fitted attributes: `rate_` (M,), `se_` (M,), and those of every learner (module docs).
     """
 
+    feature_blocks = ()
+
     def __init__(self, cv: int = 5, random_state: int | None = None) -> None:
         self.cv = cv
         self.random_state = random_state
@@ -161,7 +168,7 @@ class PriorPredictor(_Learner):
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> PriorPredictor:
         """Per-model rate and its standard error; returns self."""
-        X, Y, names = _check_xy(X, Y, model_names)
+        X, Y, names = check_xy(X, Y, model_names)
         check_cancelled(should_stop, "train")
         n = Y.shape[0]
         self.rate_ = smoothed_rate(Y.sum(axis=0), n)
@@ -177,12 +184,13 @@ class PriorPredictor(_Learner):
                          ) -> tuple[np.ndarray, np.ndarray]:
         """The rate and its standard error, repeated for every row: (N, M) float64 each."""
         n = self._check_X(X).shape[0]
+        check_cancelled(should_stop, "predict")
         report(progress, "predict", n, n)
         return (np.repeat(self.rate_[None, :], n, axis=0),
                 np.repeat(self.se_[None, :], n, axis=0))
 
 
-class LogisticPredictor(_Learner):
+class LogisticPredictor(LearnerBase):
     """Per-model L2 logistic regression; bootstrap refits give the spread.
 
     Linear models on sparse TF-IDF are the strongest per-query predictor at a few hundred
@@ -208,6 +216,9 @@ class LogisticPredictor(_Learner):
     learner (module docs).
     """
 
+    #: Categorical columns enter one-hot beside the text features.
+    feature_blocks = ("text", "columns")
+
     def __init__(self, Cs: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0), n_bootstraps: int = 30,
                  cv: int = 5, random_state: int | None = None, warm_start: bool = False
                  ) -> None:
@@ -221,7 +232,7 @@ class LogisticPredictor(_Learner):
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> LogisticPredictor:
         """Choose C per model, fit on all rows, then the bootstrap refits; returns self."""
-        X, Y, names = _check_xy(X, Y, model_names)
+        X, Y, names = check_xy(X, Y, model_names)
         if not self.Cs or min(self.Cs) <= 0 or self.n_bootstraps < 0:
             raise ConfigError("Cs must be positive values and n_bootstraps >= 0")
         if not is_sparse(X):
@@ -325,9 +336,9 @@ class LogisticPredictor(_Learner):
         n, n_models = X.shape[0], self.n_models_
         P = np.empty((n, n_models))
         U = np.zeros((n, n_models))
-        for start in range(0, n, _PREDICT_BATCH):
+        for start in range(0, n, PREDICT_BATCH):
             check_cancelled(should_stop, "predict")
-            rows = Xu[start:start + _PREDICT_BATCH]
+            rows = Xu[start:start + PREDICT_BATCH]
             P[start:start + rows.shape[0]] = _sigmoid(rows @ self.coef_ + self.intercept_)
             if self.boot_intercept_.size:
                 Z = np.asarray(rows @ self.boot_coef_) + self.boot_intercept_
@@ -337,7 +348,7 @@ class LogisticPredictor(_Learner):
         return P, U
 
 
-class KNNPredictor(_Learner):
+class KNNPredictor(LearnerBase):
     """Cosine k-nearest neighbours, shrunk toward the base rate.
 
     P = (successes among the k most similar labelled queries + m * base rate) / (k + m): with
@@ -361,7 +372,7 @@ class KNNPredictor(_Learner):
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> KNNPredictor:
         """Store the unit-norm labelled rows; neighbour predictions out of fold; returns self."""
-        X, Y, names = _check_xy(X, Y, model_names)
+        X, Y, names = check_xy(X, Y, model_names)
         if self.n_neighbors < 1 or self.prior_strength < 0:
             raise ConfigError("n_neighbors must be >= 1 and prior_strength >= 0")
         self.X_ = normalize(X)

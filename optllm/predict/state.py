@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator
 
 from optllm.data.savefile import Fields, Spec, Stored
 from optllm.predict.base import Features, Featuriser, Learner, quality_table
+from optllm.predict.columns import CategoryEncoder, ColumnFeaturiser
 from optllm.predict.features import (
     NoFeatures,
     TfidfFeaturiser,
@@ -32,6 +33,7 @@ from optllm.predict.learners import (
     LogisticPredictor,
     PriorPredictor,
 )
+from optllm.predict.rates import ClusterRatePredictor, GroupRatePredictor
 from optllm.predict.registry import FEATURISERS, LEARNERS, Entry, registered_name
 from optllm.predict.xgboost import BootstrapXGBoostPredictor
 
@@ -79,8 +81,20 @@ def _construct(fields: Fields, manifest: Mapping[str, object], registry: dict[st
 # ------------------------------------------------------------------ featurisers
 
 
+#: The manifest name of a text featuriser with extra columns beside it (not a registry name:
+#: it wraps one).
+WITH_COLUMNS = "with-columns"
+
+
 def save_featuriser(featuriser: Featuriser) -> tuple[dict[str, object], Stored]:
     """The manifest fields and arrays of a fitted featuriser."""
+    if isinstance(featuriser, ColumnFeaturiser):
+        text, text_arrays = save_featuriser(featuriser.text)
+        stored = Stored({})
+        stored.add("text", text_arrays)
+        return {"name": WITH_COLUMNS, "text": text, "use_text": featuriser.use_text,
+                "columns": list(featuriser.encoder.columns),
+                "levels": featuriser.encoder.levels_}, stored
     name = registered_name(featuriser, FEATURISERS)
     manifest: dict[str, object] = {"name": name, "params": _params(featuriser)}
     stored = Stored({})
@@ -103,6 +117,8 @@ def save_featuriser(featuriser: Featuriser) -> tuple[dict[str, object], Stored]:
 
 def load_featuriser(fields: Fields, manifest: Mapping[str, object]) -> Featuriser:
     """A fitted featuriser rebuilt from checked fields; `fields` holds its arrays."""
+    if manifest.get("name") == WITH_COLUMNS:
+        return _load_with_columns(fields, manifest)
     featuriser = _construct(fields, manifest, FEATURISERS, "featuriser")
     if isinstance(featuriser, NoFeatures):
         featuriser.n_features_out_ = 0
@@ -119,6 +135,20 @@ def load_featuriser(fields: Fields, manifest: Mapping[str, object]) -> Featurise
     else:
         _load_tfidf(fields, manifest, cast(TfidfFeaturiser, featuriser))  # the other kinds
     return cast(Featuriser, featuriser)  # every registered featuriser is one (test_base.py)
+
+
+def _load_with_columns(fields: Fields, manifest: Mapping[str, object]) -> ColumnFeaturiser:
+    """A text featuriser with its extra columns: the names and each one's levels."""
+    columns = fields.strings(manifest, "columns", "C", unique=True)
+    levels = fields.value(manifest, "levels", list)
+    if len(levels) != len(columns):
+        raise fields.fail("levels", f"has {len(levels)} entries for {len(columns)} columns")
+    encoder = CategoryEncoder(tuple(columns))
+    encoder.levels_ = [fields.strings({"levels": value}, "levels", unique=True)
+                       for value in levels]
+    encoder.n_features_out_ = sum(len(v) for v in encoder.levels_)
+    text = load_featuriser(fields.part("text"), fields.value(manifest, "text", dict))
+    return ColumnFeaturiser(text, encoder, fields.value(manifest, "use_text", bool))
 
 
 def _load_tfidf(fields: Fields, manifest: Mapping[str, object],
@@ -157,6 +187,14 @@ _ARRAYS: dict[type, dict[str, Spec]] = {
                         "intercept_": Spec(("M",)),
                         "boot_coef_": Spec(("D", "BM")),
                         "boot_intercept_": Spec(("BM",))},
+    GroupRatePredictor: {"groups_": Spec(("G", "F")),
+                         "group_rows_": Spec(("G",), low=1.0),
+                         "group_positives_": Spec(("G", "M"), low=0.0),
+                         "rate_": Spec(("M",), low=0.0, high=1.0)},
+    ClusterRatePredictor: {"centers_": Spec(("G", "F")),
+                           "group_rows_": Spec(("G",), low=0.0),
+                           "group_positives_": Spec(("G", "M"), low=0.0),
+                           "rate_": Spec(("M",), low=0.0, high=1.0)},
     KNNPredictor: {"Y_": Spec(("N", "M"), low=0.0, high=1.0),
                    "rate_": Spec(("M",), low=0.0, high=1.0)},
     BootstrapXGBoostPredictor: {"seeds_": Spec(("B",), kind="i", low=0),
@@ -188,6 +226,8 @@ def save_learner(learner: Learner) -> tuple[dict[str, object], Stored]:
         "n_features_in": int(learner.n_features_in_)}
     stored = Stored({}, quality_arrays(learner.quality_))
     stored.arrays |= {attr: getattr(learner, attr) for attr in _ARRAYS[type(learner)]}
+    if isinstance(learner, GroupRatePredictor | ClusterRatePredictor):
+        manifest["strength"] = float(learner.strength_)
     if isinstance(learner, KNNPredictor):
         X = learner.X_
         manifest["X_sparse"] = bool(sp.issparse(X))
@@ -229,6 +269,12 @@ def _check_learner(fields: Fields, manifest: Mapping[str, object], learner: Lear
         if learner.boot_intercept_.size % learner.n_models_:
             raise fields.fail("boot_intercept_", f"size {learner.boot_intercept_.size} is not "
                               f"a multiple of the {learner.n_models_} models")
+    elif isinstance(learner, GroupRatePredictor | ClusterRatePredictor):
+        learner.strength_ = fields.value(manifest, "strength", float, low=1e-12)
+        if (learner.group_positives_ > learner.group_rows_[:, None]).any():
+            raise fields.fail("group_positives_", "has more successes than rows in a group")
+        if isinstance(learner, ClusterRatePredictor):
+            learner.n_clusters_ = learner.centers_.shape[0]
     elif isinstance(learner, KNNPredictor):
         params = fields.part("params")
         values = fields.value(manifest, "params", dict)

@@ -135,6 +135,10 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         beats_prior, n_oob (out-of-bag estimates; see `fit`).
     """
 
+    #: The feature blocks the pipeline gives this learner: the text features only
+    #: (`optllm.predict.learners`).
+    feature_blocks: tuple[str, ...] = ("text",)
+
     def __init__(self, n_bootstraps: int = 100, n_estimators: int = 60, max_depth: int = 4,
                  learning_rate: float = 0.15, subsample: float = 1.0, n_jobs: int = 2,
                  random_state: int | None = None) -> None:
