@@ -8,7 +8,9 @@ probabilities are calibrated on average (on the embedded default data a point sa
 0.813 +- 0.001 and delivered 0.721). Two corrections, both measured out of fold on the
 labelled rows, never tuned by hand:
 
-1. Per-model calibration (`fit_calibration`): "none", "shrink" toward the base rate, "platt"
+1. Per-model calibration (`fit_calibration`): "none", "shrink" toward the model's base
+   rate, "pool" toward the rate of all models together (a model's rate estimated from a few
+   dozen labels is itself too extreme, and the hull picks the model it flatters), "platt"
    (a logistic map of the logit) or "isotonic", whichever has the lowest cross-fitted log-loss
    on the out-of-fold probabilities (one method for all models, fitted per model). Every
    calibrator is stored as knots of a piecewise-linear map, so applying it is one `np.interp`
@@ -18,7 +20,9 @@ labelled rows, never tuned by hand:
    (calibrated) compared with their realised accuracy (labels), as a function of the point's
    relative position between the cheapest and the most accurate allocation. The mean gap is
    subtracted; its standard error enters the band with the Bernoulli variance of the
-   allocated queries and the predictor's spread.
+   allocated queries and the predictor's own spread (bootstrap or posterior), taken as shared
+   by all queries of a model: the fold-to-fold variance of the gap is mostly the Bernoulli
+   noise of a fold's few rows and cannot measure that error on its own.
 
 The band is a `NOMINAL_COVERAGE` (90%) interval under a normal approximation.
 """
@@ -38,7 +42,7 @@ from optllm.optimizers.hull import hull_front
 from optllm.predict.learners import EPS, log_loss_rows
 from optllm.progress import ShouldStop, check_cancelled
 
-CALIBRATION_METHODS: tuple[str, ...] = ("none", "shrink", "platt", "isotonic")
+CALIBRATION_METHODS: tuple[str, ...] = ("none", "shrink", "pool", "platt", "isotonic")
 
 #: Share of front points whose true accuracy the band is meant to hold.
 NOMINAL_COVERAGE = 0.9
@@ -80,14 +84,16 @@ def _identity() -> tuple[np.ndarray, np.ndarray]:
     return np.array([0.0, 1.0]), np.array([0.0, 1.0])
 
 
-def _fit_one(method: str, p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Knots (x, y) of one model's calibration map fitted on probabilities p and labels y.
-    A constant label column, or a constant prediction, keeps the identity for Platt and
-    isotonic (nothing to learn a map from); shrinkage then still moves toward the rate."""
+def _fit_one(method: str, p: np.ndarray, y: np.ndarray, pooled: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Knots (x, y) of one model's calibration map fitted on probabilities p and labels y
+    (`pooled`: the success rate of all models). A constant label column, or a constant
+    prediction, keeps the identity for Platt and isotonic (nothing to learn a map from);
+    shrinkage then still moves toward the rate."""
     if method == "none":
         return _identity()
-    rate = (y.sum() + 0.5) / (y.size + 1.0)
-    if method == "shrink":
+    rate = pooled if method == "pool" else (y.sum() + 0.5) / (y.size + 1.0)
+    if method in ("shrink", "pool"):
         losses = [log_loss_rows(y, w * p + (1 - w) * rate).mean() for w in _SHRINK_WEIGHTS]
         w = float(_SHRINK_WEIGHTS[int(np.argmin(losses))])
         return np.array([0.0, 1.0]), np.array([(1 - w) * rate, w + (1 - w) * rate])
@@ -107,7 +113,8 @@ def _fit_one(method: str, p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
 
 def _fit(method: str, P: np.ndarray, Y: np.ndarray, log_loss: dict[str, float]
          ) -> Calibration:
-    knots = [_fit_one(method, P[:, j], Y[:, j]) for j in range(Y.shape[1])]
+    pooled = float((Y.sum() + 0.5) / (Y.size + 1.0))
+    knots = [_fit_one(method, P[:, j], Y[:, j], pooled) for j in range(Y.shape[1])]
     return Calibration(method, tuple(x for x, _ in knots), tuple(y for _, y in knots), log_loss)
 
 
@@ -145,7 +152,8 @@ def relative_position(front: Front) -> np.ndarray:
 class SelectionGap:
     """Expected minus realised accuracy of the hull's selection, measured out of fold.
 
-    On `grid` (relative front positions): `mean` the mean gap over folds, `variance` the
+    On `grid` (relative front positions): `mean` the mean gap over folds (shrunk toward 0
+    where it is within its standard error), `variance` the
     squared standard error of that mean (fold-to-fold variance / folds): the uncertainty of
     the correction, which the band adds to the allocated queries' own noise. (The folds'
     variance itself is mostly the Bernoulli noise of a fold's few rows, not the predictor's.)
@@ -180,8 +188,12 @@ def fit_selection_gap(scores: np.ndarray, P_cal: np.ndarray, Y: np.ndarray, cost
         gaps.append(np.interp(_GAP_GRID, t, expected - realised))
     G = np.array(gaps)
     K = G.shape[0]
-    between = G.var(axis=0, ddof=1) if K > 1 else np.zeros(_GAP_GRID.size)
-    return SelectionGap(_GAP_GRID, G.mean(axis=0), between / K, K)
+    mean = G.mean(axis=0)
+    se2 = G.var(axis=0, ddof=1) / K if K > 1 else np.zeros(_GAP_GRID.size)
+    # A gap within its noise is mostly noise: shrink it toward 0 by mean^2 / (mean^2 + se^2).
+    with np.errstate(invalid="ignore"):
+        keep = np.where(se2 > 0, np.square(mean) / (np.square(mean) + se2), 1.0)
+    return SelectionGap(_GAP_GRID, np.nan_to_num(keep, nan=1.0) * mean, se2, K)
 
 
 @dataclass(frozen=True)
@@ -202,17 +214,35 @@ class Band:
         return self.expected + self.half_width
 
 
+def model_spread_variance(front: Front, spread: np.ndarray) -> np.ndarray:
+    """Per point, the variance of its expected accuracy from the predictor's own spread U,
+    with the errors of one model's probabilities taken as shared by all its queries (a base
+    rate estimated from few labels is wrong the same way for every query) and independent
+    between models: sum over models of (sum of U over the model's queries / N)^2."""
+    n = max(front.n_queries, 1)
+    spread = np.asarray(spread, dtype=np.float64)
+    one_model = np.zeros_like(spread)
+    variance = np.zeros(len(front))
+    for j in range(spread.shape[1]):
+        one_model[:, j] = spread[:, j]
+        variance += np.square(front.totals(one_model) / n)
+        one_model[:, j] = 0.0
+    return variance
+
+
 def front_band(front: Front, P_cal: np.ndarray, spread: np.ndarray,
                gap: SelectionGap | None) -> Band:
     """The band of every point of `front` over the allocated queries: calibrated expected
-    accuracy minus the selection gap; variance of the sum of independent Bernoullis, plus
-    the predictor's spread `spread` (U), plus the gap's own variance."""
+    accuracy minus the selection gap; its variance that of a sum of independent Bernoullis,
+    plus the predictor's spread `spread` (U) shared within each model
+    (`model_spread_variance`), plus the variance of the gap's estimate."""
     n = max(front.n_queries, 1)
     P_cal = np.asarray(P_cal, dtype=np.float64)
     expected = front.totals(P_cal) / n
-    bernoulli = (front.totals(P_cal * (1.0 - P_cal)) + front.totals(np.square(spread))) / n**2
+    bernoulli = front.totals(P_cal * (1.0 - P_cal)) / n**2
     shift, own = (gap.at(relative_position(front)) if gap is not None
                   else (np.zeros(len(front)), np.zeros(len(front))))
+    own = own + model_spread_variance(front, spread)
     return Band(np.clip(expected - shift, 0.0, 1.0), _Z * np.sqrt(bernoulli + own),
                 _Z * np.sqrt(bernoulli))
 
