@@ -24,7 +24,6 @@ from optllm.data.synthetic import (
     _TOPIC_WORDS,
     CHARS_PER_TOKEN,
     MODELS,
-    SYSTEM_PROMPT_TOKENS,
     TOPICS,
     generate,
 )

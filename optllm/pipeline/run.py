@@ -68,13 +68,14 @@ class Prediction:
     learning_curve: pd.DataFrame | None = None
     calibrated: np.ndarray | None = None
 
-    def band(self, front: Front) -> Band:
+    def band(self, front: Front, position: np.ndarray | None = None) -> Band:
         """Each point's honest expected accuracy and band (`optllm.predict.calibration`):
         calibrated P less the measured selection gap where the choice has them; the
-        Bernoulli band of P with its spread otherwise (a reopened run)."""
+        Bernoulli band of P with its spread otherwise (a reopened run). `position` as in
+        `front_band`, for a few points taken from a front."""
         gap = self.choice.gap if self.choice is not None else None
         P = self.calibrated if self.calibrated is not None else self.mean
-        return front_band(front, P, self.spread, gap)
+        return front_band(front, P, self.spread, gap, position)
 
 
 def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
@@ -86,7 +87,8 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
     timings = timings if timings is not None else {}
     featuriser, predictor, choice = auto.fit_predictor(
         dataset.queries, split.train, dataset.labels[split.train],
-        costs_train=dataset.cost[split.train], featuriser=config.featuriser, learner=config.learner, n_bootstraps=config.bootstraps,
+        costs_train=dataset.cost[split.train], featuriser=config.featuriser,
+        learner=config.learner, n_bootstraps=config.bootstraps,
         model_names=list(dataset.models), random_state=config.seed, n_jobs=config.n_jobs,
         progress=progress, should_stop=should_stop, timings=timings)
     t0 = time.perf_counter()

@@ -231,16 +231,18 @@ def model_spread_variance(front: Front, spread: np.ndarray) -> np.ndarray:
 
 
 def front_band(front: Front, P_cal: np.ndarray, spread: np.ndarray,
-               gap: SelectionGap | None) -> Band:
+               gap: SelectionGap | None, position: np.ndarray | None = None) -> Band:
     """The band of every point of `front` over the allocated queries: calibrated expected
     accuracy minus the selection gap; its variance that of a sum of independent Bernoullis,
     plus the predictor's spread `spread` (U) shared within each model
-    (`model_spread_variance`), plus the variance of the gap's estimate."""
+    (`model_spread_variance`), plus the variance of the gap's estimate. `position`: the
+    points' `relative_position` in the whole front when `front` is a few of its points."""
     n = max(front.n_queries, 1)
     P_cal = np.asarray(P_cal, dtype=np.float64)
     expected = front.totals(P_cal) / n
     bernoulli = front.totals(P_cal * (1.0 - P_cal)) / n**2
-    shift, own = (gap.at(relative_position(front)) if gap is not None
+    position = relative_position(front) if position is None else position
+    shift, own = (gap.at(position) if gap is not None
                   else (np.zeros(len(front)), np.zeros(len(front))))
     own = own + model_spread_variance(front, spread)
     return Band(np.clip(expected - shift, 0.0, 1.0), _Z * np.sqrt(bernoulli + own),

@@ -34,6 +34,12 @@ DEFAULT_FEATURISER = "tfidf-svd"
 # Rows transformed at once: bounds the sparse intermediate for million-query corpora.
 _TRANSFORM_BATCH = 50_000
 
+#: Characters of each text (after the common affixes are stripped) that character n-grams
+#: are taken from. Their cost grows with the text (about four n-grams per character), and
+#: past the opening few hundred characters they add little a word n-gram does not: on
+#: 12,000 exam questions of ~1,000 characters they took 80% of `auto`'s time.
+CHAR_PREFIX = 300
+
 
 def as_texts(texts: Iterable[object]) -> list[str]:
     """The texts as a list of str; missing values (None, NaN) become empty strings."""
@@ -123,8 +129,9 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
             rows = np.sort(rng.choice(len(texts), size=self.fit_sample, replace=False))
             texts = [texts[i] for i in rows]
         self.vectorizer_ = self._make_vectorizer()
-        matrix = self.vectorizer_.fit_transform(
-            checked(strip_affixes(texts, self.prefix_, self.suffix_), should_stop, "features"))
+        matrix = self.vectorizer_.fit_transform(checked(
+            self._clip(strip_affixes(texts, self.prefix_, self.suffix_)), should_stop,
+            "features"))
         self.n_features_out_ = matrix.shape[1]
         return matrix
 
@@ -140,7 +147,11 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
     def _prepare(self, texts: Iterable[object]) -> list[str]:
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(texts) first")
-        return strip_affixes(as_texts(texts), self.prefix_, self.suffix_)
+        return self._clip(strip_affixes(as_texts(texts), self.prefix_, self.suffix_))
+
+    def _clip(self, texts: list[str]) -> list[str]:
+        """The part of each text that is featurised: all of it for word n-grams."""
+        return texts
 
 
 class TfidfSvdFeaturiser(TfidfFeaturiser):
@@ -201,6 +212,7 @@ class CharTfidfFeaturiser(TfidfFeaturiser):
 
     For logs, code and identifiers, where the informative units are pieces of tokens
     (`<*>`-like placeholders, paths, numbers, camelCase) that word n-grams miss or split.
+    Only the first `CHAR_PREFIX` characters of a text (after its common affixes) are used.
     Parameters, fitted attributes and output as in `TfidfFeaturiser`.
     """
 
@@ -209,6 +221,10 @@ class CharTfidfFeaturiser(TfidfFeaturiser):
                  random_state: int | None = 0) -> None:
         super().__init__(ngram_range=ngram_range, max_features=max_features, min_df=min_df,
                          fit_sample=fit_sample, random_state=random_state)
+
+    def _clip(self, texts: list[str]) -> list[str]:
+        """The first `CHAR_PREFIX` characters of each text."""
+        return [t[:CHAR_PREFIX] for t in texts]
 
     def _make_vectorizer(self) -> TfidfVectorizer:
         return TfidfVectorizer(analyzer="char_wb", ngram_range=self.ngram_range,

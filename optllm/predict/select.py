@@ -325,7 +325,8 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
 
 
 def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any, *,
-                  costs_train: Any, featuriser: str = AUTO, learner: str = AUTO, n_bootstraps: int = 30,
+                  costs_train: Any, featuriser: str = AUTO, learner: str = AUTO,
+                  n_bootstraps: int = 30,
                   model_names: list[str] | None = None, cv: int = 5,
                   random_state: int | None = 0, n_jobs: int = 1,
                   progress: ProgressCallback | None = None,

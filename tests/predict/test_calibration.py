@@ -16,6 +16,7 @@ from optllm.predict.calibration import (
     NOMINAL_COVERAGE,
     coverage,
     fit_calibration,
+    fit_selection_gap,
     front_band,
 )
 from optllm.predict.learners import fold_ids, log_loss_rows
@@ -66,8 +67,7 @@ def test_bands_contain_the_bernoulli_band(seed: int, n: int, m: int, with_gap: b
     if with_gap:
         labelled_P, labelled_Y = planted(40, m, seed + 1)
         folds = fold_ids(40, 5, seed)
-        choice_cal, cross = fit_calibration(labelled_P, labelled_Y, folds)
-        from optllm.predict.calibration import fit_selection_gap
+        _, cross = fit_calibration(labelled_P, labelled_Y, folds)
         gap = fit_selection_gap(labelled_P, cross, labelled_Y, rng.gamma(2.0, 1.0, (40, m)),
                                 folds)
     front = hull_front(P, costs)
