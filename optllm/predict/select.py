@@ -41,12 +41,12 @@ from optllm.predict.calibration import (
 )
 from optllm.predict.features import NoFeatures, as_texts, make_featuriser
 from optllm.predict.learners import (
-    LEARNER_CLASSES,
     fold_ids,
     fold_prior,
     log_loss_rows,
     make_learner,
 )
+from optllm.predict.registry import LEARNERS
 from optllm.predict.xgboost import quality_frame
 from optllm.progress import (
     Progress,
@@ -146,8 +146,8 @@ def default_candidates() -> tuple[Candidate, ...]:
     featuriser it declares (`default_featuriser` class attribute; word+char otherwise),
     before the prior: a new learner is a candidate as soon as it is registered."""
     named = {c.learner for c in DEFAULT_CANDIDATES}
-    extra = tuple(Candidate(getattr(cls, "default_featuriser", "word+char"), name)
-                  for name, cls in LEARNER_CLASSES.items() if name not in named)
+    extra = tuple(Candidate(getattr(entry.load(), "default_featuriser", "word+char"), name)
+                  for name, entry in LEARNERS.items() if name not in named)
     return (*DEFAULT_CANDIDATES[:-1], *extra, PRIOR)
 
 

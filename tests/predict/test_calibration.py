@@ -61,7 +61,7 @@ def test_calibration_never_turns_a_ranking_upside_down() -> None:
        with_gap=st.booleans())
 def test_bands_contain_the_bernoulli_band(seed: int, n: int, m: int, with_gap: bool) -> None:
     rng = np.random.default_rng(seed)
-    P, Y = planted(n, m, seed)
+    P, _ = planted(n, m, seed)
     costs = rng.gamma(2.0, 1.0, (n, m))
     gap = None
     if with_gap:
