@@ -204,12 +204,13 @@ def fold_hypervolumes(P: np.ndarray, Y: np.ndarray, costs: np.ndarray, folds: np
     """(K,) hypervolume ratio, per fold, of the hull front of `P` on that fold's rows scored
     with their labels (NaN where the fold's true front is one point: nothing to trade)."""
     out = np.full(int(folds.max()) + 1, np.nan)
+    names = [str(j) for j in range(Y.shape[1])]
     for k in range(out.size):
         check_cancelled(should_stop, "choose")
         test = folds == k
         labels, cost = Y[test], costs[test]
         front = hull_front(P[test], cost, should_stop)
-        best = best_single_model(single_models(labels, cost, range(Y.shape[1])))
+        best = best_single_model(single_models(labels, cost, names))
         out[k] = hypervolume_ratio(front.cost, front.totals(labels) / labels.shape[0],
                                    true_front(labels, cost), best)
     return out
