@@ -85,15 +85,19 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
     """Choose (or take from `config`) the featuriser and learner, fit them on the training
     sample, and predict the queries to allocate."""
     timings = timings if timings is not None else {}
+    features_all: dict[str, Any] = {}
     featuriser, predictor, choice = auto.fit_predictor(
         dataset.queries, split.train, dataset.labels[split.train],
         costs_train=dataset.cost[split.train], featuriser=config.featuriser,
         learner=config.learner, n_bootstraps=config.bootstraps,
         model_names=list(dataset.models), random_state=config.seed, n_jobs=config.n_jobs,
-        progress=progress, should_stop=should_stop, timings=timings)
+        progress=progress, should_stop=should_stop, timings=timings, features_out=features_all)
     t0 = time.perf_counter()
     report(progress, "features", 0, 1, "featurising the queries to allocate")
-    features = featuriser.transform(dataset.queries[split.allocate], should_stop=should_stop)
+    features = (features_all["all"][split.allocate] if "all" in features_all
+                else featuriser.transform(dataset.queries[split.allocate],
+                                          should_stop=should_stop))
+    del features_all
     report(progress, "features", 1, 1)
     timings["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()

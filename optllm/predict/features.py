@@ -110,6 +110,16 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
         self._fit_tfidf(as_texts(texts), should_stop)
         return self
 
+    def fit_transform(self, texts: Iterable[object], y: object = None, *,
+                      should_stop: ShouldStop | None = None) -> sp.csr_matrix:
+        """`fit`, then the TF-IDF rows of `texts`: vectorised once when all of them were
+        fitted on (no more than `fit_sample`), as `transform` would give them."""
+        texts = as_texts(texts)
+        matrix = self._fit_tfidf(texts, should_stop)
+        if len(texts) > self.fit_sample:
+            return self.transform(texts, should_stop=should_stop)
+        return sp.csr_matrix(matrix, dtype=np.float32)
+
     def transform(self, texts: Iterable[object], *, should_stop: ShouldStop | None = None
                   ) -> sp.csr_matrix:
         """TF-IDF rows of `texts`, in batches; `should_stop` as in `fit`."""
@@ -200,6 +210,12 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "components_")
 
+    def fit_transform(self, texts: Iterable[object], y: object = None, *,
+                      should_stop: ShouldStop | None = None) -> np.ndarray:
+        """`fit`, then `transform` of the same texts."""
+        texts = as_texts(texts)
+        return self.fit(texts, should_stop=should_stop).transform(texts, should_stop=should_stop)
+
     def transform(self, texts: Iterable[object], *, should_stop: ShouldStop | None = None
                   ) -> np.ndarray:
         """SVD coordinates of `texts`, computed in batches; `should_stop` as in `fit`."""
@@ -258,13 +274,32 @@ class WordCharFeaturiser(TransformerMixin, BaseEstimator):
             should_stop: ShouldStop | None = None) -> WordCharFeaturiser:
         """Fit both blocks on the same texts; returns self. `should_stop` as in
         `TfidfFeaturiser.fit`."""
+        self.fit_blocks(texts, should_stop=should_stop)
+        return self
+
+    def fit_blocks(self, texts: Iterable[object], *, should_stop: ShouldStop | None = None
+                   ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Fit both blocks; return each block's rows of `texts` (`TfidfFeaturiser
+        .fit_transform`), for callers that use the word block on its own as well."""
         texts = as_texts(texts)
         kw = {"max_features": self.max_features, "min_df": self.min_df,
               "fit_sample": self.fit_sample, "random_state": self.random_state}
-        self.word_ = TfidfFeaturiser(**kw).fit(texts, should_stop=should_stop)
-        self.char_ = CharTfidfFeaturiser(**kw).fit(texts, should_stop=should_stop)
+        self.word_, self.char_ = TfidfFeaturiser(**kw), CharTfidfFeaturiser(**kw)
+        blocks = (self.word_.fit_transform(texts, should_stop=should_stop),
+                  self.char_.fit_transform(texts, should_stop=should_stop))
         self.n_features_out_ = self.word_.n_features_out_ + self.char_.n_features_out_
-        return self
+        return blocks
+
+    def fit_transform(self, texts: Iterable[object], y: object = None, *,
+                      should_stop: ShouldStop | None = None) -> sp.csr_matrix:
+        """Fit both blocks; return `texts` featurised, each text vectorised once."""
+        return self.join(*self.fit_blocks(texts, should_stop=should_stop))
+
+    @staticmethod
+    def join(word: sp.csr_matrix, char: sp.csr_matrix) -> sp.csr_matrix:
+        """The two blocks side by side, rows scaled back to unit norm."""
+        both = sp.hstack([word, char], format="csr")
+        return (both * np.float32(np.sqrt(0.5))).astype(np.float32)
 
     def transform(self, texts: Iterable[object], *, should_stop: ShouldStop | None = None
                   ) -> sp.csr_matrix:
@@ -272,10 +307,8 @@ class WordCharFeaturiser(TransformerMixin, BaseEstimator):
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(texts) first")
         texts = as_texts(texts)
-        both = sp.hstack([self.word_.transform(texts, should_stop=should_stop),
-                          self.char_.transform(texts, should_stop=should_stop)],
-                         format="csr")
-        return (both * np.float32(np.sqrt(0.5))).astype(np.float32)
+        return self.join(self.word_.transform(texts, should_stop=should_stop),
+                         self.char_.transform(texts, should_stop=should_stop))
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "char_")

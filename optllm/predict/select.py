@@ -70,6 +70,11 @@ XGBOOST_MIN_ROWS = 5000
 #: about one time in six for each candidate.
 MIN_GAIN_SE = 2.0
 
+#: Up to this many texts, the features of all of them are kept from fitting the featurisers
+#: (to score the candidates and predict without vectorising twice); beyond, featurisers fit
+#: on a sample (`fit_sample`) and only the rows needed are featurised, to bound memory.
+REUSE_FEATURES_MAX = 100_000
+
 #: Below this mean out-of-sample AUC, `verdict` calls the per-query ranking weak.
 WEAK_AUC = 0.6
 
@@ -127,18 +132,24 @@ class Choice:
 
 
 def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | None,
-                     should_stop: ShouldStop | None) -> dict[str, Any]:
-    """Each named featuriser fitted on all texts; word and char TF-IDF are taken from a
-    fitted word+char featuriser when it is needed anyway (its blocks are the same)."""
+                     should_stop: ShouldStop | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each named featuriser fitted on all texts, and (up to `REUSE_FEATURES_MAX` texts)
+    the features of all texts, which fitting computes anyway: each text is vectorised once,
+    not again to predict. Word and char TF-IDF are the blocks of word+char when it is
+    needed anyway (they are the same)."""
+    reuse = len(texts_all) <= REUSE_FEATURES_MAX
     fitted: dict[str, Any] = {"none": NoFeatures().fit(texts_all)}
+    features: dict[str, Any] = {}
     if "word+char" in names:
-        both = make_featuriser("word+char", random_state=random_state).fit(
-            texts_all, should_stop=should_stop)
+        both = make_featuriser("word+char", random_state=random_state)
+        word, char = both.fit_blocks(texts_all, should_stop=should_stop)
         fitted |= {"word+char": both, "tfidf": both.word_, "char-tfidf": both.char_}
+        features |= {"word+char": both.join(word, char), "tfidf": word, "char-tfidf": char}
     for name in names - fitted.keys():
-        fitted[name] = make_featuriser(name, random_state=random_state).fit(
-            texts_all, should_stop=should_stop)
-    return fitted
+        fitted[name] = make_featuriser(name, random_state=random_state)
+        features[name] = fitted[name].fit_transform(texts_all, should_stop=should_stop)
+    features["none"] = fitted["none"].transform(texts_all)
+    return fitted, features if reuse else {}
 
 
 def default_candidates() -> tuple[Candidate, ...]:
@@ -238,6 +249,8 @@ def _score_table(rows: list[dict[str, Any]], hypervolumes: dict[str, np.ndarray]
 def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Sequence[object],
                      *, costs: Any, candidates: Sequence[Candidate] | None = None,
                      cv: int = 5, random_state: int | None = 0, force: bool = False,
+                     train_rows: np.ndarray | None = None,
+                     features_out: dict[str, Any] | None = None,
                      progress: ProgressCallback | None = None,
                      should_stop: ShouldStop | None = None) -> Choice:
     """Score each candidate by the front it yields out of fold; pick the best that clearly
@@ -250,8 +263,11 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
     gain over the prior exceeds `MIN_GAIN_SE` standard errors of that gain (fold-to-fold
     noise); among those, the highest mean hypervolume wins. `force` picks the best
     non-prior candidate regardless. XGBoost is skipped below `XGBOOST_MIN_ROWS` labelled
-    rows. Reports `("choose", i, n_candidates)` with per-fold detail from the learners;
-    `should_stop` is checked throughout.
+    rows. `train_rows`: where `texts_train` sit in `texts_all` (then their features are
+    taken from the fitted featurisers' rows instead of vectorised again); `features_out`
+    receives the features of all texts by featuriser name. Reports
+    `("choose", i, n_candidates)` with per-fold detail from the learners; `should_stop` is
+    checked throughout.
     """
     Y = np.asarray(Y_train, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[0] < 2 or Y.shape[0] != len(texts_train):
@@ -270,11 +286,16 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
     names = sorted({c.featuriser for c in tried} - {"none"})
     report(progress, "choose", 0, len(tried),
            f"fitting {' and '.join(names) or 'no'} features on {len(texts_all):,} texts")
-    featurisers = _fit_featurisers({c.featuriser for c in tried}, texts_all, random_state,
-                                   should_stop)
-    train = as_texts(texts_train)
-    features = {name: f.transform(train, should_stop=should_stop)
-                for name, f in featurisers.items()}
+    featurisers, features_all = _fit_featurisers({c.featuriser for c in tried}, texts_all,
+                                                 random_state, should_stop)
+    if features_out is not None:
+        features_out |= features_all
+    if train_rows is None or not features_all:
+        train = as_texts(texts_train)
+        features = {name: f.transform(train, should_stop=should_stop)
+                    for name, f in featurisers.items()}
+    else:
+        features = {name: X[np.asarray(train_rows)] for name, X in features_all.items()}
     folds = fold_ids(n, cv, random_state)
     prior = fold_prior(Y, folds)
     rows, hypervolumes, learners, oof = [], {}, {}, {}
@@ -332,7 +353,8 @@ def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any,
                   random_state: int | None = 0, n_jobs: int = 1,
                   progress: ProgressCallback | None = None,
                   should_stop: ShouldStop | None = None,
-                  timings: dict[str, float] | None = None) -> tuple[Any, Any, Choice]:
+                  timings: dict[str, float] | None = None,
+                  features_out: dict[str, Any] | None = None) -> tuple[Any, Any, Choice]:
     """What `pipeline.train_and_predict` needs: (fitted featuriser, fitted predictor, Choice).
 
     `featuriser` and `learner` are registry names or "auto": "auto" lets `choose_predictor`
@@ -342,13 +364,16 @@ def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any,
     prior (still scored against it, for the report). The predictor
     is refitted on all labelled rows with `n_bootstraps` refits for the spread. Transform the
     queries to allocate with the returned featuriser, then call `predict_mean_std`.
-    `timings` receives the seconds spent choosing (featurisers included) and training.
+    `timings` receives the seconds spent choosing (featurisers included) and training;
+    `features_out["all"]` the chosen featuriser's rows of all `texts` (computed while
+    fitting it), so the queries to allocate need not be featurised again.
     `n_jobs` threads train a final XGBoost predictor (scoring uses one).
     """
     timings = timings if timings is not None else {}
     t0 = time.perf_counter()
     texts = as_texts(texts)
     train_rows = np.asarray(train_rows)
+    features: dict[str, Any] = {}
     pool = [c for c in default_candidates() if c != PRIOR
             and featuriser in (AUTO, c.featuriser) and learner in (AUTO, c.learner)]
     force = learner not in (AUTO, "prior")
@@ -359,11 +384,18 @@ def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any,
                           "logistic" if learner == AUTO else learner)]
     choice = choose_predictor([texts[i] for i in train_rows], Y_train, texts,
                               costs=costs_train, candidates=[*pool, PRIOR], cv=cv,
-                              random_state=random_state,
-                              force=force, progress=progress, should_stop=should_stop)
+                              random_state=random_state, force=force, train_rows=train_rows,
+                              features_out=features, progress=progress,
+                              should_stop=should_stop)
     timings["choose"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
+    name = choice.candidate.featuriser
+    if name in features:
+        X = features[name][train_rows]
+        if features_out is not None:
+            features_out["all"] = features[name]
+    else:
+        X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
     if choice.candidate.learner == "logistic":  # keep the C chosen per model, add the spread
         predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True)
     else:
