@@ -75,11 +75,15 @@ def run(name: str, fraction: float, seed: int) -> dict:
     train = np.sort(rng.choice(n, size=max(2, round(fraction * n)), replace=False))
     rest = np.setdiff1d(np.arange(n), train)
     timings: dict[str, float] = {}
+    features: dict = {}  # all texts' rows, kept from fitting, as the pipeline uses them
     featuriser, predictor, choice = fit_predictor(queries, train, labels[train],
                                                   costs_train=cost[train], model_names=models,
-                                                  random_state=seed, timings=timings)
+                                                  random_state=seed, timings=timings,
+                                                  features_out=features)
     t0 = time.perf_counter()
-    P, U = predictor.predict_mean_std(featuriser.transform(queries.iloc[rest]))
+    X = (features["all"][rest] if "all" in features
+         else featuriser.transform(queries.iloc[rest]))
+    P, U = predictor.predict_mean_std(X)
     timings["predict"] = time.perf_counter() - t0
     front = optimize(P, cost[rest], method="hull")
     ev = evaluate(front, labels[rest], cost[rest], models)
