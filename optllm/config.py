@@ -102,7 +102,15 @@ def parse_accuracy(text: str, what: str = "target accuracy") -> float:
     """An accuracy as a user types it, in the command and the app alike: a fraction
     ("0.85") or a percentage with its sign ("85%"). A bare number above 1 ("1.5", "85")
     is refused rather than guessed at: read as a percentage, a mistyped 1.5 would quietly
-    become 1.5%."""
+    become 1.5%.
+
+    >>> parse_accuracy("0.85"), parse_accuracy(" 85% ")
+    (0.85, 0.85)
+    >>> parse_accuracy("85")
+    Traceback (most recent call last):
+    ...
+    optllm.exceptions.ConfigError: target accuracy 85 is above 1: give a fraction such as ...
+    """
     stripped = text.strip()
     percent = stripped.endswith("%")
     value = finite_number(stripped[:-1] if percent else stripped, what, stripped)
@@ -119,7 +127,15 @@ def parse_accuracy(text: str, what: str = "target accuracy") -> float:
 
 
 def parse_usd(text: str, what: str = "budget") -> float:
-    """An amount of money as typed: "12.5", "$1,200"; never negative."""
+    """An amount of money as typed: "12.5", "$1,200"; never negative.
+
+    >>> parse_usd("12.5"), parse_usd("$1,200")
+    (12.5, 1200.0)
+    >>> parse_usd("nan", "max cost")
+    Traceback (most recent call last):
+    ...
+    optllm.exceptions.ConfigError: max cost must be a finite number; got 'nan'
+    """
     value = finite_number(text.strip().lstrip("$").replace(",", ""), what, text.strip())
     if value < 0:
         raise ConfigError(f"{what} must be a non-negative amount in USD; got {text.strip()}")

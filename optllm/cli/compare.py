@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from optllm.cli.common import DEFAULTS, check_out_dir
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                           f"got {args.generations}")
     config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
                        learner=args.learner, featuriser=args.featuriser).check()
+    methods: Sequence[str]
     if args.methods is None:
         methods = default_methods()
         left_out = [m for m in METHODS if m not in methods]

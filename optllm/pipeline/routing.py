@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,8 +37,8 @@ from optllm.exceptions import ConfigError, DatasetError, SavedFileError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.front import Front
 from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
+from optllm.predict.base import Featuriser, Learner, robust_score
 from optllm.predict.state import load_featuriser, load_learner, save_featuriser, save_learner
-from optllm.predict.xgboost import robust_score
 from optllm.pricing.prices import CostModel
 from optllm.pricing.tokens import TOKEN_METHODS
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
@@ -96,8 +95,8 @@ class Policy:
     interval of rates that reproduce it, the number of queries).
     """
 
-    featuriser: Any
-    predictor: Any
+    featuriser: Featuriser
+    predictor: Learner
     cost_model: CostModel
     alpha: float
     rate: float
@@ -200,8 +199,10 @@ def policy_from_result(result: BatchRunResult, point: int | None = None) -> Poli
         k, front = hull.index_for_budget(float(front.cost[k]) * (1 + 1e-12)), hull
     low, high = rate_interval(front, k)
     config = result.config
-    assert result.cost_model is not None
-    return Policy(result.prediction.featuriser, result.prediction.predictor, result.cost_model,
+    featuriser, predictor = result.prediction.featuriser, result.prediction.predictor
+    # A batch run has all three; only a run reopened from a file lacks its fitted models.
+    assert result.cost_model is not None and featuriser is not None and predictor is not None
+    return Policy(featuriser, predictor, result.cost_model,
                   config.alpha,
                   rate_for_point(front, k),
                   {"point": int(k), "cost": float(front.cost[k]),

@@ -9,7 +9,6 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +22,8 @@ from optllm.exceptions import ConfigError
 from optllm.optimizers.api import StepEvent, iter_optimize
 from optllm.optimizers.front import Front
 from optllm.predict import select as auto
+from optllm.predict.base import Features, Featuriser, Learner, robust_score
 from optllm.predict.calibration import NOMINAL_COVERAGE, Band, coverage, front_band
-from optllm.predict.xgboost import robust_score
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
@@ -61,9 +60,9 @@ class Prediction:
     mean: np.ndarray
     spread: np.ndarray
     scores: np.ndarray
-    predictor: Any | None
+    predictor: Learner | None
     quality: pd.DataFrame
-    featuriser: Any | None
+    featuriser: Featuriser | None
     choice: auto.Choice | None = None
     learning_curve: pd.DataFrame | None = None
     calibrated: np.ndarray | None = None
@@ -85,7 +84,7 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
     """Choose (or take from `config`) the featuriser and learner, fit them on the training
     sample, and predict the queries to allocate."""
     timings = timings if timings is not None else {}
-    features_all: dict[str, Any] = {}
+    features_all: dict[str, Features] = {}
     featuriser, predictor, choice = auto.fit_predictor(
         dataset.queries, split.train, dataset.labels[split.train],
         costs_train=dataset.cost[split.train], featuriser=config.featuriser,
@@ -400,17 +399,38 @@ def evaluate_front(front: Front, allocated: Dataset) -> Evaluation | None:
                     offer_single_models=True)
 
 
+@dataclass(frozen=True)
+class TrainedSplit:
+    """A split's data in the run's cost unit, its queries to allocate and their prediction:
+    what `optllm run` and the app's Train step both build, with `train_split`."""
+
+    dataset: Dataset
+    allocated: Dataset
+    prediction: Prediction
+
+
+def train_split(dataset: Dataset, split: Split, config: RunConfig, *,
+                progress: ProgressCallback | None = None, should_stop: ShouldStop | None = None,
+                timings: dict[str, float] | None = None) -> TrainedSplit:
+    """Put the costs in `config.cost_unit`, check the budget can be met at all, then train
+    on `split.train` and predict `split.allocate`."""
+    dataset = in_cost_unit(dataset, config.cost_unit)
+    allocated = dataset.subset(split.allocate)
+    check_budget(allocated, config)
+    prediction = train_and_predict(dataset, split, config, progress=progress,
+                                   should_stop=should_stop, timings=timings)
+    return TrainedSplit(dataset, allocated, prediction)
+
+
 def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
               progress: ProgressCallback | None = None, should_stop: ShouldStop | None = None,
               timings: dict[str, float] | None = None) -> RunResult:
     """Train on `split.train`, then predict, optimise, evaluate and select on
     `split.allocate`, timing each stage into `timings`."""
     timings = timings if timings is not None else {}
-    dataset = in_cost_unit(dataset, config.cost_unit)
-    allocated = dataset.subset(split.allocate)
-    check_budget(allocated, config)
-    prediction = train_and_predict(dataset, split, config, progress=progress,
-                                   should_stop=should_stop, timings=timings)
+    trained = train_split(dataset, split, config, progress=progress, should_stop=should_stop,
+                          timings=timings)
+    dataset, allocated, prediction = trained.dataset, trained.allocated, trained.prediction
     t0 = time.perf_counter()
     front = None
     for item in optimise_steps(prediction, allocated, config, should_stop=should_stop):
@@ -461,7 +481,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False
                                 models=result.dataset.models, band=result.band),
                     staging / "front.csv")
         write_json(result.summary(), staging / "summary.json")
-        names = OUTPUT_NAMES[:3]
+        names: tuple[str, ...] = OUTPUT_NAMES[:3]
         if result.selected is not None:
             table = allocation_table(result.allocated, result.prediction,
                                      result.front.allocation(result.selected))

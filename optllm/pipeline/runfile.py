@@ -20,6 +20,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -168,7 +169,8 @@ def _load_config(fields: Fields, data: dict) -> RunConfig:
     """The run's parameters: each field of RunConfig with its type, then its own checks."""
     part = fields.part("config")
     kinds = {"float": float, "int": int, "str": str, "bool": bool}
-    values = {}
+    # Each value is checked against its field's declared type, which mypy cannot follow.
+    values: dict[str, Any] = {}
     for spec in dataclasses.fields(RunConfig):
         kind = str(spec.type).removesuffix(" | None")
         values[spec.name] = part.value(data, spec.name, kinds[kind],

@@ -21,12 +21,13 @@ Sentence embeddings would be a further featuriser (an optional extra); they are 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -34,8 +35,15 @@ from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 from optllm.exceptions import ConfigError, NotFittedError
+from optllm.predict.base import (
+    Features,
+    Labels,
+    Learner,
+    ModelNames,
+    is_sparse,
+    quality_frame,
+)
 from optllm.predict.registry import learner_class
-from optllm.predict.xgboost import quality_frame
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before a log-loss, so one confident mistake
@@ -59,7 +67,7 @@ def fold_ids(n: int, cv: int, random_state: int | None) -> np.ndarray:
     return folds
 
 
-def smoothed_rate(positives: np.ndarray, n: np.ndarray | float) -> np.ndarray:
+def smoothed_rate(positives: np.ndarray | float, n: np.ndarray | float) -> np.ndarray:
     """Jeffreys posterior mean (positives + 1/2) / (n + 1): the mean label, kept off 0 and 1
     so that a constant label column does not give certain (log-loss infinite) predictions."""
     return (positives + 0.5) / (np.asarray(n, dtype=np.float64) + 1.0)
@@ -80,12 +88,12 @@ def fold_prior(Y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return smoothed_rate(pos, size[:, None])[folds]
 
 
-def _check_xy(X: Any, Y: Any, model_names: list[str] | None
-              ) -> tuple[Any, np.ndarray, list[Any]]:
+def _check_xy(X: Features, Y: Labels, model_names: Sequence[str] | None
+              ) -> tuple[Features, np.ndarray, ModelNames]:
     """X as CSR float64 or a 2-D float64 array, Y as (n, M) 0/1 float64, and model names."""
     if model_names is None and isinstance(Y, pd.DataFrame):
         model_names = [str(c) for c in Y.columns]
-    X = X.tocsr().astype(np.float64) if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    X = X.tocsr().astype(np.float64) if is_sparse(X) else np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim == 1:
         Y = Y[:, None]
@@ -101,10 +109,16 @@ def _check_xy(X: Any, Y: Any, model_names: list[str] | None
     return X, Y, list(model_names) if model_names is not None else list(range(Y.shape[1]))
 
 
-class _Learner(BaseEstimator):
+class _Learner(BaseEstimator, ABC):
     """Shared fitted state and checks: names, prior, out-of-fold quality."""
 
-    def _fit_common(self, Y: np.ndarray, names: list[Any], folds: np.ndarray,
+    @abstractmethod
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
+                         should_stop: ShouldStop | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """The success probability P and its spread U, (N, M) float64 each."""
+
+    def _fit_common(self, Y: np.ndarray, names: ModelNames, folds: np.ndarray,
                     oof: np.ndarray, n_features: int) -> None:
         self.n_models_ = Y.shape[1]
         self.n_features_in_ = n_features
@@ -113,10 +127,10 @@ class _Learner(BaseEstimator):
         self.oof_proba_ = oof
         self.quality_ = quality_frame(names, Y, oof, fold_prior(Y, folds), self.base_rate_)
 
-    def _check_X(self, X: Any) -> Any:
+    def _check_X(self, X: Features) -> Features:
         if not hasattr(self, "quality_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(X, Y) first")
-        X = X.tocsr() if sp.issparse(X) else np.asarray(X)
+        X = X.tocsr() if is_sparse(X) else np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ConfigError(f"X must have shape (n, {self.n_features_in_}), got {X.shape}")
         return X
@@ -124,7 +138,7 @@ class _Learner(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "quality_")
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Features) -> np.ndarray:
         """The mean success probability P, (N, M) float64."""
         return self.predict_mean_std(X)[0]
 
@@ -143,7 +157,7 @@ class PriorPredictor(_Learner):
         self.cv = cv
         self.random_state = random_state
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> PriorPredictor:
         """Per-model rate and its standard error; returns self."""
@@ -158,7 +172,7 @@ class PriorPredictor(_Learner):
         report(progress, "train", 1, 1)
         return self
 
-    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None
                          ) -> tuple[np.ndarray, np.ndarray]:
         """The rate and its standard error, repeated for every row: (N, M) float64 each."""
@@ -203,14 +217,14 @@ class LogisticPredictor(_Learner):
         self.random_state = random_state
         self.warm_start = warm_start
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> LogisticPredictor:
         """Choose C per model, fit on all rows, then the bootstrap refits; returns self."""
         X, Y, names = _check_xy(X, Y, model_names)
         if not self.Cs or min(self.Cs) <= 0 or self.n_bootstraps < 0:
             raise ConfigError("Cs must be positive values and n_bootstraps >= 0")
-        if not sp.issparse(X):
+        if not is_sparse(X):
             X = sp.csr_matrix(X)
         n, n_models = Y.shape
         columns = np.flatnonzero(X.getnnz(axis=0) > 0)
@@ -241,7 +255,7 @@ class LogisticPredictor(_Learner):
             boots.append(self._fit_all(Xu, Y, C, counts.astype(np.float64), should_stop))
             report(progress, "train", n_models * (b + 2), total,
                    f"bootstrap {b + 1}/{self.n_bootstraps}; {fits}")
-        self.C_ = C
+        self.C_: np.ndarray = C
         self.columns_ = columns
         self.coef_, self.intercept_ = coef, intercept
         self.boot_coef_ = (np.hstack([w for w, _ in boots]).astype(np.float32) if boots
@@ -302,7 +316,7 @@ class LogisticPredictor(_Learner):
                 best_C, best_p, best_loss = C, p, loss
         return best_C, best_p
 
-    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None
                          ) -> tuple[np.ndarray, np.ndarray]:
         """P from the fit on all rows, U the std over the bootstrap refits; (N, M) float64."""
@@ -343,7 +357,7 @@ class KNNPredictor(_Learner):
         self.cv = cv
         self.random_state = random_state
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> KNNPredictor:
         """Store the unit-norm labelled rows; neighbour predictions out of fold; returns self."""
@@ -371,7 +385,7 @@ class KNNPredictor(_Learner):
         size = max(1, _KNN_BATCH_CELLS // self.Y_.shape[0])
         return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
-    def _similarity(self, X: Any) -> np.ndarray:
+    def _similarity(self, X: Features) -> np.ndarray:
         S = X @ self.X_.T
         return S.toarray() if sp.issparse(S) else np.asarray(S)
 
@@ -386,7 +400,7 @@ class KNNPredictor(_Learner):
         U = np.sqrt(P * (1.0 - P) / (total + 1.0))
         return P, U
 
-    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None
                          ) -> tuple[np.ndarray, np.ndarray]:
         """Shrunk neighbour success rate P and its Beta posterior std U, (N, M) float64."""
@@ -402,10 +416,10 @@ class KNNPredictor(_Learner):
         return P, U
 
 
-def _sigmoid(z: Any) -> np.ndarray:
+def _sigmoid(z: ArrayLike) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z)))
 
 
-def make_learner(name: str, **kw: Any) -> Any:
+def make_learner(name: str, **kw: object) -> Learner:
     """A new, unfitted learner by registry name (optllm.predict.registry), with parameters `kw`."""
     return learner_class(name)(**kw)

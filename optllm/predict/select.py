@@ -33,6 +33,7 @@ from optllm.evaluation import (
 from optllm.exceptions import ConfigError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.hull import hull_front
+from optllm.predict.base import quality_frame
 from optllm.predict.calibration import (
     Calibration,
     SelectionGap,
@@ -47,7 +48,6 @@ from optllm.predict.learners import (
     make_learner,
 )
 from optllm.predict.registry import LEARNERS
-from optllm.predict.xgboost import quality_frame
 from optllm.progress import (
     Progress,
     ProgressCallback,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,7 +12,8 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import literal, ratio, seconds
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from optllm.pipeline.run import Prediction
 
 #: (RunConfig field, label, Input type) of the numeric fields.
-FIELDS = (
+FIELDS: tuple[tuple[str, str, Literal["integer", "number"]], ...] = (
     ("train_fraction", "train frac.", "number"),
     ("bootstraps", "bootstraps", "integer"),
     ("alpha", "alpha", "number"),
@@ -61,7 +62,6 @@ def explain(prediction: Prediction) -> str:
 
 class PredictorScreen(ModeScreen):
     SCOPE = "predictor"
-    TITLE = "OptLLM - 2 Predictor"
     BINDINGS = bindings_for("predictor")
     AUTO_FOCUS = "#quality"
     _hint = TRAIN_HINT
@@ -104,7 +104,7 @@ class PredictorScreen(ModeScreen):
         """The parameters as typed, checked; raises ConfigError naming the bad one."""
         from optllm.exceptions import ConfigError
 
-        values: dict[str, object] = {}
+        values: dict[str, float] = {}  # an "integer" field holds an int
         for name, _, kind in FIELDS:
             text = self.query_one(f"#{name}", Input).value.strip()
             try:
@@ -113,12 +113,15 @@ class PredictorScreen(ModeScreen):
                 word = "a whole number" if kind == "integer" else "a number"
                 raise ConfigError(f"{name.replace('_', ' ')} must be {word}; got {text!r}"
                                   ) from None
-        if int(values["seed"]) < 0:  # type: ignore[call-overload]
+        if values["seed"] < 0:
             raise ConfigError(f"seed must be 0 or more; got {values['seed']}")
-        values["featuriser"] = str(self.query_one("#featuriser", Select).value)
-        values["learner"] = str(self.query_one("#learner", Select).value)
-        values["learning_curve"] = bool(self.query_one("#learning_curve", Select).value)
-        return dataclasses.replace(self.session.config, **values).check()
+        return dataclasses.replace(
+            self.session.config, train_fraction=values["train_fraction"],
+            bootstraps=int(values["bootstraps"]), alpha=values["alpha"],
+            seed=int(values["seed"]),
+            featuriser=str(self.query_one("#featuriser", Select).value),
+            learner=str(self.query_one("#learner", Select).value),
+            learning_curve=bool(self.query_one("#learning_curve", Select).value)).check()
 
     def _checked_config(self) -> RunConfig | None:
         from optllm.exceptions import ConfigError
@@ -161,27 +164,27 @@ class PredictorScreen(ModeScreen):
     def redraw(self, change: Change) -> None:
         panel = self.query_one(ProgressPanel)
         topic = change.topic
-        if topic == "training":
+        if topic == Topic.TRAINING:
             panel.start()
             self._status("", "")
             # the old predictor's table and verdict would read as the new one's
             self.query_one("#quality", DataTable).clear()
             self.query_one("#verdict", Static).update("")
-        elif topic == "progress":
+        elif topic == Topic.PROGRESS:
             message = change.payload
             panel.report(message.stage, message.done, message.total, message.text)
-        elif topic == "cancelled" and change.group == "train":
+        elif topic == Topic.CANCELLED and change.group == "train":
             panel.stop("Training cancelled.")
-        elif topic == "failed" and change.group == "train":
+        elif topic == Topic.FAILED and change.group == "train":
             panel.stop("Training failed.")
             self._status(change.text, "error")
-        elif topic in ("all", "dataset", "batch", "prediction"):
-            if topic != "all":  # an error about the data or run before is now stale
+        elif topic in (Topic.ALL, Topic.DATASET, Topic.BATCH, Topic.PREDICTION):
+            if topic != Topic.ALL:  # an error about the data or run before is now stale
                 self._status("", "")
             self._fill_hint()
             if change.group == "run":
                 self._fill_inputs()
-            self._fill_quality(topic == "prediction", change.payload)
+            self._fill_quality(topic == Topic.PREDICTION, change.payload)
 
     def _fill_hint(self) -> None:
         """With a batch set, say that all labelled history rows train (no train fraction)."""
@@ -214,7 +217,7 @@ class PredictorScreen(ModeScreen):
                     "Not trained yet. Press t to train." if self.session.dataset is not None
                     else "Not trained yet. Load a dataset first (screen 1).")
             return
-        from optllm.predict.xgboost import vs_prior
+        from optllm.predict.base import vs_prior
 
         quality = prediction.quality
         verdicts = vs_prior(quality["auc"], quality["brier"], quality["prior_brier"])
