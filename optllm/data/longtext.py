@@ -20,10 +20,10 @@ import pyarrow.compute as pc
 
 from optllm.data.dataset import Dataset
 from optllm.data.synthetic import (
-    _FILLER,
-    _TOPIC_WORDS,
     CHARS_PER_TOKEN,
+    FILLER_WORDS,
     MODELS,
+    TOPIC_WORDS,
     TOPICS,
     generate,
 )
@@ -43,13 +43,13 @@ def generate_long(n_queries: int = 12_000, n_models: int = 11, chars: int = 1_00
     rng = np.random.default_rng([seed, chars])
     topic_index = {t: i for i, t in enumerate(TOPICS)}
     topic = np.array([topic_index[t] for t in ds.metadata["topic"]])
-    pools = [_TOPIC_WORDS[t].split() for t in TOPICS]
-    vocab = pa.array([w for pool in pools for w in pool] + list(_FILLER)
+    pools = [TOPIC_WORDS[t].split() for t in TOPICS]
+    vocab = pa.array([w for pool in pools for w in pool] + list(FILLER_WORDS)
                      + [f"{chr(65 + k)})" for k in range(N_OPTIONS)])
     sizes = np.array([len(p) for p in pools])
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     filler_start = int(sizes.sum())
-    marker_start = filler_start + len(_FILLER)
+    marker_start = filler_start + len(FILLER_WORDS)
     mean_word = 7  # characters per word with its space, near enough to size the slots
     slots = max(N_OPTIONS, (chars - int(np.median([len(q) for q in ds.queries]))) // mean_word)
     per_option = slots // N_OPTIONS
@@ -62,7 +62,7 @@ def generate_long(n_queries: int = 12_000, n_models: int = 11, chars: int = 1_00
             own = rng.random(n_queries) < 0.6
             pick = rng.integers(0, 1 << 30, n_queries)
             word = np.where(own, starts[topic] + pick % sizes[topic],
-                            filler_start + pick % len(_FILLER))
+                            filler_start + pick % len(FILLER_WORDS))
         columns.append(vocab.take(pa.array(word)))
     texts = pc.binary_join_element_wise(*columns, " ")
     in_tokens = np.ceil(pc.utf8_length(texts).to_numpy() / CHARS_PER_TOKEN)
