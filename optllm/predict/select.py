@@ -33,14 +33,14 @@ from optllm.evaluation import (
 from optllm.exceptions import ConfigError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.hull import hull_front
-from optllm.predict.base import quality_frame
+from optllm.predict.base import Texts, quality_frame
 from optllm.predict.calibration import (
     Calibration,
     SelectionGap,
     fit_calibration,
     fit_selection_gap,
 )
-from optllm.predict.features import NoFeatures, as_texts, make_featuriser
+from optllm.predict.features import NoFeatures, WordCharFeaturiser, as_texts, make_featuriser
 from optllm.predict.learners import (
     fold_ids,
     fold_prior,
@@ -142,7 +142,7 @@ def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | 
     fitted: dict[str, Any] = {"none": NoFeatures().fit(texts_all)}
     features: dict[str, Any] = {}
     if "word+char" in names:
-        both = make_featuriser("word+char", random_state=random_state)
+        both = WordCharFeaturiser(random_state=random_state)
         word, char = both.fit_blocks(texts_all, should_stop=should_stop)
         fitted |= {"word+char": both, "tfidf": both.word_, "char-tfidf": both.char_}
         features |= {"word+char": both.join(word, char), "tfidf": word, "char-tfidf": char}
@@ -347,7 +347,7 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
     return Choice(chosen, featurisers, scores, reason, learners[chosen.name], calibration, gap)
 
 
-def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any, *,
+def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Any, *,
                   costs_train: Any, featuriser: str = AUTO, learner: str = AUTO,
                   n_bootstraps: int = 30,
                   model_names: list[str] | None = None, cv: int = 5,
