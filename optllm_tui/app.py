@@ -550,7 +550,9 @@ class OptLLMApp(App[None]):
         self._select_by(lambda front: front.index_for_budget(budget))
 
     def select_target(self, accuracy: float) -> None:
-        self._select_by(lambda front: front.index_for_accuracy(accuracy))
+        prediction = self.session.prediction  # the honest expected accuracy decides
+        self._select_by(lambda front: front.index_for_accuracy(
+            accuracy, None if prediction is None else prediction.band(front).expected))
 
     def _select_by(self, find: Callable[[Front], int]) -> None:
         from optllm.exceptions import ConfigError

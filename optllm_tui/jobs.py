@@ -451,7 +451,8 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
                   evaluation: Evaluation | None) -> PointDetails:
     """Cost, expected and true accuracy, uncertainty band, baseline and model shares of a
     point (see PointDetails for the band and the baseline)."""
-    from optllm.pipeline.run import accuracy_std, single_model_rows
+    from optllm.pipeline.run import single_model_rows
+    from optllm.predict.calibration import relative_position
 
     allocation = front.allocation(index)
     models = allocated.models
@@ -466,11 +467,13 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
         j = int(np.lexsort((totals, -expected))[0])
         baseline = (models[j], float(totals[j]), float(expected[j]), False)
         true_accuracy = None
+    band = prediction.band(front.take(np.array([index])),
+                           relative_position(front)[index:index + 1])
     return PointDetails(
         index=index,
         cost=float(front.cost[index]),
-        expected=float(front.accuracy[index]),
-        band=float(accuracy_std(front, prediction.spread)[index]),
+        expected=float(band.expected[0]),
+        band=float(band.half_width[0]),
         true_accuracy=true_accuracy,
         baseline_model=baseline[0],
         baseline_cost=baseline[1],

@@ -102,10 +102,9 @@ class Stepper:
 class PointDetails:
     """What the Front screen shows beside the plot for one point.
 
-    `band` is the standard deviation of the expected accuracy, sqrt(sum of U^2) / N over
-    the allocation's queries (U: the ensemble's spread of the chosen model's success
-    probability), treating the queries as independent: the library's `accuracy_std`, so
-    the app and front.csv agree.
+    `expected` is the honest expected accuracy and `band` the half-width of its
+    `NOMINAL_COVERAGE` band, the predictor's own error included (`Prediction.band`, as in
+    front.csv and summary.json).
     The baseline is the best single model: by true accuracy when labels exist, else by
     expected accuracy.
     """

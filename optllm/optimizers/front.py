@@ -192,10 +192,12 @@ class Front:
                               f"(${self.cost[0]:.6g})")
         return k
 
-    def index_for_accuracy(self, target: float) -> int:
-        """The cheapest point whose expected accuracy reaches `target` (0..1)."""
-        reached = np.flatnonzero(self.accuracy >= target - 1e-12)
+    def index_for_accuracy(self, target: float, expected: np.ndarray | None = None) -> int:
+        """The cheapest point whose expected accuracy reaches `target` (0..1): `accuracy`,
+        or `expected` per point when given (e.g. the calibrated figure, not monotone)."""
+        expected = self.accuracy if expected is None else np.asarray(expected)
+        reached = np.flatnonzero(expected >= target - 1e-12)
         if reached.size == 0:
             raise ConfigError(f"target accuracy {target:.4g} is above the best reachable "
-                              f"expected accuracy ({self.accuracy[-1]:.4g})")
+                              f"expected accuracy ({expected.max():.4g})")
         return int(reached[0])

@@ -156,6 +156,8 @@ class GroupRatePredictor(_RateLearner):
 
     #: Which feature blocks the pipeline gives this learner: the extra columns only.
     feature_blocks = ("columns",)
+    #: `auto` tries it on the columns alone (no text featuriser).
+    default_featuriser = "none"
 
     def __init__(self, strengths: tuple[float, ...] = STRENGTHS, cv: int = 5,
                  random_state: int | None = None) -> None:
@@ -200,6 +202,8 @@ class ClusterRatePredictor(_RateLearner):
     """
 
     feature_blocks = ("text",)
+    #: `auto` tries it on word TF-IDF (clusters of vocabulary).
+    default_featuriser = "tfidf"
 
     def __init__(self, strengths: tuple[float, ...] = STRENGTHS, rows_per_cluster: int = 10,
                  max_clusters: int = 64, n_init: int = 3, cv: int = 5,

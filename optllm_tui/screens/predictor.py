@@ -32,17 +32,24 @@ TRAIN_HINT = "t trains, Esc cancels, Enter applies a field."
 
 
 def explain(prediction: Prediction) -> str:
-    """Which learner was used and why, every candidate's cross-validated log-loss, and
-    the plain verdict on whether per-query prediction beats the prior."""
+    """Which learner was used and why, every candidate's out-of-fold front score (the one
+    that won marked), how its expected accuracy is calibrated, and the plain verdict on
+    whether per-query prediction beats the prior."""
+    from optllm.predict.calibration import NOMINAL_COVERAGE
     from optllm.predict.select import verdict
 
     lines = []
     choice = prediction.choice
     if choice is not None:
         lines.append(f"Chose {choice.candidate.name}: {choice.reason.rstrip('.')}.")
-        scores = ", ".join(f"{row.candidate} {row.log_loss:.3f}"
+        scores = ", ".join(f"{row.candidate} {row.hypervolume:.3f}"
+                           + (" (chosen)" if row.chosen else "")
                            for row in choice.scores.itertuples())
-        lines.append(f"Cross-validated log-loss: {scores}.")
+        lines.append(f"Out-of-fold front, hypervolume ratio: {scores}.")
+        if choice.calibration is not None:
+            lines.append(f"Expected accuracy: calibrated ({choice.calibration.method}), less "
+                         f"the selection's measured optimism; bands hold "
+                         f"{NOMINAL_COVERAGE:.0%} of outcomes, the predictor's error included.")
     lines.append(verdict(prediction.quality))
     curve = prediction.learning_curve
     if curve is not None:

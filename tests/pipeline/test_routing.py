@@ -40,8 +40,9 @@ def new_queries():
 
 @pytest.fixture(scope="module")
 def result(new_queries):
-    # A per-query learner: the rate learners tie whole groups, whose inner points no rate
-    # reproduces (test_tied_moves_route_to_the_point_before_them).
+    # A per-query learner: the rate learners (and the base rate, what `auto` picks on these
+    # 150 rows) tie whole groups of moves, and a point between tied moves has no rate of its
+    # own (test_tied_moves_route_to_the_point_before_them).
     config = RunConfig(bootstraps=3, method="hull", budget=0.1, learner="logistic")
     return run_batch(generate(150, 3, seed=0), (new_queries.query_ids, new_queries.queries),
                      config, token_method="estimate")

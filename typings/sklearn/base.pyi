@@ -1,10 +1,9 @@
-from collections.abc import Iterable
-from typing import Self
+from typing import Any, Self
 
 class BaseEstimator:
     def get_params(self, deep: bool = True) -> dict[str, object]: ...
     def set_params(self, **params: object) -> Self: ...
 
 class TransformerMixin:
-    def fit_transform(self, X: Iterable[object], y: object = None,
-                      **fit_params: object) -> object: ...
+    # Ours override it with their own keyword (`should_stop`), as scikit-learn allows.
+    def fit_transform(self, *args: Any, **fit_params: Any) -> Any: ...
