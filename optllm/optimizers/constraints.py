@@ -331,7 +331,7 @@ def _solve_integer(problem: _Problem, rows: np.ndarray, rhs: np.ndarray) -> np.n
         if len(problem.limits):
             constraints.append(LinearConstraint(ub, -np.inf, rhs / scales - slack))
         res = milp(objective, constraints=constraints, integrality=np.ones(objective.size),
-                   bounds=Bounds(0, 1))
+                   bounds=Bounds(0, 1), options={"mip_rel_gap": 1e-12})
         if res.x is None:
             return None
         models = np.asarray(res.x).reshape(rows.size, m).argmax(axis=1)
