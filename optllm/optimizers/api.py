@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from optllm.optimizers.front import Front, non_dominated
 from optllm.optimizers.hull import cheapest_allocation, hull_front, most_accurate_allocation
 from optllm.optimizers.registry import RUN_METHODS
 from optllm.progress import ShouldStop
+
+if TYPE_CHECKING:
+    from optllm.optimizers.constraints import Constraints
 
 
 @dataclass(frozen=True)
@@ -136,20 +140,41 @@ def iter_optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
 
 
 def optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
-             density: int = 10, *, should_stop: ShouldStop | None = None) -> Front:
+             density: int = 10, *, should_stop: ShouldStop | None = None,
+             constraints: Constraints | None = None,
+             model_names: Sequence[str] | None = None) -> Front:
     """The front of allocations for predicted `scores` and `costs`, both (N, M).
 
     `method="optllm"` is the paper's destruct/reconstruct search (OptLLM-M);
     `method="hull"` the exact supported front, the yardstick for every heuristic.
+    With `constraints` (limits naming models by `model_names`, default "0", "1", ...),
+    every point meets them: the hull becomes the exact constrained front
+    (`optllm.optimizers.constraints`), OptLLM-M's points are repaired into the limits.
 
     >>> import numpy as np
     >>> front = optimize(np.array([[0.2, 0.9]]), np.array([[1.0, 3.0]]))
     >>> front.cost.tolist(), front.accuracy.tolist(), front.allocation(1).tolist()
     ([1.0, 3.0], [0.2, 0.9], [1])
     """
+    limited = constraints is not None and (constraints.has_model_limits
+                                           or constraints.budget is not None)
+    if limited and method == "hull":
+        from optllm.optimizers.constraints import constrained_front
+
+        assert constraints is not None
+        return constrained_front(scores, costs, constraints, model_names,
+                                 should_stop=should_stop).front
     front = None
     for item in iter_optimize(scores, costs, method, density, should_stop=should_stop):
         if isinstance(item, Front):
             front = item
     assert front is not None
+    if limited:
+        from optllm.optimizers.constraints import front_under_limits
+
+        assert constraints is not None
+        names = model_names if model_names is not None else [str(j) for j in
+                                                             range(scores.shape[1])]
+        return front_under_limits(front, scores, costs, constraints, names, exact=False,
+                                  should_stop=should_stop)
     return front

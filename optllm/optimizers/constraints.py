@@ -656,3 +656,55 @@ def constrained_front(scores: np.ndarray, costs: np.ndarray, constraints: Constr
     front = Front(cost[keep], accuracy[keep], _Dense(allocations), n_queries=scores.shape[0],
                   method="constrained")
     return ConstrainedFront(front, tuple(points[k] for k in keep))
+
+
+def meets(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
+          constraints: Constraints, model_names: Sequence[str]) -> bool:
+    """Whether an allocation meets every limit exactly."""
+    problem = _Problem(scores, costs, constraints.limits(model_names, allocation.size),
+                       1.0, 0.0, None)
+    rhs = np.array([limit.rhs for limit in problem.limits])
+    return bool((problem.totals(allocation) <= rhs).all())
+
+
+def repair(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
+           constraints: Constraints, model_names: Sequence[str], *, floor_cost: float = 0.0,
+           should_stop: ShouldStop | None = None) -> np.ndarray:
+    """The allocation meeting the limits that keeps the most queries where a heuristic
+    put them (then the highest score), spending at most what it spent (or `floor_cost`,
+    the cheapest that meets the limits, when that is more): how OptLLM-M and the
+    evolutionary baselines are put under the same limits as the exact method."""
+    if meets(allocation, scores, costs, constraints, model_names):
+        return allocation
+    rows = np.arange(allocation.size)
+    kept = scores.copy()
+    # A kept query is worth more than any change of score, so the fewest move.
+    kept[rows, allocation] += float(np.ptp(scores)) + 1.0
+    budget = max(float(costs[rows, allocation].sum()), floor_cost)
+    if constraints.budget is not None:
+        budget = min(budget, constraints.budget)
+    return constrained_point(kept, costs, constraints.with_budget(budget), model_names,
+                             should_stop=should_stop).allocation
+
+
+def front_under_limits(front: Front, scores: np.ndarray, costs: np.ndarray,
+                       constraints: Constraints, model_names: Sequence[str], *,
+                       exact: bool, n_points: int = FRONT_POINTS,
+                       should_stop: ShouldStop | None = None,
+                       progress: ProgressCallback | None = None) -> Front:
+    """`front` put under the limits: the exact constrained front (`exact`, for the hull),
+    or each of at most `n_points` of its points repaired into the feasible set."""
+    if exact:
+        result = constrained_front(scores, costs, constraints, model_names, n_points=n_points,
+                                   should_stop=should_stop, progress=progress)
+        return result.front
+    floor = _solve_extreme(scores, costs, constraints, list(model_names), "cost",
+                           should_stop).cost
+    picks = front.thin(n_points)
+    allocations = []
+    for done, k in enumerate(picks):
+        allocations.append(repair(front.allocation(int(k)), scores, costs, constraints,
+                                  model_names, floor_cost=floor, should_stop=should_stop))
+        report(progress, "limits", done + 1, picks.size)
+    return Front.from_allocations(np.stack(allocations), scores, costs, method=front.method,
+                                  status=front.status, elapsed_s=front.elapsed_s)

@@ -17,6 +17,7 @@ from optllm.optimizers.constraints import (
     Infeasible,
     constrained_front,
     constrained_point,
+    meets,
 )
 
 
@@ -207,3 +208,25 @@ def test_unknown_model_lists_the_models() -> None:
     scores, costs, names = instance(9, 20, 3)
     with pytest.raises(ConfigError, match=r"unknown model 'gpt-9'.*model-0, model-1, model-2"):
         constrained_point(scores, costs, Constraints(max_queries={"gpt-9": 3}), names)
+
+
+@pytest.mark.parametrize("method", ["optllm", "hull"])
+def test_optimize_with_constraints_gives_only_allocations_within_the_limits(method: str
+                                                                            ) -> None:
+    """OptLLM-M's points are repaired into the limits; the hull becomes the exact
+    constrained front. Its unconstrained front breaks the limits, so the repair acts."""
+    import optllm
+
+    scores, costs, names = instance(10, 300, 4)
+    limits = optllm.Constraints(max_queries={names[3]: 30}, min_share={names[0]: 0.25})
+    plain = optllm.optimize(scores, costs, method)
+    assert not all(meets(plain.allocation(k), scores, costs, limits, names)
+                   for k in range(len(plain)))
+    front = optllm.optimize(scores, costs, method, constraints=limits, model_names=names)
+    assert len(front) >= 2
+    for k in range(len(front)):
+        assert_within_limits(front.allocation(k), scores, costs, names, limits)
+    # No point beats the exact constrained point at its cost by more than that one's gap.
+    for k in np.unique(np.linspace(0, len(front) - 1, 5).astype(int)):
+        exact = constrained_point(scores, costs, limits.with_budget(float(front.cost[k])), names)
+        assert front.accuracy[k] <= exact.accuracy + exact.gap_accuracy + 1e-12
