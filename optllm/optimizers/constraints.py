@@ -41,7 +41,6 @@ MAX_PRICING_ROUNDS = 12
 #: Rows per block of a pass over all queries (bounds memory; a stop check per block).
 BLOCK = 1 << 17
 
-LIMIT_KINDS = ("budget", "max_queries", "max_spend", "min_share", "target_accuracy")
 
 
 def _frozen_map(values: Mapping[str, float] | None) -> Mapping[str, float]:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from optllm.optimizers.front import Front
 from optllm.predict import select as auto
 from optllm.predict.xgboost import robust_score
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
+
+if TYPE_CHECKING:
+    from optllm.pipeline.limits import LimitedRun
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
 MAX_FRONT_POINTS = 2000
@@ -222,6 +225,8 @@ class RunResult:
     #: Why no point was selected although a budget or target was given (it is out of the
     #: front's reach); the front and summary are still written, the allocation is not.
     unmet: str | None = None
+    #: The run's per-model limits and the point solved under them (config.limits).
+    limits: LimitedRun | None = None
 
     @property
     def allocated(self) -> Dataset:
@@ -322,6 +327,8 @@ class RunResult:
             summary["at_quality"] = self.quality_report()
         if self.unmet is not None:
             summary["no_allocation_reason"] = self.unmet
+        if self.limits is not None:
+            summary["limits"] = self.limits.as_dict()
         if self.selected is not None:
             k = self.selected
             summary["selected"] = {
@@ -351,6 +358,10 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
     dataset = in_cost_unit(dataset, config.cost_unit)
     allocated = dataset.subset(split.allocate)
     check_budget(allocated, config)
+    if config.limits:
+        from optllm.pipeline.limits import check_limit_models
+
+        check_limit_models(config, allocated.models, allocated.n_queries)
     prediction = train_and_predict(dataset, split, config, progress=progress,
                                    should_stop=should_stop, timings=timings)
     t0 = time.perf_counter()
@@ -362,16 +373,25 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
             report(progress, "optimise", item.step, n_steps(config), f"{item.side} {item.phase}")
     assert front is not None
     check_cancelled(should_stop, "optimise")
+    limits, limits_unmet = None, None
+    if config.limits:
+        from optllm.pipeline.limits import limited_front
+
+        front, limits, limits_unmet = limited_front(
+            front, prediction.scores, allocated.cost, config, allocated.models,
+            should_stop=should_stop, progress=progress)
     timings["optimise"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     evaluation = evaluate_front(front, allocated)
     timings["evaluate"] = time.perf_counter() - t0
     try:
-        selected, unmet = select_point(front, config), None
+        selected, unmet = select_point(front, config), limits_unmet
     except ConfigError as exc:
-        selected, unmet = None, str(exc)
+        selected, unmet = None, limits_unmet or str(exc)
+    if limits_unmet is not None:
+        selected = None
     return RunResult(dataset, config, split, prediction, front, evaluation, selected, timings,
-                     unmet)
+                     unmet, limits)
 
 
 def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | None = None,

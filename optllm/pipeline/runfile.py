@@ -167,10 +167,10 @@ def load_run(path: str | os.PathLike[str]) -> SavedRun:
 def _load_config(fields: Fields, data: dict) -> RunConfig:
     """The run's parameters: each field of RunConfig with its type, then its own checks."""
     part = fields.part("config")
-    kinds = {"float": float, "int": int, "str": str, "bool": bool}
+    kinds = {"float": float, "int": int, "str": str, "bool": bool, "dict": dict}
     values = {}
     for spec in dataclasses.fields(RunConfig):
-        kind = str(spec.type).removesuffix(" | None")
+        kind = str(spec.type).removesuffix(" | None").split("[")[0]
         values[spec.name] = part.value(data, spec.name, kinds[kind],
                                        optional=str(spec.type).endswith("| None"))
     if set(data) - set(values):
