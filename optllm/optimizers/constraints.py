@@ -36,6 +36,9 @@ SAMPLE_FACTOR = 10
 FREE_QUERIES = 3000
 #: Queries nearest a tie re-solved as integers beside the fractional ones.
 REPAIR_QUERIES = 48
+#: Time the integer repair may take; its best whole assignment by then is used (the gap
+#: stated against the dual bound covers what it left).
+REPAIR_SECONDS = 10.0
 #: Rounds of freeing the fixed queries the duals disagree with.
 MAX_PRICING_ROUNDS = 12
 #: Rows per block of a pass over all queries (bounds memory; a stop check per block).
@@ -330,7 +333,7 @@ def _solve_integer(problem: _Problem, rows: np.ndarray, rhs: np.ndarray) -> np.n
         if len(problem.limits):
             constraints.append(LinearConstraint(ub, -np.inf, rhs / scales - slack))
         res = milp(objective, constraints=constraints, integrality=np.ones(objective.size),
-                   bounds=Bounds(0, 1), options={"mip_rel_gap": 1e-12})
+                   bounds=Bounds(0, 1), options={"time_limit": REPAIR_SECONDS})
         if res.x is None:
             return None
         models = np.asarray(res.x).reshape(rows.size, m).argmax(axis=1)
@@ -707,3 +710,21 @@ def front_under_limits(front: Front, scores: np.ndarray, costs: np.ndarray,
         report(progress, "limits", done + 1, picks.size)
     return Front.from_allocations(np.stack(allocations), scores, costs, method=front.method,
                                   status=front.status, elapsed_s=front.elapsed_s)
+
+
+def routing_prices(point: ConstrainedPoint, n_models: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """(rate, per-model cost weight, per-model offset) so that each query's model is the
+    argmax of score - weight[j] * cost - offset[j], the point's price-adjusted choice
+    scaled to one unit of score: what a routing policy applies to one query at a time.
+    `rate` is the budget's (or the target's) share of the cost weight."""
+    base_score, base_cost = (1.0, 0.0) if point.objective == "accuracy" else (0.0, 1.0)
+    problem = _Problem(np.zeros((0, n_models)), np.zeros((0, n_models)), list(point.limits),
+                       base_score, base_cost, None)
+    score_w, cost_w, offset = problem.weights(point.multipliers)
+    if not score_w > 0:
+        raise ConfigError("the target accuracy does not bind at this point: every query "
+                          "goes to its cheapest model; choose the point by a budget instead")
+    budget_w = base_cost + sum(float(p) for limit, p in zip(point.limits, point.multipliers,
+                                                            strict=True)
+                               if limit.kind == "budget")
+    return budget_w / score_w, cost_w / score_w, offset / score_w
