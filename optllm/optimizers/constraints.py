@@ -374,13 +374,12 @@ def _sample_prices(problem: _Problem) -> np.ndarray:
     sample = _Problem(problem.scores[rows], problem.costs[rows], limits,
                       problem.score_weight, problem.cost_weight, problem.should_stop)
     try:
-        return _relaxation(sample, None)[0]
+        return _relaxation(sample)[0]
     except Infeasible:
         return np.zeros(len(limits))
 
 
-def _relaxation(problem: _Problem, lam0: np.ndarray | None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _relaxation(problem: _Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The relaxation's multipliers and solution: (multipliers, free rows, x over the
     free rows, the fixed choice of every query). Raises Infeasible when the relaxation of
     the whole problem is.
@@ -400,7 +399,7 @@ def _relaxation(problem: _Problem, lam0: np.ndarray | None
         if solved is None:
             raise Infeasible("")
         return solved[1], free, solved[0], choice
-    lam = _sample_prices(problem) if lam0 is None else lam0
+    lam = _sample_prices(problem)
     choice, _, margin = problem.best(lam)
     size = FREE_QUERIES
     free = _nearest_ties(margin, size)
@@ -472,9 +471,9 @@ def _problem(scores: np.ndarray, costs: np.ndarray, limits: list[Limit], *, maxi
     return _Problem(scores, costs, limits, 0.0, 1.0, should_stop)
 
 
-def _solve(problem: _Problem, lam0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
+def _solve(problem: _Problem) -> tuple[np.ndarray, np.ndarray, float]:
     """(allocation meeting every limit, multipliers, dual bound on the objective)."""
-    lam, free, x, choice = _relaxation(problem, lam0)
+    lam, free, x, choice = _relaxation(problem)
     allocation = choice.copy()
     if free.size:
         allocation[free] = x.argmax(axis=1)
@@ -524,13 +523,9 @@ def _point(problem: _Problem, allocation: np.ndarray, lam: np.ndarray, bound: fl
 def constrained_point(scores: np.ndarray, costs: np.ndarray, constraints: Constraints,
                       model_names: Sequence[str] | None = None, *,
                       target_accuracy: float | None = None,
-                      should_stop: ShouldStop | None = None,
-                      start: np.ndarray | None = None) -> ConstrainedPoint:
+                      should_stop: ShouldStop | None = None) -> ConstrainedPoint:
     """The most accurate allocation meeting `constraints` (or, with `target_accuracy`,
-    the cheapest one reaching it), with its multipliers and stated gap.
-
-    `start` is the multipliers of a nearby problem (the previous point of a front): it
-    replaces the sample that prices the limits."""
+    the cheapest one reaching it), with its multipliers and stated gap."""
     from optllm.optimizers.api import check_problem
 
     scores, costs = check_problem(scores, costs)
@@ -550,7 +545,7 @@ def constrained_point(scores: np.ndarray, costs: np.ndarray, constraints: Constr
     problem = _problem(scores, costs, limits, maximise=objective, should_stop=should_stop)
     diagnose(problem, names)
     try:
-        allocation, lam, bound = _solve(problem, start)
+        allocation, lam, bound = _solve(problem)
     except Infeasible as error:
         if str(error):
             raise
@@ -596,7 +591,7 @@ def _solve_extreme(scores: np.ndarray, costs: np.ndarray, constraints: Constrain
         problem = _Problem(scores, costs, limits, 1.0, 0.0, should_stop)
     diagnose(problem, names)
     try:
-        allocation, lam, bound = _solve(problem, None)
+        allocation, lam, bound = _solve(problem)
     except Infeasible as error:
         if str(error):
             raise
@@ -623,8 +618,7 @@ def constrained_front(scores: np.ndarray, costs: np.ndarray, constraints: Constr
                       n_points: int = FRONT_POINTS, should_stop: ShouldStop | None = None,
                       progress: ProgressCallback | None = None) -> ConstrainedFront:
     """Constrained points at `n_points` budgets spread evenly from the cheapest allocation
-    meeting the model limits to the most accurate one (or the constraints' own budget);
-    each solve starts from the previous point's prices."""
+    meeting the model limits to the most accurate one (or the constraints' own budget)."""
     from optllm.optimizers.api import check_problem
 
     scores, costs = check_problem(scores, costs)
@@ -638,17 +632,15 @@ def constrained_front(scores: np.ndarray, costs: np.ndarray, constraints: Constr
     best = _solve_extreme(scores, costs, model_limits, names, "accuracy", should_stop)
     top = best.cost if constraints.budget is None else min(best.cost, constraints.budget)
     points = [cheapest]
-    start = None
+    # Each budget is priced afresh from samples: the previous point's prices, a budget
+    # step away, put so many queries on the wrong side of a tie that the program grew.
     for k, budget in enumerate(np.linspace(cheapest.cost, top, n_points)[1:-1], start=1):
         check_cancelled(should_stop, "constrained front")
-        point = constrained_point(scores, costs, constraints.with_budget(float(budget)), names,
-                                  should_stop=should_stop, start=start)
-        start = point.multipliers
-        points.append(point)
+        points.append(constrained_point(scores, costs, constraints.with_budget(float(budget)),
+                                        names, should_stop=should_stop))
         report(progress, "constrained front", k, n_points)
     points.append(best if top == best.cost else constrained_point(
-        scores, costs, constraints.with_budget(float(top)), names, should_stop=should_stop,
-        start=start))
+        scores, costs, constraints.with_budget(float(top)), names, should_stop=should_stop))
     report(progress, "constrained front", n_points, n_points)
     cost = np.array([p.cost for p in points])
     accuracy = np.array([p.accuracy for p in points])
