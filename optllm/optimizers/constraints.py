@@ -16,7 +16,7 @@ non-negative multipliers) states how far from the integer optimum the result can
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -46,8 +46,8 @@ BLOCK = 1 << 17
 
 
 
-def _frozen_map(values: Mapping[str, float] | None) -> Mapping[str, float]:
-    return MappingProxyType(dict(values or {}))
+def _frozen_map(values: Mapping[str, float]) -> Mapping[str, float]:
+    return MappingProxyType(dict(values))
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ class Constraints:
     name, at most `max_queries`, at most `max_spend` USD, at least `min_share` of queries."""
 
     budget: float | None = None
-    max_queries: Mapping[str, int] = field(default_factory=lambda: _frozen_map(None))
-    max_spend: Mapping[str, float] = field(default_factory=lambda: _frozen_map(None))
-    min_share: Mapping[str, float] = field(default_factory=lambda: _frozen_map(None))
+    max_queries: Mapping[str, float] = field(default_factory=dict)
+    max_spend: Mapping[str, float] = field(default_factory=dict)
+    min_share: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("max_queries", "max_spend", "min_share"):
@@ -142,7 +142,7 @@ class Limit:
         coef = np.zeros_like(costs)
         j = self.model
         coef[:, j] = {"max_queries": 1.0, "max_spend": costs[:, j],
-                      "min_share": -1.0}[self.kind]  # type: ignore[assignment]
+                      "min_share": -1.0}[self.kind]
         return coef
 
 
@@ -543,13 +543,20 @@ def constrained_point(scores: np.ndarray, costs: np.ndarray, constraints: Constr
                             -float(target_accuracy) * n))
         objective = "cost"
     problem = _problem(scores, costs, limits, maximise=objective, should_stop=should_stop)
+    return _solved(problem, names, objective, lambda: _explain(
+        scores, costs, constraints, names, limits, target_accuracy))
+
+
+def _solved(problem: _Problem, names: Sequence[str], objective: str,
+            explain: Callable[[], Infeasible]) -> ConstrainedPoint:
+    """The point of `problem`; an infeasible relaxation raises `explain()`'s error."""
     diagnose(problem, names)
     try:
         allocation, lam, bound = _solve(problem)
     except Infeasible as error:
         if str(error):
             raise
-        raise _explain(scores, costs, constraints, names, limits, target_accuracy) from None
+        raise explain() from None
     return _point(problem, allocation, lam, bound, objective)
 
 
@@ -585,19 +592,9 @@ def _solve_extreme(scores: np.ndarray, costs: np.ndarray, constraints: Constrain
                    ) -> ConstrainedPoint:
     """The cheapest ("cost") or most accurate ("accuracy") allocation meeting the limits."""
     limits = constraints.limits(names, scores.shape[0])
-    if objective == "cost":
-        problem = _Problem(scores, costs, limits, 0.0, 1.0, should_stop)
-    else:
-        problem = _Problem(scores, costs, limits, 1.0, 0.0, should_stop)
-    diagnose(problem, names)
-    try:
-        allocation, lam, bound = _solve(problem)
-    except Infeasible as error:
-        if str(error):
-            raise
-        raise Infeasible(f"the limits cannot all hold together: {_limits_text(limits)}"
-                         ) from None
-    return _point(problem, allocation, lam, bound, objective)
+    problem = _problem(scores, costs, limits, maximise=objective, should_stop=should_stop)
+    return _solved(problem, names, objective, lambda: Infeasible(
+        f"the limits cannot all hold together: {_limits_text(limits)}"))
 
 
 #: Points of a constrained front unless asked otherwise.

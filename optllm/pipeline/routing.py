@@ -384,9 +384,10 @@ def _limited_policy(result: BatchRunResult) -> Policy:
     limited = result.limits.point
     rate, cost_weight, offset = routing_prices(limited, len(result.dataset.models))
     assert result.cost_model is not None
-    given = result.limits.constraints.as_dict()
-    limits = {kind: dict(given[kind]) for kind in ("max_queries", "max_spend", "min_share")
-              if given[kind]}
+    given = result.limits.constraints
+    limits = {kind: dict(values) for kind, values in (
+        ("max_queries", given.max_queries), ("max_spend", given.max_spend),
+        ("min_share", given.min_share)) if values}
     return Policy(result.prediction.featuriser, result.prediction.predictor, result.cost_model,
                   result.config.alpha, rate,
                   {"point": int(result.selected) if result.selected is not None else None,
