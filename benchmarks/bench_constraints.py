@@ -8,12 +8,14 @@ Prints a Markdown table: seconds, the stated gap, and which limits bind.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
 from bench_optimize import synthetic_problem
 
 from optllm.optimizers.constraints import Constraints, constrained_front, constrained_point
+from optllm.progress import Progress
 
 
 def limits_for(scores: np.ndarray, costs: np.ndarray, models: list[str]) -> Constraints:
@@ -52,8 +54,13 @@ def main() -> None:
                                                         strict=True) if b)
     print(f"| one constrained point | {seconds:.1f} | {point.gap_accuracy:.2e} | {binding} |")
     t0 = time.perf_counter()
+
+    def progress(event: Progress) -> None:
+        print(f"front point {event.done}/{event.total} at {time.perf_counter() - t0:.1f} s",
+              file=sys.stderr, flush=True)
+
     front = constrained_front(scores, costs, limits.with_budget(None), models,
-                              n_points=args.points)
+                              n_points=args.points, progress=progress)
     seconds = time.perf_counter() - t0
     worst = max(p.gap_accuracy for p in front.points)
     print(f"| constrained front, {args.points} budgets ({len(front.front)} points kept) | "
