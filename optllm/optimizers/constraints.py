@@ -25,7 +25,8 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from optllm.exceptions import ConfigError
-from optllm.optimizers.front import Front, _Dense, non_dominated
+from optllm.optimizers.front import Front, non_dominated
+from optllm.optimizers.problem import check_problem
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Queries solved as one exact linear program; larger problems start from a sample.
@@ -526,8 +527,6 @@ def constrained_point(scores: np.ndarray, costs: np.ndarray, constraints: Constr
                       should_stop: ShouldStop | None = None) -> ConstrainedPoint:
     """The most accurate allocation meeting `constraints` (or, with `target_accuracy`,
     the cheapest one reaching it), with its multipliers and stated gap."""
-    from optllm.optimizers.api import check_problem
-
     scores, costs = check_problem(scores, costs)
     n, m = scores.shape
     names = list(model_names) if model_names is not None else [str(j) for j in range(m)]
@@ -616,8 +615,6 @@ def constrained_front(scores: np.ndarray, costs: np.ndarray, constraints: Constr
                       progress: ProgressCallback | None = None) -> ConstrainedFront:
     """Constrained points at `n_points` budgets spread evenly from the cheapest allocation
     meeting the model limits to the most accurate one (or the constraints' own budget)."""
-    from optllm.optimizers.api import check_problem
-
     scores, costs = check_problem(scores, costs)
     if n_points < 2:
         raise ConfigError(f"a constrained front needs at least 2 points; got {n_points}")
@@ -642,10 +639,9 @@ def constrained_front(scores: np.ndarray, costs: np.ndarray, constraints: Constr
     cost = np.array([p.cost for p in points])
     accuracy = np.array([p.accuracy for p in points])
     keep = non_dominated(cost, accuracy)
-    dtype = np.int16 if m < 2**15 else np.int32
-    allocations = np.stack([points[k].allocation for k in keep]).astype(dtype)
-    front = Front(cost[keep], accuracy[keep], _Dense(allocations), n_queries=scores.shape[0],
-                  method="constrained")
+    front = Front.from_allocations(np.stack([points[k].allocation for k in keep]), scores,
+                                   costs, method="constrained", cost=cost[keep],
+                                   accuracy=accuracy[keep])
     return ConstrainedFront(front, tuple(points[k] for k in keep))
 
 
