@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "iter_optimize": "optllm.optimizers.api",
     "StepEvent": "optllm.optimizers.api",
     "Front": "optllm.optimizers.front",
+    "Constraints": "optllm.optimizers.constraints",
     "Policy": "optllm.pipeline.routing",
     "OptLLMError": "optllm.exceptions",
     "DatasetError": "optllm.exceptions",
@@ -49,6 +50,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "Cancelled",
     "ConfigError",
+    "Constraints",
     "Dataset",
     "DatasetError",
     "ExportError",
@@ -86,6 +88,7 @@ if TYPE_CHECKING:
         SavedFileError,
     )
     from optllm.optimizers.api import StepEvent, iter_optimize, optimize
+    from optllm.optimizers.constraints import Constraints
     from optllm.optimizers.front import Front
     from optllm.pipeline.batch import run_batch
     from optllm.pipeline.compare import compare

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from optllm.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from optllm.optimizers.constraints import Constraints
 from optllm.optimizers.registry import RUN_METHODS
 from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 
 #: What a front's cost counts: US dollars, or calls to the paid models (every model
 #: dearer than the cheapest one costs 1 per query, the cheapest 0).
 COST_UNITS = ("usd", "calls")
+
+#: The per-model limits (fields of optllm.optimizers.constraints.Constraints), with the
+#: command's option for each.
+LIMIT_OPTIONS = {"max_queries": "--cap", "max_spend": "--max-spend", "min_share": "--min-share"}
 
 #: Robust score S = clip(P + alpha * U, 0, 1). benchmarks/bench_alpha.py (2% labelled, B=100,
 #: 5 seeds, exact hull front): alpha in [-0.5, 0.5] moves mean AUC and hypervolume ratio by
@@ -53,6 +61,9 @@ class RunConfig:
     #: Extra columns the predictor may use: "auto" (those shaped like a category), "none",
     #: or comma-separated names (optllm.predict.columns).
     feature_columns: str = "auto"
+    #: Per-model limits every allocation must meet: {"max_queries" | "max_spend" |
+    #: "min_share": {model: value}} (optllm.optimizers.constraints.Constraints).
+    limits: dict[str, dict[str, float]] | None = None
 
     def check(self) -> RunConfig:
         """Raise ConfigError naming the first parameter out of range."""
@@ -96,7 +107,24 @@ class RunConfig:
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
             raise ConfigError(f"target accuracy must be above 0 and at most 1; "
                               f"got {self.target_accuracy}")
+        if self.limits is not None:
+            self.constraints()
         return self
+
+    def constraints(self) -> Constraints | None:
+        """The run's limits (with its budget) as a checked `Constraints`, or None."""
+        from optllm.optimizers.constraints import Constraints
+
+        if not self.limits:
+            return None
+        unknown = set(self.limits) - set(LIMIT_OPTIONS)
+        if unknown:
+            raise ConfigError(f"unknown kind of limit {sorted(unknown)[0]!r}; the kinds are "
+                              f"{', '.join(LIMIT_OPTIONS)}")
+        if self.limits.get("max_spend") and self.cost_unit != "usd":
+            raise ConfigError("spend limits are in USD: use them with cost unit usd")
+        return Constraints(self.budget, **{kind: dict(values)
+                                           for kind, values in self.limits.items()})
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from optllm.cli.common import DEFAULTS, FEATURE_COLUMNS_HELP, check_out_dir
+from optllm.cli.limits import add_limit_arguments, limits_from_args
 from optllm.cli.progress_bar import ProgressBar
 from optllm.config import RunConfig
 from optllm.exceptions import ConfigError
@@ -64,6 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="population of the evolutionary methods (default 100)")
     p.add_argument("--generations", type=int, default=200, metavar="G",
                    help="generations of the evolutionary methods (default 200)")
+    add_limit_arguments(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(handler=run)
@@ -86,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
                           f"got {args.generations}")
     config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
                        learner=args.learner, featuriser=args.featuriser,
-                       feature_columns=args.feature_columns).check()
+                       feature_columns=args.feature_columns,
+                       limits=limits_from_args(args)).check()
     methods: Sequence[str]
     if args.methods is None:
         methods = default_methods()

@@ -46,5 +46,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"routed {done.n_queries:,} queries at rate {policy.rate:.6g} per $: expected cost "
           f"{usd(done.cost)}, expected accuracy {ratio(done.expected_accuracy)}")
     print(f"models: {shares}")
+    if policy.limits:
+        caps = policy.limits.get("max_queries", {})
+        spends = policy.limits.get("max_spend", {})
+        held = [f"{m} {done.counts[m]:,} of {int(cap):,} queries" for m, cap in caps.items()]
+        held += [f"{m} {usd(done.spend[m])} of {usd(cap)}" for m, cap in spends.items()]
+        if held:
+            print(f"limits over the stream: {', '.join(held)}")
     print(f"wrote {done.path}")
     return 0

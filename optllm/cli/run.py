@@ -14,6 +14,7 @@ from optllm.cli.common import (
     check_out_file,
     report_unmet,
 )
+from optllm.cli.limits import add_limit_arguments, limits_from_args
 from optllm.cli.progress_bar import ProgressBar
 from optllm.config import COST_UNITS, DEFAULT_ALPHA, RunConfig, parse_accuracy, parse_usd
 from optllm.exceptions import ConfigError
@@ -72,6 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                             "(a fraction, 0.85, or a percentage, 85%%)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_limit_arguments(p)
     _add_batch_arguments(p)
     add_query_column(p)
     p.set_defaults(handler=run)
@@ -110,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         target_accuracy=None if args.target_accuracy is None else parse_accuracy(
             args.target_accuracy),
         learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
-        cost_unit=args.cost_unit, report_at=args.report_at,
+        cost_unit=args.cost_unit, report_at=args.report_at, limits=limits_from_args(args),
         feature_columns=args.feature_columns,
     ).check()
 
@@ -224,6 +226,7 @@ def print_summary(summary: dict) -> None:
     elif summary["best_single_model"] is not None:
         lines += summary_text.measure_lines(summary)
     lines += summary_text.choice_lines(summary)
+    lines += summary_text.limit_lines(summary)
     lines.append(f"allocation: {summary['allocation_rows']}")
     print("\n".join(lines))
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,8 +13,12 @@ from optllm.exceptions import Cancelled, ConfigError
 from optllm.optimizers.destruct import search
 from optllm.optimizers.front import Front, non_dominated
 from optllm.optimizers.hull import cheapest_allocation, hull_front, most_accurate_allocation
+from optllm.optimizers.problem import check_problem
 from optllm.optimizers.registry import RUN_METHODS
 from optllm.progress import ShouldStop
+
+if TYPE_CHECKING:
+    from optllm.optimizers.constraints import Constraints
 
 
 @dataclass(frozen=True)
@@ -35,27 +40,6 @@ class StepEvent:
     front_cost: np.ndarray
     front_accuracy: np.ndarray
     elapsed_s: float
-
-
-def check_problem(scores: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate once at the boundary: two finite (N, M) float arrays, costs >= 0."""
-    scores = np.ascontiguousarray(scores, dtype=np.float64)
-    costs = np.ascontiguousarray(costs, dtype=np.float64)
-    if scores.ndim != 2 or costs.ndim != 2:
-        raise ConfigError(f"scores and costs must be 2-D (queries x models); got shapes "
-                          f"{scores.shape} and {costs.shape}")
-    if scores.shape != costs.shape:
-        raise ConfigError(f"scores {scores.shape} and costs {costs.shape} differ in shape")
-    if scores.shape[0] == 0 or scores.shape[1] == 0:
-        raise ConfigError(f"need at least one query and one model; got shape {scores.shape}")
-    for name, arr in (("scores", scores), ("costs", costs)):
-        if not np.isfinite(arr).all():
-            row, col = np.argwhere(~np.isfinite(arr))[0]
-            raise ConfigError(f"{name}[{row}, {col}] is not finite ({arr[row, col]})")
-    if (costs < 0).any():
-        row, col = np.argwhere(costs < 0)[0]
-        raise ConfigError(f"costs[{row}, {col}] is negative ({costs[row, col]})")
-    return scores, costs
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -136,11 +120,16 @@ def iter_optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
 
 
 def optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
-             density: int = 10, *, should_stop: ShouldStop | None = None) -> Front:
+             density: int = 10, *, should_stop: ShouldStop | None = None,
+             constraints: Constraints | None = None,
+             model_names: Sequence[str] | None = None) -> Front:
     """The front of allocations for predicted `scores` and `costs`, both (N, M).
 
     `method="optllm"` is the paper's destruct/reconstruct search (OptLLM-M);
     `method="hull"` the exact supported front, the yardstick for every heuristic.
+    With `constraints` (limits naming models by `model_names`, default "0", "1", ...),
+    every point meets them: the hull becomes the exact constrained front
+    (`optllm.optimizers.constraints`), OptLLM-M's points are repaired into the limits.
 
     Examples
     --------
@@ -157,9 +146,25 @@ def optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
     >>> front.allocation(1).tolist()  # query 1 moves first: +0.6 for $9
     [0, 1, 0]
     """
+    limited = constraints is not None and (constraints.has_model_limits
+                                           or constraints.budget is not None)
+    if limited and method == "hull":
+        from optllm.optimizers.constraints import constrained_front
+
+        assert constraints is not None
+        return constrained_front(scores, costs, constraints, model_names,
+                                 should_stop=should_stop).front
     front = None
     for item in iter_optimize(scores, costs, method, density, should_stop=should_stop):
         if isinstance(item, Front):
             front = item
     assert front is not None
+    if limited:
+        from optllm.optimizers.constraints import front_under_limits
+
+        assert constraints is not None
+        names = model_names if model_names is not None else [str(j) for j in
+                                                             range(scores.shape[1])]
+        return front_under_limits(front, scores, costs, constraints, names, exact=False,
+                                  should_stop=should_stop)
     return front

@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,9 @@ from optllm.pipeline.run import (
     train_and_predict,
 )
 from optllm.progress import Progress, ProgressCallback, ShouldStop, check_cancelled, report
+
+if TYPE_CHECKING:
+    from optllm.optimizers.constraints import Constraints
 
 DEFAULT_POP_SIZE = 100
 DEFAULT_GENERATIONS = 200
@@ -163,6 +167,10 @@ def _evolutionary(name: str) -> Callable[[Trial, Hooks], Front]:
                                 on_generation=hooks.on_generation)
     return run
 
+
+#: The methods whose front is exact for their scores: under limits, the exact constrained
+#: front replaces them (the others are repaired into the limits).
+EXACT_METHODS = ("hull", "oracle", "prior")
 
 #: How each registered method (optllm.optimizers.registry) builds its front for one trial.
 RUNNERS: dict[str, Callable[[Trial, Hooks], Front]] = {
@@ -461,6 +469,9 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
         raise ConfigError(f"{dataset.name}: comparing needs the true labels of every query; "
                           f"{dataset.n_queries - dataset.n_labelled} of {dataset.n_queries} "
                           "have none")
+    limits = config.constraints()
+    if limits is not None:
+        limits.limits(dataset.models, dataset.n_queries)  # unknown models, before training
     runs: list[MethodRun] = []
     trials: dict[int, Trial] = {}
     timings: dict[int, dict[str, float]] = {}
@@ -484,7 +495,8 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
         trials[seed] = trial
         for method in methods:
             check_cancelled(should_stop, "compare")
-            run = _run_method(method, trial, allocated.models, tagged, should_stop, on_front)
+            run = _run_method(method, trial, allocated.models, tagged, should_stop, on_front,
+                              limits)
             runs.append(run)
             report(tagged, "compare", len(runs), total, method)
     return Comparison(dataset.title, int(split.allocate.size), int(split.train.size),
@@ -494,8 +506,11 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
 
 def _run_method(method: str, trial: Trial, models: tuple[str, ...],
                 progress: ProgressCallback | None, should_stop: ShouldStop | None,
-                on_front: Callable[[FrontUpdate], None] | None) -> MethodRun:
-    """Build one method's front, then re-score and measure it."""
+                on_front: Callable[[FrontUpdate], None] | None,
+                limits: Constraints | None = None) -> MethodRun:
+    """Build one method's front (put under `limits`: the exact constrained front for the
+    exact methods, every other method's points repaired into them), then re-score and
+    measure it."""
     n_generation = 0
     hooks = Hooks(progress, should_stop)
     if on_front is not None:
@@ -510,6 +525,14 @@ def _run_method(method: str, trial: Trial, models: tuple[str, ...],
         hooks = Hooks(progress, should_stop, on_generation)
     t0 = time.perf_counter()
     front = RUNNERS[method](trial, hooks)
+    if limits is not None and front.status != "cancelled":
+        from optllm.optimizers.constraints import front_under_limits
+
+        scores = {"oracle": trial.labels, "prior": _base_scores(trial),
+                  "single": _base_scores(trial)}.get(method, trial.scores)
+        front = _relabelled(front_under_limits(
+            front, np.ascontiguousarray(scores), trial.costs, limits, models,
+            exact=method in EXACT_METHODS, should_stop=should_stop, progress=progress), method)
     runtime = time.perf_counter() - t0
     if front.status == "cancelled":
         raise Cancelled(f"compare cancelled during {method}")

@@ -83,3 +83,25 @@ def feature_columns_line(predictor: dict) -> str:
         return (f"feature columns: none used (offered: {', '.join(offered)}; the chosen "
                 "learner reads the text only)")
     return f"feature columns: {', '.join(used)}"
+
+
+def limit_lines(summary: dict) -> list[str]:
+    """Each limit with what the chosen point uses of it, which bind and at what price,
+    and the stated gap to the integer optimum."""
+    limits = summary.get("limits")
+    if limits is None:
+        return []
+    if "limits" not in limits:
+        return [f"limits: {limits['note']}"]
+    lines = ["limits (at the selected point):"]
+    for row in limits["limits"]:
+        used = row["realised"]
+        shown = {"USD": cost(used), "queries": count(round(used)),
+                 "share of queries": percent(used)}.get(row["unit"], ratio(used))
+        price = (f"binds: {row['multiplier']:.4g} {row['multiplier_unit']}" if row["binds"]
+                 else "slack")
+        lines.append(f"  {row['limit']}: {shown} ({price})")
+    gap = limits["gap"]
+    lines.append(f"  gap to the best whole allocation under the limits: at most "
+                 f"{100 * gap['accuracy']:.2g} accuracy points, {cost(gap['usd'])}")
+    return lines

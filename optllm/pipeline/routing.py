@@ -37,6 +37,7 @@ from optllm.exceptions import ConfigError, DatasetError, SavedFileError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.front import Front
 from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch_columns
+from optllm.pipeline.stream_limits import StreamCounter
 from optllm.predict.base import Featuriser, Learner, robust_score
 from optllm.predict.columns import featurise, used_columns
 from optllm.predict.state import load_featuriser, load_learner, save_featuriser, save_learner
@@ -45,7 +46,8 @@ from optllm.pricing.tokens import TOKEN_METHODS
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 POLICY_FORMAT = "optllm.Policy"
-POLICY_VERSION = 3
+#: 4: a policy may carry per-model limits and prices (`limits`, `model_prices`).
+POLICY_VERSION = 4
 #: Relative difference below which two moves' rates are one (equal scores and costs give
 #: rates that differ in the last bits of a division).
 TIED_RATES = 1e-9
@@ -117,6 +119,26 @@ class Policy:
     alpha: float
     rate: float
     point: dict = field(default_factory=dict)
+    #: Per-model limits kept over the routed stream ({"max_queries" | "max_spend" |
+    #: "min_share": {model: value}}), and the prices that got the batch within them:
+    #: {"cost_weight": [M], "offset": [M]}, each query taking the argmax of
+    #: score - cost_weight[j] * cost - offset[j] (`optllm.pipeline.stream_limits`).
+    limits: dict[str, dict[str, float]] | None = None
+    model_prices: dict[str, list[float]] | None = None
+
+    def counter(self) -> StreamCounter | None:
+        """A fresh counter of the limits over one stream, or None without limits."""
+        if not self.limits:
+            return None
+        return StreamCounter(self.models, self.limits.get("max_queries", {}),
+                             self.limits.get("max_spend", {}))
+
+    def values(self, scores: np.ndarray, costs: np.ndarray) -> np.ndarray:
+        """What each query maximises over the models: score minus the priced cost."""
+        if self.model_prices is None:
+            return scores - self.rate * costs
+        return (scores - np.asarray(self.model_prices["cost_weight"]) * costs
+                - np.asarray(self.model_prices["offset"]))
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -143,6 +165,7 @@ class Policy:
         stored = Stored({
             "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
             "alpha": self.alpha, "rate": self.rate, "point": self.point,
+            "limits": self.limits, "model_prices": self.model_prices,
             "costs": self.cost_model.as_dict(),
             "featuriser": featuriser, "predictor": predictor})
         stored.add("featuriser", featuriser_arrays)
@@ -175,9 +198,45 @@ class Policy:
             if not (value is None or isinstance(value, int | float | str)) or (
                     isinstance(value, float) and not np.isfinite(value)):
                 raise fields.fail(f"point.{key}", f"is {value!r}, not a plain value")
+        limits, prices = _load_limits(fields, manifest, cost_model.models)
         return cls(featuriser, predictor, cost_model,
                    fields.value(manifest, "alpha", float, low=-1e6, high=1e6),
-                   fields.value(manifest, "rate", float, low=0.0), point)
+                   fields.value(manifest, "rate", float, low=0.0), point, limits, prices)
+
+
+def _load_limits(fields: Fields, manifest: dict, models: tuple[str, ...]
+                 ) -> tuple[dict[str, dict[str, float]] | None, dict[str, list[float]] | None]:
+    """The optional limits and per-model prices of a policy, checked: known kinds and
+    models, values a `Constraints` accepts, one finite price per model."""
+    from optllm.config import LIMIT_OPTIONS
+    from optllm.optimizers.constraints import Constraints
+
+    limits = fields.value(manifest, "limits", dict, optional=True)
+    prices = fields.value(manifest, "model_prices", dict, optional=True)
+    if limits is not None:
+        part = fields.part("limits")
+        for kind, values in limits.items():
+            if kind not in LIMIT_OPTIONS:
+                raise part.fail(kind, "is not a kind of limit")
+            if not isinstance(values, dict):
+                raise part.fail(kind, "must be an object")
+            for model in values:
+                if model not in models:
+                    raise part.fail(f"{kind}.{model}", "is not one of the policy's models")
+                part.part(kind).value(values, model, float, low=0.0)
+        try:
+            Constraints(**limits)
+        except ConfigError as exc:
+            raise part.fail("", str(exc)) from None
+    if prices is not None:
+        part = fields.part("model_prices")
+        for name in ("cost_weight", "offset"):
+            values = part.value(prices, name, list)
+            if len(values) != len(models) or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+                    for v in values):
+                raise part.fail(name, f"must be {len(models)} finite numbers, one per model")
+    return limits, prices
 
 
 def _load_cost_model(fields: Fields, data: dict) -> CostModel:
@@ -215,6 +274,8 @@ def policy_from_result(result: BatchRunResult, point: int | None = None) -> Poli
     k = result.selected if point is None else point
     if k is None:
         raise ConfigError("no point chosen: give a budget or a target accuracy to save a policy")
+    if result.limits is not None and result.limits.point is not None and point is None:
+        return _limited_policy(result)
     allocated = result.allocated
     front = result.front
     if front.method != "hull":
@@ -237,12 +298,19 @@ def policy_from_result(result: BatchRunResult, point: int | None = None) -> Poli
 
 
 def route_queries(policy: Policy, query_ids: Iterable[object], queries: Iterable[object],
-                  columns: pd.DataFrame | None = None) -> tuple[pa.Table, np.ndarray]:
+                  columns: pd.DataFrame | None = None,
+                  counter: StreamCounter | None = None) -> tuple[pa.Table, np.ndarray]:
     """Each query's model by the policy's rule, with its cost, score, probability and
-    uncertainty (a table, one row per query in input order), and the chosen model index."""
+    uncertainty (a table, one row per query in input order), and the chosen model index.
+    With a `counter`, the policy's limits hold over every query it has counted."""
     query_ids = np.asarray(list(query_ids), dtype=object)
     costs, P, U, S = policy.predict(queries, columns)
-    choice = route_scores(S, costs, policy.rate)
+    if counter is not None:
+        choice = counter.choose(policy.values(S, costs), costs)
+    elif policy.model_prices is not None:
+        choice = route_scores(policy.values(S, costs), costs, 0.0)
+    else:
+        choice = route_scores(S, costs, policy.rate)
     rows = np.arange(choice.size)
     return pa.table({
         "query_id": pa.array(pd.Series(query_ids, dtype=object).astype(str), type=pa.string()),
@@ -263,6 +331,8 @@ class RouteSummary:
     cost: float
     expected_accuracy: float
     counts: dict[str, int]
+    #: Expected USD per model over the stream.
+    spend: dict[str, float] = field(default_factory=dict)
 
 
 class _Writer:
@@ -303,6 +373,8 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
     kind, gz = output_format(dst)
     n, cost, score = 0, 0.0, 0.0
     counts = np.zeros(len(policy.models), dtype=np.int64)
+    spend = np.zeros(len(policy.models))
+    counter = policy.counter()
     with atomic_path(dst, force=force) as tmp:
         writer: _Writer | None = None
         try:
@@ -316,7 +388,7 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
                         f"predictor reads {', '.join(repr(c) for c in policy.feature_columns)}"
                         f"; columns found besides the query and id: "
                         f"{', '.join(repr(str(c)) for c in columns.columns) or 'none'}")
-                table, choice = route_queries(policy, ids, queries, columns)
+                table, choice = route_queries(policy, ids, queries, columns, counter)
                 if writer is None:
                     writer = _Writer(tmp, kind, gz, table.schema)
                 writer.write(table)
@@ -324,6 +396,8 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
                 cost += float(np.sum(table.column("cost")))
                 score += float(np.sum(table.column("score")))
                 counts += np.bincount(choice, minlength=counts.size)
+                spend += np.bincount(choice, weights=table.column("cost").to_numpy(),
+                                     minlength=counts.size)
                 report(progress, "route", n, None, f"{n} queries routed")
         finally:
             if writer is not None:
@@ -331,4 +405,27 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
         if writer is None:
             raise DatasetError(f"{src}: no data rows to route")
     return RouteSummary(Path(dst), n, cost, score / n,
-                        dict(zip(policy.models, counts.tolist(), strict=True)))
+                        dict(zip(policy.models, counts.tolist(), strict=True)),
+                        dict(zip(policy.models, spend.tolist(), strict=True)))
+
+
+def _limited_policy(result: BatchRunResult) -> Policy:
+    """The policy of a run's point solved under limits: its prices route each query as
+    the batch was allocated, and its limits are kept over the stream."""
+    from optllm.optimizers.constraints import routing_prices
+
+    assert result.limits is not None and result.limits.point is not None
+    limited = result.limits.point
+    rate, cost_weight, offset = routing_prices(limited, len(result.dataset.models))
+    featuriser, predictor = result.prediction.featuriser, result.prediction.predictor
+    assert result.cost_model is not None and featuriser is not None and predictor is not None
+    given = result.limits.constraints
+    limits = {kind: dict(values) for kind, values in (
+        ("max_queries", given.max_queries), ("max_spend", given.max_spend),
+        ("min_share", given.min_share)) if values}
+    return Policy(featuriser, predictor, result.cost_model, result.config.alpha, rate,
+                  {"point": int(result.selected) if result.selected is not None else None,
+                   "cost": limited.cost, "expected_accuracy": limited.accuracy,
+                   "n_queries": int(limited.allocation.size), "rate_low": None,
+                   "rate_high": None, "dataset": result.dataset.title},
+                  limits, {"cost_weight": cost_weight.tolist(), "offset": offset.tolist()})

@@ -9,6 +9,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from optllm.predict.base import Features, Featuriser, Learner, robust_score
 from optllm.predict.calibration import NOMINAL_COVERAGE, Band, coverage, front_band
 from optllm.predict.columns import choose_columns, featurise, used_columns
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
+
+if TYPE_CHECKING:
+    from optllm.pipeline.limits import LimitedRun
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
 MAX_FRONT_POINTS = 2000
@@ -260,6 +264,8 @@ class RunResult:
     unmet: str | None = None
     #: Each point's honest expected accuracy and band (`Prediction.band`).
     band: Band | None = None
+    #: The run's per-model limits and the point solved under them (config.limits).
+    limits: LimitedRun | None = None
 
     @property
     def allocated(self) -> Dataset:
@@ -391,6 +397,8 @@ class RunResult:
             summary["at_quality"] = self.quality_report()
         if self.unmet is not None:
             summary["no_allocation_reason"] = self.unmet
+        if self.limits is not None:
+            summary["limits"] = self.limits.as_dict()
         if self.selected is not None:
             k = self.selected
             summary["selected"] = {
@@ -425,11 +433,15 @@ class TrainedSplit:
 def train_split(dataset: Dataset, split: Split, config: RunConfig, *,
                 progress: ProgressCallback | None = None, should_stop: ShouldStop | None = None,
                 timings: dict[str, float] | None = None) -> TrainedSplit:
-    """Put the costs in `config.cost_unit`, check the budget can be met at all, then train
-    on `split.train` and predict `split.allocate`."""
+    """Put the costs in `config.cost_unit`, check the budget can be met at all and the
+    limits name known models, then train on `split.train` and predict `split.allocate`."""
     dataset = in_cost_unit(dataset, config.cost_unit)
     allocated = dataset.subset(split.allocate)
     check_budget(allocated, config)
+    if config.limits:
+        from optllm.pipeline.limits import check_limit_models
+
+        check_limit_models(config, allocated.models, allocated.n_queries)
     prediction = train_and_predict(dataset, split, config, progress=progress,
                                    should_stop=should_stop, timings=timings)
     return TrainedSplit(dataset, allocated, prediction)
@@ -453,17 +465,26 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
             report(progress, "optimise", item.step, n_steps(config), f"{item.side} {item.phase}")
     assert front is not None
     check_cancelled(should_stop, "optimise")
+    limits, limits_unmet = None, None
+    if config.limits:
+        from optllm.pipeline.limits import limited_front
+
+        front, limits, limits_unmet = limited_front(
+            front, prediction.scores, allocated.cost, config, allocated.models,
+            should_stop=should_stop, progress=progress)
     timings["optimise"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     evaluation = evaluate_front(front, allocated)
     timings["evaluate"] = time.perf_counter() - t0
     band = prediction.band(front)
     try:
-        selected, unmet = select_point(front, config, band.expected), None
+        selected, unmet = select_point(front, config, band.expected), limits_unmet
     except ConfigError as exc:
-        selected, unmet = None, str(exc)
+        selected, unmet = None, limits_unmet or str(exc)
+    if limits_unmet is not None:
+        selected = None
     return RunResult(dataset, config, split, prediction, front, evaluation, selected, timings,
-                     unmet, band)
+                     unmet, band, limits)
 
 
 def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | None = None,

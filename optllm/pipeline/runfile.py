@@ -39,7 +39,7 @@ FILE_VERSION = 2
 MAX_SAVED_POINTS = 256
 #: Run parameters added after run files of this version were first written; a file without
 #: one takes the default (the behaviour the run had then).
-ADDED_PARAMETERS = ("feature_columns",)
+ADDED_PARAMETERS = ("feature_columns", "limits")
 
 
 class RunFileError(SavedFileError):
@@ -193,13 +193,13 @@ def _load_feature_columns(fields: Fields, header: dict) -> dict[str, tuple]:
 def _load_config(fields: Fields, data: dict) -> RunConfig:
     """The run's parameters: each field of RunConfig with its type, then its own checks."""
     part = fields.part("config")
-    kinds = {"float": float, "int": int, "str": str, "bool": bool}
+    kinds = {"float": float, "int": int, "str": str, "bool": bool, "dict": dict}
     # Each value is checked against its field's declared type, which mypy cannot follow.
     values: dict[str, Any] = {}
     for spec in dataclasses.fields(RunConfig):
         if spec.name in ADDED_PARAMETERS and spec.name not in data:
             continue  # a file from before the parameter existed: its default applies
-        kind = str(spec.type).removesuffix(" | None")
+        kind = str(spec.type).removesuffix(" | None").split("[")[0]
         values[spec.name] = part.value(data, spec.name, kinds[kind],
                                        optional=str(spec.type).endswith("| None"))
     if set(data) - {spec.name for spec in dataclasses.fields(RunConfig)}:
