@@ -18,6 +18,10 @@ COST_UNITS = ("usd", "calls")
 #: tests check them against the registries in optllm.predict.learners and optllm.predict.features.
 LEARNER_CHOICES = ("auto", "xgboost", "logistic", "knn", "prior")
 FEATURISER_CHOICES = ("auto", "tfidf", "char-tfidf", "word+char", "tfidf-svd")
+#: Strategies choosing the queries to label next (optllm.pipeline.labelling.STRATEGIES; a
+#: test checks the two agree) and the default, chosen by measurement (docs/labelling.md).
+LABELLING_STRATEGIES = ("random", "uncertainty", "diverse", "mixed")
+DEFAULT_LABELLING_STRATEGY = "mixed"
 
 #: Robust score S = P + alpha * U; the alpha that gave the best fronts on the shared datasets
 #: (benchmarks/bench_alpha.py, docs/benchmarks.md).

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from optllm.cli import compare as compare_cli
+from optllm.cli import label_next as label_next_cli
+from optllm.cli import simulate as simulate_cli
 from optllm.cli.common import (
     HANDLERS,
     add_parsers,
@@ -144,12 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     add_parsers(sub)
     compare_cli.add_parser(sub)
+    label_next_cli.add_parser(sub)
+    simulate_cli.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, "compare": compare_cli.run, **HANDLERS}
+    handlers = {"run": _run, "compare": compare_cli.run, "label-next": label_next_cli.run,
+                "simulate-labelling": simulate_cli.run, **HANDLERS}
     try:
         return handlers[args.command](args)
     except OptLLMError as exc:
