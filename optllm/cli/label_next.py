@@ -65,6 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     add_strategy_arguments(p)
     add_query_column(p)
+    p.set_defaults(handler=run)
     return p
 
 

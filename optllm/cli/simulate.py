@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from optllm.cli.common import add_query_column, check_out_dir
 from optllm.cli.label_next import add_strategy_arguments, strategy_config
-from optllm.config import METHODS
 from optllm.exceptions import ConfigError
+from optllm.optimizers.registry import RUN_METHODS
 
 if TYPE_CHECKING:
     from optllm.pipeline.labelling import Round
@@ -51,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="score every round on this random share of queries, set aside and "
                         f"never labelled (default {DEFAULT_HOLDOUT}; 0: on the queries still "
                         "unlabelled, which depend on what the strategy took)")
-    p.add_argument("--method", choices=METHODS, default="hull",
+    p.add_argument("--method", choices=RUN_METHODS, default="hull",
                    help="optimiser of each round's front (default hull: the exact front, so "
                         "the rounds differ by their labels only, not by the search's noise)")
     p.add_argument("--layout", choices=["wide", "long"], help="override layout detection")
@@ -59,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--force", action="store_true", help="overwrite DIR/rounds.json")
     add_strategy_arguments(p)
     add_query_column(p)
+    p.set_defaults(handler=run)
     return p
 
 

@@ -32,8 +32,8 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.preprocessing import normalize
 
-from optllm.config import DEFAULT_LABELLING_STRATEGY, MIN_TRAIN_ROWS, RunConfig, Split
-from optllm.data.dataset import Dataset
+from optllm.config import DEFAULT_LABELLING_STRATEGY, MIN_TRAIN_ROWS, RunConfig
+from optllm.data.dataset import Dataset, Split
 from optllm.evaluation import evaluate
 from optllm.exceptions import ConfigError, DatasetError
 from optllm.optimizers.api import optimize

@@ -46,7 +46,7 @@ async def submit(pilot, field: str, value: str) -> None:
 
 
 async def test_label_next_lists_exports_merges_and_retrains(label_app, partly, tmp_path):
-    path, full = partly
+    _, full = partly
     async with label_app.run_test(size=(120, 40)) as pilot:
         app = app_of(pilot)
         await loaded(pilot)
