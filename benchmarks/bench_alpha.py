@@ -4,7 +4,7 @@ For overruling.csv and logparsing.csv (from ../shared/datasets beside the reposi
 featuriser on all queries, fit the bootstrap predictor on a seeded 2% labelled sample, predict
 the other queries, and for each alpha report the mean AUC of S against the true labels and
 the hypervolume ratio of the exact hull front of S (re-scored with the true labels, see
-design.md "Measures"), averaged over seeds. Prints a Markdown table.
+docs/algorithm.md, "Measures"), averaged over seeds. Prints a Markdown table.
 
     python benchmarks/bench_alpha.py [--seeds 5] [--bootstraps 100]
 """
@@ -22,8 +22,9 @@ from sklearn.metrics import roc_auc_score
 
 from optllm.evaluation import evaluate
 from optllm.optimizers.api import optimize
+from optllm.predict.base import robust_score
 from optllm.predict.features import make_featuriser
-from optllm.predict.xgboost import BootstrapXGBoostPredictor, robust_score
+from optllm.predict.xgboost import BootstrapXGBoostPredictor
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 ALPHAS = (-1.0, -0.5, 0.0, 0.5, 1.0)

@@ -3,9 +3,9 @@
 For logparsing.csv and overruling.csv (from ../shared/datasets beside the repository) and
 each labelled fraction: draw a seeded labelled sample, let
 `optllm.predict.select.fit_predictor` choose and fit the featuriser and learner on it,
-predict the other queries, build the exact hull
-front of P and score it with their true labels (design.md, "Measures"). The base-rate prior's
-front on the same split is shown beside it. Medians over seeds; prints a Markdown table.
+predict the other queries, build the exact hull front of P and score it with their true
+labels (docs/algorithm.md, "Measures"). The base-rate prior's front on the same split is
+shown beside it. Medians over seeds; prints a Markdown table.
 
 Goals at 2% labelled: logparsing HV ratio >= 0.83, cost saving at the best single model's
 accuracy >= 59%, accuracy gain at its cost >= +8 pp, mean AUC >= 0.95, predictor time <= 5 s;
@@ -18,6 +18,7 @@ overruling never below the prior's front (HV >= 0.85).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -25,12 +26,17 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from optllm.data.default import load_default
+from optllm.data.longtext import generate_long
 from optllm.evaluation import evaluate
 from optllm.optimizers.api import optimize
+from optllm.predict.calibration import coverage, front_band
 from optllm.predict.learners import make_learner
 from optllm.predict.select import fit_predictor
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+#: The real data sets: ../shared/datasets beside the repository, or $OPTLLM_DATASETS.
+DATASETS = Path(os.environ.get("OPTLLM_DATASETS",
+                               Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
 
 
 def read_wide(path: Path) -> tuple[pd.Series, list[str], np.ndarray, np.ndarray]:
@@ -49,21 +55,42 @@ def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
                           for j in np.flatnonzero(both)]))
 
 
+def load(name: str) -> tuple[pd.Series, list[str], np.ndarray, np.ndarray]:
+    """Queries, model names, cost and labels of a named benchmark data set: "default" (the
+    embedded synthetic data), "long" (`optllm.data.longtext`, 12,000 texts of ~1,000
+    characters x 11 models) or a wide CSV in the shared datasets folder."""
+    if name in ("default", "long"):
+        ds = load_default() if name == "default" else generate_long()
+        return pd.Series(ds.queries), list(ds.models), ds.cost, ds.labels
+    return read_wide(DATASETS / f"{name}.csv")
+
+
 def run(name: str, fraction: float, seed: int) -> dict:
-    """One split: auto's front and the prior's, scored on the allocated queries."""
-    queries, models, cost, labels = read_wide(DATASETS / f"{name}.csv")
+    """One split: auto's front and the prior's, scored on the allocated queries, and how
+    honest auto's expected accuracy was (band coverage over the front, and the gap at the
+    best single model's cost)."""
+    queries, models, cost, labels = load(name)
     n = len(queries)
     rng = np.random.default_rng(seed)
     train = np.sort(rng.choice(n, size=max(2, round(fraction * n)), replace=False))
     rest = np.setdiff1d(np.arange(n), train)
     timings: dict[str, float] = {}
+    features: dict = {}  # all texts' rows, kept from fitting, as the pipeline uses them
     featuriser, predictor, choice = fit_predictor(queries, train, labels[train],
-                                                  model_names=models, random_state=seed,
-                                                  timings=timings)
+                                                  costs_train=cost[train], model_names=models,
+                                                  random_state=seed, timings=timings,
+                                                  features_out=features)
     t0 = time.perf_counter()
-    P, _ = predictor.predict_mean_std(featuriser.transform(queries.iloc[rest]))
+    X = (features["all"][rest] if "all" in features
+         else featuriser.transform(queries.iloc[rest]))
+    P, U = predictor.predict_mean_std(X)
     timings["predict"] = time.perf_counter() - t0
-    ev = evaluate(optimize(P, cost[rest], method="hull"), labels[rest], cost[rest], models)
+    front = optimize(P, cost[rest], method="hull")
+    ev = evaluate(front, labels[rest], cost[rest], models)
+    assert choice.calibration is not None
+    band = front_band(front, choice.calibration.apply(P), U, choice.gap)
+    honest = coverage(band, ev.true_accuracy)
+    at = front.index_for_budget(ev.best_single.cost)
     prior = make_learner("prior").fit(np.zeros((train.size, 0)), labels[train])
     P0, _ = prior.predict_mean_std(np.zeros((rest.size, 0)))
     ev0 = evaluate(optimize(P0, cost[rest], method="hull"), labels[rest], cost[rest], models)
@@ -72,6 +99,9 @@ def run(name: str, fraction: float, seed: int) -> dict:
             "hypervolume": ev.hypervolume, "cost_saving": ev.cost_saving_at_best_accuracy,
             "accuracy_gain": ev.accuracy_gain_at_best_cost, "prior_hypervolume": ev0.hypervolume,
             "prior_cost_saving": ev0.cost_saving_at_best_accuracy,
+            "calibration": choice.calibration.method, "coverage": honest["coverage"],
+            "mean_gap": honest["mean_gap"],
+            "gap_at_budget": float(band.expected[at] - ev.true_accuracy[at]),
             "choose_s": timings["choose"], "train_s": timings["train"],
             "predict_s": timings["predict"], "total_s": sum(timings.values())}
 
@@ -87,8 +117,10 @@ def markdown(results: pd.DataFrame) -> str:
     front reaches the best single model's accuracy); the choices of all seeds."""
     lines = ["| dataset | labelled | n | chosen (per seed) | AUC | HV ratio | seeds HV >= prior "
              "| cost saving (seeds reaching) | accuracy gain | prior HV "
-             "| prior saving (seeds reaching) | choose s | train s | predict s | total s |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| prior saving (seeds reaching) | band coverage | mean gap | abs gap at budget "
+             "| choose s | train s | predict s | total s |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             "---:|---:|"]
     for (dataset, fraction), g in results.groupby(["dataset", "fraction"], sort=True):
         med = g.median(numeric_only=True)
 
@@ -99,6 +131,8 @@ def markdown(results: pd.DataFrame) -> str:
             f"| {med['auc']:.3f} | {med['hypervolume']:.3f} | {at_least_prior}/{len(g)} "
             f"| {_saving(g['cost_saving'])} | {med['accuracy_gain'] * 100:+.1f} pp "
             f"| {med['prior_hypervolume']:.3f} | {_saving(g['prior_cost_saving'])} "
+            f"| {med['coverage']:.0%} | {med['mean_gap'] * 100:+.1f} pp "
+            f"| {g['gap_at_budget'].abs().median() * 100:.1f} pp "
             f"| {med['choose_s']:.1f} | {med['train_s']:.1f} "
             f"| {med['predict_s']:.1f} | {med['total_s']:.1f} |")
     return "\n".join(lines)
@@ -109,7 +143,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="splits 0..seeds-1 (default 3)")
     parser.add_argument("--fractions", type=float, nargs="+",
                         default=[0.01, 0.02, 0.05, 0.1, 0.2])
-    parser.add_argument("--datasets", nargs="+", default=["logparsing", "overruling"])
+    parser.add_argument("--datasets", nargs="+",
+                        default=["logparsing", "overruling", "default"])
     args = parser.parse_args()
     rows = []
     for name in args.datasets:

@@ -54,9 +54,10 @@ from optllm_tui.messages import (
     TrainingFinished,
     TrainingProgress,
 )
-from optllm_tui.session import AllocationView, PointDetails
+from optllm_tui.session import AllocationView, PointDetails, Stepper
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
     from textual.app import App
     from textual.message import Message
@@ -119,40 +120,6 @@ class FrontThrottle:
             return
         self._last = now
         self._post(CompareFront(self._worker, update))
-
-
-class Stepper:
-    """The optimiser's generator, kept alive across key presses so that one press really
-    advances it one step. The lock stops two workers advancing it at once (a paused run's
-    thread may still be finishing its step when the next step is asked for)."""
-
-    def __init__(self, prediction: Prediction, allocated: Dataset, config: RunConfig) -> None:
-        from optllm.pipeline.run import n_steps, optimise_steps
-
-        self.allocated = allocated
-        self.total = n_steps(config)
-        self.taken = 0
-        self._steps = optimise_steps(prediction, allocated, config)
-        self._lock = threading.Lock()
-        self._done = False
-
-    @property
-    def at_end(self) -> bool:
-        """Every step is taken: only the Front is left, which the last step's press
-        should deliver (a paused "step 37 of 37" is no state a user can act on)."""
-        return self.taken >= self.total and not self._done
-
-    def advance(self) -> StepEvent | Front | None:
-        """The next step, or the final Front; None once the Front has been returned."""
-        from optllm.optimizers.front import Front
-
-        with self._lock:
-            if self._done:
-                return None
-            item = next(self._steps)
-            self._done = isinstance(item, Front)
-            self.taken += not self._done
-            return item
 
 
 class Jobs:
@@ -273,15 +240,15 @@ class Jobs:
         """Read a batch of new unlabelled queries (`optllm.pipeline.batch.load_batch`)."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.pipeline.batch import load_batch
+            from optllm.pipeline.batch import load_batch_columns
 
-            ids, queries = load_batch(source)
-            post(BatchLoaded(worker, source, ids, queries))
+            ids, queries, columns = load_batch_columns(source)
+            post(BatchLoaded(worker, source, ids, queries, columns))
 
         self._run("batch", f"load the batch {source}", work)
 
     def train(self, dataset: Dataset, config: RunConfig,
-              batch: tuple[np.ndarray, np.ndarray] | None = None,
+              batch: tuple[np.ndarray, np.ndarray, pd.DataFrame] | None = None,
               prices: str | None = None) -> None:
         """Split, featurise, train the ensemble, predict, and compute the exact hull front.
 
@@ -292,7 +259,7 @@ class Jobs:
         def work(worker: Worker[Any], post: Post) -> None:
             from optllm import optimize
             from optllm.data.dataset import split_queries
-            from optllm.pipeline.run import train_and_predict
+            from optllm.pipeline.run import train_split
             from optllm.progress import Progress, check_cancelled
 
             started = time.perf_counter()
@@ -307,9 +274,9 @@ class Jobs:
                 prepared = prepare_batch(dataset, batch, prices=prices, progress=throttle)
                 trained, split, cost_model = (prepared.dataset, prepared.split,
                                               prepared.cost_model)
-            allocated = trained.subset(split.allocate)
-            prediction = train_and_predict(trained, split, config, progress=throttle,
-                                           should_stop=should_stop)
+            result = train_split(trained, split, config, progress=throttle,
+                                 should_stop=should_stop)
+            allocated, prediction = result.allocated, result.prediction
             check_cancelled(should_stop, "train")
             throttle(Progress("hull", 0, 1, "exact hull front"))
             hull = optimize(prediction.scores, allocated.cost, method="hull",
@@ -529,7 +496,8 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
                   evaluation: Evaluation | None) -> PointDetails:
     """Cost, expected and true accuracy, uncertainty band, baseline and model shares of a
     point (see PointDetails for the band and the baseline)."""
-    from optllm.pipeline.run import accuracy_std, single_model_rows
+    from optllm.pipeline.run import single_model_rows
+    from optllm.predict.calibration import relative_position
 
     allocation = front.allocation(index)
     models = allocated.models
@@ -544,11 +512,13 @@ def point_details(front: Front, index: int, prediction: Prediction, allocated: D
         j = int(np.lexsort((totals, -expected))[0])
         baseline = (models[j], float(totals[j]), float(expected[j]), False)
         true_accuracy = None
+    band = prediction.band(front.take(np.array([index])),
+                           relative_position(front)[index:index + 1])
     return PointDetails(
         index=index,
         cost=float(front.cost[index]),
-        expected=float(front.accuracy[index]),
-        band=float(accuracy_std(front, prediction.spread)[index]),
+        expected=float(band.expected[0]),
+        band=float(band.half_width[0]),
         true_accuracy=true_accuracy,
         baseline_model=baseline[0],
         baseline_cost=baseline[1],

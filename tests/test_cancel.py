@@ -167,16 +167,18 @@ def test_choosing_a_predictor_stops_inside_every_candidate() -> None:
     corpus, Y = texts(300), labels(300)
     candidates = [Candidate("tfidf", "logistic"), Candidate("tfidf", "knn"),
                   Candidate("tfidf-svd", "xgboost", {"n_bootstraps": 2, "n_estimators": 10})]
-    stops_part_way(lambda stop: choose_predictor(corpus, Y, corpus, candidates=candidates,
-                                                 cv=3, force=True, should_stop=stop),
+    costs = np.tile(np.arange(1.0, Y.shape[1] + 1), (300, 1))
+    stops_part_way(lambda stop: choose_predictor(corpus, Y, corpus, costs=costs,
+                                                 candidates=candidates, cv=3, force=True,
+                                                 should_stop=stop),
                    min_checks=50, slack=2)
 
 
 def test_learning_curve_stops_inside_its_fits() -> None:
     corpus, Y = texts(160), labels(160)
     costs = np.tile([1.0, 2.0, 3.0], (160, 1))
-    choice = choose_predictor(corpus, Y, corpus, candidates=[Candidate("tfidf", "logistic")],
-                              force=True)
+    choice = choose_predictor(corpus, Y, corpus, costs=costs,
+                              candidates=[Candidate("tfidf", "logistic")], force=True)
     stops_part_way(lambda stop: learning_curve(corpus, Y, costs, choice, cv=3,
                                                should_stop=stop), min_checks=40)
 

@@ -87,7 +87,8 @@ def test_choosing_reports_each_candidate_and_fold_before_it_is_done() -> None:
     texts = [" ".join(rng.choice(WORDS, 6)) for _ in range(120)]
     Y = (rng.random((120, 3)) < 0.5).astype(float)
     events: list[Progress] = []
-    choose_predictor(texts[:60], Y[:60], texts, progress=events.append)
+    choose_predictor(texts[:60], Y[:60], texts, costs=np.tile([1.0, 2.0, 3.0], (60, 1)),
+                     progress=events.append)
     assert {e.stage for e in events} == {"choose"}
     assert events[0].done == 0 and "features" in events[0].message  # before any work
     messages = [e.message for e in events]

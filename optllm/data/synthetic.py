@@ -119,7 +119,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("llama-3.1-405b", "Together", 5.00, 5.00, 3.2, 3.3, 1.0, "medicine"),
 )
 
-_TOPIC_WORDS: dict[str, str] = {
+TOPIC_WORDS: dict[str, str] = {
     "math": "integral derivative matrix eigenvalue polynomial prime theorem lemma equation "
             "probability vector limit series convergence factorial logarithm triangle modulo "
             "inequality geometry",
@@ -152,7 +152,7 @@ _TOPIC_WORDS: dict[str, str] = {
     "sports": "football tennis olympics goal league tournament championship coach player team "
               "score match marathon cricket basketball referee stadium medal sprint rugby",
 }
-_FILLER = ("the of about this that following given my our some any case please need "
+FILLER_WORDS = ("the of about this that following given my our some any case please need "
            "know which when where there here also really just exactly").split()
 _OPENERS: tuple[tuple[str, ...], ...] = (
     ("Briefly,", "Quick question:", "In one word,", "Short answer:", "Simply,"),
@@ -255,10 +255,11 @@ def generate(n_queries: int = 5000, n_models: int = 8, seed: int = 0) -> Dataset
 
 def _vocabulary() -> tuple[pa.Array, dict[str, int]]:
     """All phrases in one array (index 0 is null = no word) and the offset of each pool."""
-    pools = {"opener": [p for tier in _OPENERS for p in tier],
-             "closer": [p for tier in _CLOSERS for p in tier],
-             "topic": [w for t in TOPICS for w in _TOPIC_WORDS[t].split()],
-             "filler": list(_FILLER)}
+    pools: dict[str, list[str | None]] = {
+        "opener": [p for tier in _OPENERS for p in tier],
+        "closer": [p for tier in _CLOSERS for p in tier],
+        "topic": [w for t in TOPICS for w in TOPIC_WORDS[t].split()],
+        "filler": list(FILLER_WORDS)}
     words: list[str | None] = [None]
     offsets = {}
     for pool, items in pools.items():
@@ -271,7 +272,7 @@ def _texts(rng: np.random.Generator, topic: np.ndarray, difficulty: np.ndarray) 
     """Query texts, built one word slot at a time over all queries (no loop over queries)."""
     vocab, offset = _vocabulary()
     n = len(topic)
-    sizes = np.array([len(_TOPIC_WORDS[t].split()) for t in TOPICS], dtype=np.int32)
+    sizes = np.array([len(TOPIC_WORDS[t].split()) for t in TOPICS], dtype=np.int32)
     starts = offset["topic"] + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
     own_start, own_size = starts[topic], sizes[topic]
     tier = np.clip(np.floor(4 * (difficulty + rng.normal(0.0, 0.1, n))), 0, 3).astype(np.int32)
@@ -287,7 +288,7 @@ def _texts(rng: np.random.Generator, topic: np.ndarray, difficulty: np.ndarray) 
         word = np.where(kind < _P_OWN_TOPIC, own_start + pick % own_size,
                         np.where(kind < _P_OWN_TOPIC + _P_ANY_TOPIC,
                                  offset["topic"] + pick % sizes.sum(dtype=np.int32),
-                                 offset["filler"] + pick % np.int32(len(_FILLER))))
+                                 offset["filler"] + pick % np.int32(len(FILLER_WORDS))))
         word[slot >= n_words] = 0  # index 0 is null: no word
         columns.append(vocab.take(pa.array(word)))
     columns.append(vocab.take(pa.array(closer)))  # a null closer is skipped like a missing word

@@ -1,4 +1,4 @@
-"""OptLLM-M: destruct and reconstruct from both extremes (design.md), on whole arrays.
+"""OptLLM-M: destruct and reconstruct from both extremes (docs/algorithm.md), on whole arrays.
 
 Every function here works on all queries at once; a "round" of the reconstruct applies
 many independent moves together and re-scores only the queries they touched.
@@ -109,7 +109,8 @@ class Reconstructor:
         self.costs = costs
         self.should_stop = should_stop
         self._allocation: np.ndarray | None = None
-        self._table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        # (buy rate, buy model, sell rate, sell model) per query
+        self._table: tuple[np.ndarray, ...] | None = None
 
     def __call__(self, allocation: np.ndarray) -> np.ndarray:
         """Free improvements, then paired trades while the best rate of buying score

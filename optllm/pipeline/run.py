@@ -9,7 +9,6 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,9 @@ from optllm.exceptions import ConfigError
 from optllm.optimizers.api import StepEvent, iter_optimize
 from optllm.optimizers.front import Front
 from optllm.predict import select as auto
-from optllm.predict.xgboost import robust_score
+from optllm.predict.base import Features, Featuriser, Learner, robust_score
+from optllm.predict.calibration import NOMINAL_COVERAGE, Band, coverage, front_band
+from optllm.predict.columns import choose_columns, featurise, used_columns
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
@@ -54,16 +55,30 @@ class Prediction:
 
     `predictor` and `featuriser` are None in a reopened run (predictions only); `choice`
     says which featuriser and learner were used and why, with every candidate's score.
+    `calibrated` is P calibrated out of fold (None where no calibration was fitted).
     """
 
     mean: np.ndarray
     spread: np.ndarray
     scores: np.ndarray
-    predictor: Any | None
+    predictor: Learner | None
     quality: pd.DataFrame
-    featuriser: Any | None
+    featuriser: Featuriser | None
     choice: auto.Choice | None = None
     learning_curve: pd.DataFrame | None = None
+    #: The extra columns the predictor reads, and those it was offered (`feature_columns`).
+    feature_columns: list[str] = field(default_factory=list)
+    offered_columns: list[str] = field(default_factory=list)
+    calibrated: np.ndarray | None = None
+
+    def band(self, front: Front, position: np.ndarray | None = None) -> Band:
+        """Each point's honest expected accuracy and band (`optllm.predict.calibration`):
+        calibrated P less the measured selection gap where the choice has them; the
+        Bernoulli band of P with its spread otherwise (a reopened run). `position` as in
+        `front_band`, for a few points taken from a front."""
+        gap = self.choice.gap if self.choice is not None else None
+        P = self.calibrated if self.calibrated is not None else self.mean
+        return front_band(front, P, self.spread, gap, position)
 
 
 def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
@@ -73,14 +88,24 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
     """Choose (or take from `config`) the featuriser and learner, fit them on the training
     sample, and predict the queries to allocate."""
     timings = timings if timings is not None else {}
+    offered = choose_columns(dataset.metadata, dataset.models, config.feature_columns,
+                             dataset.source or dataset.title)
+    columns = dataset.metadata[offered] if offered else None
+    features_all: dict[str, Features] = {}
     featuriser, predictor, choice = auto.fit_predictor(
         dataset.queries, split.train, dataset.labels[split.train],
-        featuriser=config.featuriser, learner=config.learner, n_bootstraps=config.bootstraps,
+        costs_train=dataset.cost[split.train], featuriser=config.featuriser,
+        learner=config.learner, n_bootstraps=config.bootstraps,
         model_names=list(dataset.models), random_state=config.seed, n_jobs=config.n_jobs,
-        progress=progress, should_stop=should_stop, timings=timings)
+        progress=progress, should_stop=should_stop, timings=timings, features_out=features_all,
+        columns=columns)
     t0 = time.perf_counter()
     report(progress, "features", 0, 1, "featurising the queries to allocate")
-    features = featuriser.transform(dataset.queries[split.allocate], should_stop=should_stop)
+    features = (features_all["all"][split.allocate] if "all" in features_all
+                else featurise(featuriser, dataset.queries[split.allocate],
+                               None if columns is None else columns.iloc[split.allocate],
+                               should_stop=should_stop))
+    del features_all
     report(progress, "features", 1, 1)
     timings["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -94,8 +119,10 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
                                     dataset.cost[split.train], choice,
                                     random_state=config.seed, should_stop=should_stop)
         timings["learning_curve"] = time.perf_counter() - t0
+    calibrated = (choice.calibration.apply(mean) if choice.calibration is not None else None)
     return Prediction(mean, spread, robust_score(mean, spread, config.alpha), predictor,
-                      predictor.quality_, featuriser, choice, curve)
+                      predictor.quality_, featuriser, choice, curve, calibrated=calibrated,
+                      feature_columns=used_columns(featuriser), offered_columns=offered)
 
 
 def optimise_steps(prediction: Prediction, allocated: Dataset, config: RunConfig, *,
@@ -136,12 +163,14 @@ def check_budget(allocated: Dataset, config: RunConfig) -> None:
                           f"({cheapest:.6g} {unit})")
 
 
-def select_point(front: Front, config: RunConfig) -> int | None:
-    """The point a budget or a target accuracy asks for, or None when neither is given."""
+def select_point(front: Front, config: RunConfig, expected: np.ndarray | None = None
+                 ) -> int | None:
+    """The point a budget or a target accuracy asks for, or None when neither is given.
+    A target is met on `expected` (the honest expected accuracy per point) when given."""
     if config.budget is not None:
         return front.index_for_budget(config.budget)
     if config.target_accuracy is not None:
-        return front.index_for_accuracy(config.target_accuracy)
+        return front.index_for_accuracy(config.target_accuracy, expected)
     return None
 
 
@@ -171,11 +200,12 @@ def accuracy_std(front: Front, spread: np.ndarray) -> np.ndarray:
 
 
 def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray | None = None,
-                max_points: int = MAX_FRONT_POINTS, models: tuple[str, ...] = ()
-                ) -> pd.DataFrame:
+                max_points: int = MAX_FRONT_POINTS, models: tuple[str, ...] = (),
+                band: Band | None = None) -> pd.DataFrame:
     """The front's points (at most `max_points`, evenly by cost) with true accuracy,
-    given the per-query `spread` the uncertainty band of the expected accuracy, and given
-    the `models` the number of queries each point sends to each (`queries_<model>`)."""
+    given the per-query `spread` the uncertainty band of the expected accuracy, given the
+    `band` the honest expected accuracy and its band (`expected_*`), and given the `models`
+    the number of queries each point sends to each (`queries_<model>`)."""
     points = front.thin(max_points)
     true_acc = (evaluation.true_accuracy[points] if evaluation is not None
                 else np.full(points.size, np.nan))
@@ -187,6 +217,12 @@ def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray 
     })
     if spread is not None:
         frame.insert(3, "predicted_accuracy_std", accuracy_std(front, spread)[points])
+    if band is not None:
+        at = frame.columns.get_loc("true_accuracy")
+        for offset, (name, values) in enumerate((("expected_accuracy", band.expected),
+                                                 ("expected_low", band.low),
+                                                 ("expected_high", band.high))):
+            frame.insert(at + offset, name, values[points])
     if models:
         counts = front.take(points).queries_per_model(len(models))
         for j, model in enumerate(models):
@@ -222,6 +258,8 @@ class RunResult:
     #: Why no point was selected although a budget or target was given (it is out of the
     #: front's reach); the front and summary are still written, the allocation is not.
     unmet: str | None = None
+    #: Each point's honest expected accuracy and band (`Prediction.band`).
+    band: Band | None = None
 
     @property
     def allocated(self) -> Dataset:
@@ -234,7 +272,10 @@ class RunResult:
         return {
             "learner": p.choice.candidate.learner if p.choice else self.config.learner,
             "featuriser": p.choice.candidate.featuriser if p.choice else self.config.featuriser,
-            "requested": {"learner": self.config.learner, "featuriser": self.config.featuriser},
+            "requested": {"learner": self.config.learner, "featuriser": self.config.featuriser,
+                          "feature_columns": self.config.feature_columns},
+            "feature_columns": p.feature_columns,
+            "feature_columns_offered": p.offered_columns,
             "bootstraps": self.config.bootstraps,
             "alpha": self.config.alpha,
             "quality": p.quality.to_dict(orient="records"),
@@ -244,6 +285,32 @@ class RunResult:
             "learning_curve": (p.learning_curve.to_dict(orient="records")
                                if p.learning_curve is not None else None),
         }
+
+    def _band_fields(self, k: int) -> dict[str, float]:
+        """Point k's honest expected accuracy and band, for summary.json."""
+        if self.band is None:
+            return {}
+        return {"expected_accuracy": float(self.band.expected[k]),
+                "expected_low": float(self.band.low[k]),
+                "expected_high": float(self.band.high[k])}
+
+    def calibration_report(self) -> dict | None:
+        """How the expected accuracy was made honest, and (with labels on enough allocated
+        queries) how honest it was: band coverage and the mean gap expected - true over the
+        front's points."""
+        if self.band is None:
+            return None
+        calibration = self.prediction.choice.calibration if self.prediction.choice else None
+        gap = self.prediction.choice.gap if self.prediction.choice else None
+        report: dict = {
+            "method": calibration.method if calibration else None,
+            "method_log_loss": calibration.log_loss if calibration else None,
+            "selection_gap_folds": gap.n_folds if gap else None,
+            "nominal": NOMINAL_COVERAGE, "coverage": None, "mean_gap": None,
+            "mean_abs_gap": None}
+        if self.measures()["hypervolume"] is not None and self.evaluation is not None:
+            report |= coverage(self.band, self.evaluation.true_accuracy)
+        return report
 
     def measures(self) -> dict[str, float | None]:
         """The headline measures of the evaluation: None each when there is no evaluation,
@@ -290,7 +357,7 @@ class RunResult:
     def summary(self) -> dict:
         """The contents of summary.json."""
         ev = self.evaluation
-        frame = front_frame(self.front, ev, self.prediction.spread)
+        frame = front_frame(self.front, ev, self.prediction.spread, band=self.band)
         summary = {
             "dataset": self.dataset.title,
             "synthetic": self.dataset.synthetic,
@@ -307,6 +374,7 @@ class RunResult:
                 {"point": int(r.point), "cost": r.cost,
                  "predicted_accuracy": r.predicted_accuracy,
                  "predicted_accuracy_std": r.predicted_accuracy_std,
+                 **self._band_fields(int(r.point)),
                  "true_accuracy": None if np.isnan(r.true_accuracy) else r.true_accuracy}
                 for r in frame.itertuples()
             ],
@@ -315,6 +383,7 @@ class RunResult:
             **self.measures(),
             "explanations": EXPLANATIONS,
             "predictor": self._predictor_summary(),
+            "calibration": self.calibration_report(),
             "timings_s": self.timings,
             "timings_explained": TIMINGS_EXPLAINED,
         }
@@ -329,6 +398,7 @@ class RunResult:
                 "predicted_accuracy": float(self.front.accuracy[k]),
                 "predicted_accuracy_std": float(
                     accuracy_std(self.front.take(np.array([k])), self.prediction.spread)[0]),
+                **self._band_fields(k),
                 "true_accuracy": float(ev.true_accuracy[k]) if ev else None,
             }
         return summary
@@ -342,17 +412,38 @@ def evaluate_front(front: Front, allocated: Dataset) -> Evaluation | None:
                     offer_single_models=True)
 
 
+@dataclass(frozen=True)
+class TrainedSplit:
+    """A split's data in the run's cost unit, its queries to allocate and their prediction:
+    what `optllm run` and the app's Train step both build, with `train_split`."""
+
+    dataset: Dataset
+    allocated: Dataset
+    prediction: Prediction
+
+
+def train_split(dataset: Dataset, split: Split, config: RunConfig, *,
+                progress: ProgressCallback | None = None, should_stop: ShouldStop | None = None,
+                timings: dict[str, float] | None = None) -> TrainedSplit:
+    """Put the costs in `config.cost_unit`, check the budget can be met at all, then train
+    on `split.train` and predict `split.allocate`."""
+    dataset = in_cost_unit(dataset, config.cost_unit)
+    allocated = dataset.subset(split.allocate)
+    check_budget(allocated, config)
+    prediction = train_and_predict(dataset, split, config, progress=progress,
+                                   should_stop=should_stop, timings=timings)
+    return TrainedSplit(dataset, allocated, prediction)
+
+
 def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
               progress: ProgressCallback | None = None, should_stop: ShouldStop | None = None,
               timings: dict[str, float] | None = None) -> RunResult:
     """Train on `split.train`, then predict, optimise, evaluate and select on
     `split.allocate`, timing each stage into `timings`."""
     timings = timings if timings is not None else {}
-    dataset = in_cost_unit(dataset, config.cost_unit)
-    allocated = dataset.subset(split.allocate)
-    check_budget(allocated, config)
-    prediction = train_and_predict(dataset, split, config, progress=progress,
-                                   should_stop=should_stop, timings=timings)
+    trained = train_split(dataset, split, config, progress=progress, should_stop=should_stop,
+                          timings=timings)
+    dataset, allocated, prediction = trained.dataset, trained.allocated, trained.prediction
     t0 = time.perf_counter()
     front = None
     for item in optimise_steps(prediction, allocated, config, should_stop=should_stop):
@@ -366,12 +457,13 @@ def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
     t0 = time.perf_counter()
     evaluation = evaluate_front(front, allocated)
     timings["evaluate"] = time.perf_counter() - t0
+    band = prediction.band(front)
     try:
-        selected, unmet = select_point(front, config), None
+        selected, unmet = select_point(front, config, band.expected), None
     except ConfigError as exc:
         selected, unmet = None, str(exc)
     return RunResult(dataset, config, split, prediction, front, evaluation, selected, timings,
-                     unmet)
+                     unmet, band)
 
 
 def run(dataset: Dataset, config: RunConfig, *, progress: ProgressCallback | None = None,
@@ -399,9 +491,10 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False
         write_json({"dataset": result.dataset.source or result.dataset.title,
                     **result.config.as_dict()}, staging / "config.json")
         write_table(front_frame(result.front, result.evaluation, result.prediction.spread,
-                                models=result.dataset.models), staging / "front.csv")
+                                models=result.dataset.models, band=result.band),
+                    staging / "front.csv")
         write_json(result.summary(), staging / "summary.json")
-        names = OUTPUT_NAMES[:3]
+        names: tuple[str, ...] = OUTPUT_NAMES[:3]
         if result.selected is not None:
             table = allocation_table(result.allocated, result.prediction,
                                      result.front.allocation(result.selected))

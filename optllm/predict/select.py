@@ -1,13 +1,16 @@
-"""Choose the success predictor from the labelled rows, and say whether it earns its keep.
+"""Choose the success predictor from the labelled rows by the front it yields.
 
 A front is only as good as its success probabilities, and which featuriser and learner
 predict best depends on the data and on how many labels there are: at 2% of logparsing a
-linear model on sparse TF-IDF beats bootstrap XGBoost on an SVD projection by a wide margin,
-while at 2% of overruling (43 rows) nothing beats the per-model base rate. So `auto` scores a
-few (featuriser, learner) candidates by K-fold log-loss on the labelled rows (mean over
-models), keeps the best, and falls back to the base-rate prior unless the best beats it by
-more than two standard errors of the paired per-row difference. Featurisers are fitted on all
-texts (unsupervised, so no label leaks). `learning_curve` tells whether more labels would pay.
+linear model on sparse TF-IDF beats the base rate by a wide margin, while at 2% of overruling
+(43 rows) nothing does. A lower log-loss does not make a better front (a learner can win on
+log-loss and still rank the queries that matter worse), so `auto` scores every candidate by
+what users get: its out-of-fold probabilities on the labelled rows, the hull front of those
+per fold, scored with the rows' labels (hypervolume ratio). The per-model base rate (the prior)
+is the default; a candidate replaces it only when its front beats the prior's by more than the
+fold-to-fold noise. The chosen candidate's out-of-fold probabilities then calibrate it and
+measure the selection gap (`optllm.predict.calibration`). Featurisers are fitted on all texts
+(unsupervised, so no label leaks). `learning_curve` tells whether more labels would pay.
 """
 
 from __future__ import annotations
@@ -15,17 +18,37 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from optllm.evaluation import evaluate
+from optllm.evaluation import (
+    best_single_model,
+    evaluate,
+    hypervolume_ratio,
+    single_models,
+    true_front,
+)
 from optllm.exceptions import ConfigError
 from optllm.optimizers.api import optimize
-from optllm.predict.features import NoFeatures, as_texts, make_featuriser
-from optllm.predict.learners import fold_ids, fold_prior, log_loss_rows, make_learner
-from optllm.predict.xgboost import quality_frame
+from optllm.optimizers.hull import hull_front
+from optllm.predict.base import Texts, quality_frame
+from optllm.predict.calibration import (
+    Calibration,
+    SelectionGap,
+    fit_calibration,
+    fit_selection_gap,
+)
+from optllm.predict.columns import CategoryEncoder, ColumnFeaturiser, featurise, hstack_blocks
+from optllm.predict.features import NoFeatures, WordCharFeaturiser, as_texts, make_featuriser
+from optllm.predict.learners import (
+    fold_ids,
+    fold_prior,
+    log_loss_rows,
+    make_learner,
+)
+from optllm.predict.registry import LEARNERS, learner_class
 from optllm.progress import (
     Progress,
     ProgressCallback,
@@ -42,18 +65,24 @@ AUTO = "auto"
 #: logistic regression on word+char (log-loss 0.221 vs 0.179) and took 23 of the 27 s.
 XGBOOST_MIN_ROWS = 5000
 
-#: A per-query candidate must lower the prior's cross-validated log-loss by more than this many
-#: standard errors of the paired per-row gain. The best of several K-fold scores (and of the
-#: per-model C grid inside logistic regression) is optimistic: at one standard error, labels
-#: independent of the text still picked a per-query learner in 3 of 20 seeded trials.
+#: A per-query candidate must raise the prior's mean out-of-fold hypervolume ratio by more than
+#: this many standard errors of the paired per-fold gain. Two, not one: the best of several
+#: candidates is optimistic, and with five folds a gain of one standard error happens by chance
+#: about one time in six for each candidate.
 MIN_GAIN_SE = 2.0
+
+#: Up to this many texts, the features of all of them are kept from fitting the featurisers
+#: (to score the candidates and predict without vectorising twice); beyond, featurisers fit
+#: on a sample (`fit_sample`) and only the rows needed are featurised, to bound memory.
+REUSE_FEATURES_MAX = 100_000
 
 #: Below this mean out-of-sample AUC, `verdict` calls the per-query ranking weak.
 WEAK_AUC = 0.6
 
 #: Bootstrap members of the XGBoost candidate in cross-validation (the final fit uses the
-#: caller's number): enough for a stable mean, and five times cheaper than 50.
-_XGBOOST_CV_BOOTSTRAPS = 10
+#: caller's number). Scoring needs only the mean probability, which a few members give: with
+#: 10 it took 40% of `auto`'s time on 7,000 labelled rows, and tied logistic regression.
+_XGBOOST_CV_BOOTSTRAPS = 4
 
 
 @dataclass(frozen=True)
@@ -66,7 +95,7 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        return self.learner if self.learner == "prior" else f"{self.learner} on {self.featuriser}"
+        return self.learner if self.featuriser == "none" else f"{self.learner} on {self.featuriser}"
 
 
 PRIOR = Candidate("none", "prior")
@@ -85,66 +114,95 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
 @dataclass(frozen=True)
 class Choice:
     """The chosen candidate, the cross-validated score of every candidate tried (`scores`:
-    one row per candidate, best first) and why. `featurisers`: every featuriser tried, fitted,
-    by name. `learner` is the chosen learner as fitted for scoring (no spread), or None for
-    XGBoost (fitted per fold only)."""
+    one row per candidate, best out-of-fold front first) and why. `featurisers`: every
+    featuriser tried, fitted, by name. `learner` is the chosen learner as fitted for scoring
+    (no spread), or None where it was fitted per fold only (XGBoost). `calibration` maps its
+    probabilities to calibrated ones; `gap` is its hull selection's measured optimism."""
 
     candidate: Candidate
     featurisers: dict[str, Any]
     scores: pd.DataFrame
     reason: str
     learner: Any
+    calibration: Calibration | None = None
+    gap: SelectionGap | None = None
+    encoder: CategoryEncoder | None = None
 
     @property
     def featuriser(self) -> Any:
-        """The chosen candidate's fitted featuriser."""
-        return self.featurisers[self.candidate.featuriser]
+        """The chosen candidate's fitted featuriser, with the extra columns beside it when
+        its learner uses them (a `ColumnFeaturiser`)."""
+        text = self.featurisers[self.candidate.featuriser]
+        blocks = feature_blocks(self.candidate.learner)
+        if self.encoder is None or not self.encoder.columns or "columns" not in blocks:
+            return text
+        return ColumnFeaturiser(text, self.encoder, use_text="text" in blocks)
 
 
 def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | None,
-                     should_stop: ShouldStop | None) -> dict[str, Any]:
-    """Each named featuriser fitted on all texts; word and char TF-IDF are taken from a
-    fitted word+char featuriser when it is needed anyway (its blocks are the same)."""
+                     should_stop: ShouldStop | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each named featuriser fitted on all texts, and (up to `REUSE_FEATURES_MAX` texts)
+    the features of all texts, which fitting computes anyway: each text is vectorised once,
+    not again to predict. Word and char TF-IDF are the blocks of word+char when it is
+    needed anyway (they are the same)."""
+    reuse = len(texts_all) <= REUSE_FEATURES_MAX
     fitted: dict[str, Any] = {"none": NoFeatures().fit(texts_all)}
+    features: dict[str, Any] = {}
     if "word+char" in names:
-        both = make_featuriser("word+char", random_state=random_state).fit(
-            texts_all, should_stop=should_stop)
+        both = WordCharFeaturiser(random_state=random_state)
+        word, char = both.fit_blocks(texts_all, should_stop=should_stop)
         fitted |= {"word+char": both, "tfidf": both.word_, "char-tfidf": both.char_}
+        features |= {"word+char": both.join(word, char), "tfidf": word, "char-tfidf": char}
     for name in names - fitted.keys():
-        fitted[name] = make_featuriser(name, random_state=random_state).fit(
-            texts_all, should_stop=should_stop)
-    return fitted
+        fitted[name] = make_featuriser(name, random_state=random_state)
+        features[name] = fitted[name].fit_transform(texts_all, should_stop=should_stop)
+    features["none"] = fitted["none"].transform(texts_all)
+    return fitted, features if reuse else {}
+
+
+def default_candidates() -> tuple[Candidate, ...]:
+    """`DEFAULT_CANDIDATES`, with every registered learner they do not name added on the
+    featuriser it declares (`default_featuriser` class attribute; word+char otherwise),
+    before the prior: a new learner is a candidate as soon as it is registered."""
+    named = {c.learner for c in DEFAULT_CANDIDATES}
+    extra = tuple(Candidate(getattr(entry.load(), "default_featuriser", "word+char"), name)
+                  for name, entry in LEARNERS.items() if name not in named)
+    return (*DEFAULT_CANDIDATES[:-1], *extra, PRIOR)
 
 
 def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps: int,
           n_jobs: int = 1) -> Any:
     """The candidate's learner: spread from `n_bootstraps` refits (0 where it can be
-    skipped, for scoring), folds from `cv` and `random_state`, XGBoost on `n_jobs` threads."""
-    kw: dict[str, Any] = {"random_state": random_state}
+    skipped, for scoring; XGBoost keeps at least `_XGBOOST_CV_BOOTSTRAPS`), folds from `cv`
+    and `random_state`, `n_jobs` threads; each passed only where the learner takes it."""
     if candidate.learner == "xgboost":
-        kw |= {"n_bootstraps": max(n_bootstraps, _XGBOOST_CV_BOOTSTRAPS), "n_jobs": n_jobs}
-    else:
-        kw["cv"] = cv
-    if candidate.learner == "logistic":
-        kw["n_bootstraps"] = n_bootstraps
-    return make_learner(candidate.learner, **(kw | candidate.params))
+        n_bootstraps = max(n_bootstraps, _XGBOOST_CV_BOOTSTRAPS)
+    offered = {"random_state": random_state, "cv": cv, "n_bootstraps": n_bootstraps,
+               "n_jobs": n_jobs}
+    takes = make_learner(candidate.learner).get_params()
+    return make_learner(candidate.learner, **({k: v for k, v in offered.items() if k in takes}
+                                              | candidate.params))
 
 
 def _out_of_fold(candidate: Candidate, X: Any, Y: np.ndarray, folds: np.ndarray, cv: int,
                  random_state: int | None, should_stop: ShouldStop | None,
                  progress: ProgressCallback | None = None) -> tuple[np.ndarray, Any]:
     """(n, M) out-of-fold probabilities and the learner fitted on all rows: from one fit
-    where the learner keeps them, else by refitting on each fold's complement (learner None).
-    `progress` gets the learner's reports, per fold for the refits."""
+    where the learner keeps them on the shared folds (`oof_proba_`), else by refitting on
+    each fold's complement (learner None). `progress` gets the learner's reports, per fold
+    for the refits."""
     learner = _make(candidate, cv, random_state, 0)
     if candidate.learner != "xgboost":
         learner.fit(X, Y, progress=progress, should_stop=should_stop)
-        return learner.oof_proba_, learner
+        oof = getattr(learner, "oof_proba_", None)
+        if oof is not None and np.shape(oof) == Y.shape:
+            return np.asarray(oof, dtype=np.float64), learner
     P = np.empty(Y.shape)
     n_folds = int(folds.max()) + 1
     for k in range(n_folds):
         test = folds == k
         fold = None if progress is None else _in_fold(progress, k, n_folds)
+        learner = _make(candidate, cv, random_state, 0)
         learner.fit(X[~test], Y[~test], progress=fold, should_stop=should_stop)
         P[test] = learner.predict_mean_std(X[test], should_stop=should_stop)[0]
     return P, None
@@ -160,112 +218,198 @@ def _in_fold(progress: ProgressCallback, k: int, n_folds: int) -> ProgressCallba
     return inner
 
 
-def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Candidates best first, with each one's paired log-loss gain over the prior and the
-    standard error of that gain (rows: labelled queries, averaged over models)."""
-    prior = losses[PRIOR.name]
+def fold_hypervolumes(P: np.ndarray, Y: np.ndarray, costs: np.ndarray, folds: np.ndarray,
+                      should_stop: ShouldStop | None = None) -> np.ndarray:
+    """(K,) hypervolume ratio, per fold, of the hull front of `P` on that fold's rows scored
+    with their labels (NaN where the fold's true front is one point: nothing to trade)."""
+    out = np.full(int(folds.max()) + 1, np.nan)
+    names = [str(j) for j in range(Y.shape[1])]
+    for k in range(out.size):
+        check_cancelled(should_stop, "choose")
+        test = folds == k
+        labels, cost = Y[test], costs[test]
+        front = hull_front(P[test], cost, should_stop)
+        best = best_single_model(single_models(labels, cost, names))
+        out[k] = hypervolume_ratio(front.cost, front.totals(labels) / labels.shape[0],
+                                   true_front(labels, cost), best)
+    return out
+
+
+def _score_table(rows: list[dict[str, Any]], hypervolumes: dict[str, np.ndarray]
+                 ) -> pd.DataFrame:
+    """Candidates best first (mean out-of-fold hypervolume), with each one's mean paired
+    gain in hypervolume over the prior and the standard error of that gain (over folds
+    where both are defined)."""
+    prior = hypervolumes[PRIOR.name]
     frame = pd.DataFrame(rows)
-    diffs = [prior - losses[name] for name in frame["candidate"]]
-    frame["gain_over_prior"] = [d.mean() for d in diffs]
-    frame["gain_se"] = [d.std(ddof=1) / np.sqrt(d.size) for d in diffs]
-    return frame.sort_values("log_loss", kind="stable").reset_index(drop=True)
+    gains, ses = [], []
+    for name in frame["candidate"]:
+        d = hypervolumes[name] - prior
+        d = d[np.isfinite(d)]
+        gains.append(float(d.mean()) if d.size else np.nan)
+        ses.append(float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else np.nan)
+    frame["gain_over_prior"] = gains
+    frame["gain_se"] = ses
+    return frame.sort_values("hypervolume", ascending=False, kind="stable",
+                             na_position="last").reset_index(drop=True)
+
+
+def feature_blocks(learner: str) -> tuple[str, ...]:
+    """The feature blocks the registered learner takes ("text", "columns")."""
+    return cast("tuple[str, ...]", getattr(learner_class(learner), "feature_blocks", ("text",)))
+
+
+def _candidate_features(candidate: Candidate, text: dict[str, Any], onehot: Any) -> Any:
+    """The features a candidate's learner takes: its text block, the one-hot columns, or
+    both (`feature_blocks` of the learner class)."""
+    blocks = feature_blocks(candidate.learner)
+    X = text[candidate.featuriser] if "text" in blocks else text["none"]
+    return hstack_blocks(X, onehot) if "columns" in blocks and onehot is not None else X
 
 
 def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Sequence[object],
-                     *, candidates: Sequence[Candidate] = DEFAULT_CANDIDATES, cv: int = 5,
-                     random_state: int | None = 0, force: bool = False,
+                     *, costs: Any, candidates: Sequence[Candidate] | None = None,
+                     cv: int = 5, random_state: int | None = 0, force: bool = False,
+                     train_rows: np.ndarray | None = None,
+                     features_out: dict[str, Any] | None = None,
                      progress: ProgressCallback | None = None,
-                     should_stop: ShouldStop | None = None) -> Choice:
-    """Score each candidate by K-fold log-loss on the labelled rows; pick the best.
+                     should_stop: ShouldStop | None = None,
+                     encoder: CategoryEncoder | None = None,
+                     columns_train: pd.DataFrame | None = None) -> Choice:
+    """Score each candidate by the front it yields out of fold; pick the best that clearly
+    beats the prior, then calibrate the chosen one.
 
-    The prior is always scored. A per-query candidate is chosen only when its mean gain in
-    log-loss over the prior exceeds `MIN_GAIN_SE` standard errors of that gain (the K-fold
-    scores are noisy with few rows, and the best of several is optimistic); `force` picks
-    the best non-prior candidate regardless. Folds: min(cv, n) near-equal seeded folds, the
-    same for every candidate. XGBoost is skipped below `XGBOOST_MIN_ROWS` labelled rows.
-    Reports `("choose", i, n_candidates)`; `should_stop` is checked throughout (featurising,
-    every fold and fit of every candidate).
+    Every candidate predicts each labelled row from a fit on the other folds (the same
+    min(cv, n) seeded folds for all); on each fold the hull front of those probabilities
+    with the rows' `costs` (n, M) is scored with their labels (hypervolume ratio). The prior
+    is always scored and is the default: a candidate replaces it only when its mean paired
+    gain over the prior exceeds `MIN_GAIN_SE` standard errors of that gain (fold-to-fold
+    noise); among those, the highest mean hypervolume wins. `force` picks the best
+    non-prior candidate regardless. XGBoost is skipped below `XGBOOST_MIN_ROWS` labelled
+    rows. `train_rows`: where `texts_train` sit in `texts_all` (then their features are
+    taken from the fitted featurisers' rows instead of vectorised again); `features_out`
+    receives the features of all texts by featuriser name. Reports
+    `("choose", i, n_candidates)` with per-fold detail from the learners; `should_stop` is
+    checked throughout.
     """
     Y = np.asarray(Y_train, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[0] < 2 or Y.shape[0] != len(texts_train):
         raise ConfigError(f"need at least 2 labelled texts with one label row each; got "
                           f"{len(texts_train)} texts and labels of shape {Y.shape}")
+    costs = np.asarray(costs, dtype=np.float64)
+    if costs.shape != Y.shape:
+        raise ConfigError(f"costs must be one row per labelled text and one column per "
+                          f"model, shape {Y.shape}; got {costs.shape}")
     n = Y.shape[0]
-    tried = [c for c in candidates if c != PRIOR
-             and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)]
+    pool = default_candidates() if candidates is None else tuple(candidates)
+    onehot = (encoder.transform(columns_train) if encoder is not None and encoder.columns
+              and columns_train is not None else None)
+    tried = [c for c in pool if c != PRIOR
+             and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)
+             and (feature_blocks(c.learner) != ("columns",) or onehot is not None)]
     tried.append(PRIOR)
     texts_all = as_texts(texts_all)
     names = sorted({c.featuriser for c in tried} - {"none"})
     report(progress, "choose", 0, len(tried),
            f"fitting {' and '.join(names) or 'no'} features on {len(texts_all):,} texts")
-    featurisers = _fit_featurisers({c.featuriser for c in tried}, texts_all, random_state,
-                                   should_stop)
-    train = as_texts(texts_train)
-    features = {name: f.transform(train, should_stop=should_stop)
-                for name, f in featurisers.items()}
+    featurisers, features_all = _fit_featurisers({c.featuriser for c in tried}, texts_all,
+                                                 random_state, should_stop)
+    if features_out is not None:
+        features_out |= features_all
+    if train_rows is None or not features_all:
+        train = as_texts(texts_train)
+        features = {name: f.transform(train, should_stop=should_stop)
+                    for name, f in featurisers.items()}
+    else:
+        features = {name: X[np.asarray(train_rows)] for name, X in features_all.items()}
     folds = fold_ids(n, cv, random_state)
     prior = fold_prior(Y, folds)
-    rows, losses, learners = [], {}, {}
+    rows, hypervolumes, learners, oof = [], {}, {}, {}
     for i, c in enumerate(tried):
         check_cancelled(should_stop, "choose")
         t0 = time.perf_counter()
         what = f"cross-validating {c.name}"
         report(progress, "choose", i, len(tried), what)
-        P, learners[c.name] = _out_of_fold(c, features[c.featuriser], Y, folds, cv,
+        P, learners[c.name] = _out_of_fold(c, _candidate_features(c, features, onehot), Y,
+                                           folds, cv,
                                            random_state, should_stop,
                                            relabelled(progress, "choose", i, len(tried), what))
-        loss = log_loss_rows(Y, P)
+        oof[c.name] = P
+        hypervolumes[c.name] = fold_hypervolumes(P, Y, costs, folds, should_stop)
         q = quality_frame(list(range(Y.shape[1])), Y, P, prior, Y.mean(axis=0))
         if c == PRIOR:  # its out-of-fold rates differ by fold only: no ranking to score
             q["auc"] = 0.5
-        losses[c.name] = loss.mean(axis=1)
+        hv = hypervolumes[c.name]
         rows.append({"candidate": c.name, "featuriser": c.featuriser, "learner": c.learner,
-                     "log_loss": float(loss.mean()), "auc": float(np.nanmean(q["auc"]))
-                     if q["auc"].notna().any() else float("nan"),
+                     "hypervolume": float(np.nanmean(hv)) if np.isfinite(hv).any()
+                     else float("nan"),
+                     "log_loss": float(log_loss_rows(Y, P).mean()),
+                     "auc": float(np.nanmean(q["auc"])) if q["auc"].notna().any()
+                     else float("nan"),
                      "brier": float(q["brier"].mean()),
                      "models_beating_prior": int(q["beats_prior"].sum()),
                      "seconds": time.perf_counter() - t0})
         report(progress, "choose", i + 1, len(tried), f"scored {c.name}")
-    scores = _score_table(rows, losses)
-    best = scores[scores["candidate"] != PRIOR.name].iloc[0] if len(scores) > 1 else None
-    clear = best is not None and best["gain_over_prior"] > MIN_GAIN_SE * best["gain_se"]
-    if best is not None and (force or clear):
+    scores = _score_table(rows, hypervolumes)
+    others = scores[scores["candidate"] != PRIOR.name]
+    clear = others[others["gain_over_prior"] > np.maximum(MIN_GAIN_SE * others["gain_se"], 0)]
+    if len(clear):
+        best = clear.iloc[0]
         chosen = next(c for c in tried if c.name == best["candidate"])
-        reason = (f"{chosen.name} has the lowest cross-validated log-loss "
-                  f"({best['log_loss']:.4f}, {best['gain_over_prior']:.4f} below the prior's)")
-        if not clear:
-            reason = f"{chosen.name} as requested; it does not clearly beat the prior"
+        reason = (f"{chosen.name} gives the best out-of-fold front (hypervolume ratio "
+                  f"{best['hypervolume']:.3f}, {best['gain_over_prior']:+.3f} over the prior's, "
+                  f"more than {MIN_GAIN_SE:g} standard errors of {best['gain_se']:.3f})")
+    elif force and len(others):
+        chosen = next(c for c in tried if c.name == others["candidate"].iloc[0])
+        reason = f"{chosen.name} as requested; its front does not clearly beat the prior's"
     else:
         chosen = PRIOR
-        reason = ("no per-query predictor clearly beats the per-model base rate on the "
-                  "labelled rows, so every query gets the base rate")
+        reason = ("no per-query predictor's out-of-fold front clearly beats the per-model "
+                  "base rate's on the labelled rows, so every query gets the base rate")
     scores["chosen"] = scores["candidate"] == chosen.name
-    return Choice(chosen, featurisers, scores, reason, learners[chosen.name])
+    check_cancelled(should_stop, "choose")
+    calibration, P_cal = fit_calibration(oof[chosen.name], Y, folds)
+    gap = fit_selection_gap(oof[chosen.name], P_cal, Y, costs, folds, should_stop)
+    return Choice(chosen, featurisers, scores, reason, learners[chosen.name], calibration, gap,
+                  encoder)
 
 
-def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any, *,
-                  featuriser: str = AUTO, learner: str = AUTO, n_bootstraps: int = 30,
+def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Any, *,
+                  costs_train: Any, featuriser: str = AUTO, learner: str = AUTO,
+                  n_bootstraps: int = 30,
                   model_names: list[str] | None = None, cv: int = 5,
                   random_state: int | None = 0, n_jobs: int = 1,
                   progress: ProgressCallback | None = None,
                   should_stop: ShouldStop | None = None,
-                  timings: dict[str, float] | None = None) -> tuple[Any, Any, Choice]:
+                  timings: dict[str, float] | None = None,
+                  features_out: dict[str, Any] | None = None,
+                  columns: pd.DataFrame | None = None) -> tuple[Any, Any, Choice]:
     """What `pipeline.train_and_predict` needs: (fitted featuriser, fitted predictor, Choice).
 
     `featuriser` and `learner` are registry names or "auto": "auto" lets `choose_predictor`
-    pick among the default candidates that match the fixed part (logistic regression when
+    (fronts scored with `costs_train`, (n_train, M)) pick among the default candidates that
+    match the fixed part (logistic regression when
     none does). A fixed learner other than "prior" is used even when it does not beat the
     prior (still scored against it, for the report). The predictor
     is refitted on all labelled rows with `n_bootstraps` refits for the spread. Transform the
     queries to allocate with the returned featuriser, then call `predict_mean_std`.
-    `timings` receives the seconds spent choosing (featurisers included) and training.
-    `n_jobs` threads train a final XGBoost predictor (scoring uses one).
+    `timings` receives the seconds spent choosing (featurisers included) and training;
+    `features_out["all"]` the chosen featuriser's rows of all `texts` (computed while
+    fitting it), so the queries to allocate need not be featurised again.
+    `n_jobs` threads train a final XGBoost predictor (scoring uses one). `columns`: the
+    chosen extra feature columns, one row per text (their levels are learnt from all rows,
+    like the text features); the returned featuriser then reads them too when its learner
+    uses them (`optllm.predict.columns.featurise`), and `features_out` gets no "all".
     """
     timings = timings if timings is not None else {}
+    if learner == "group-rate" and (columns is None or not len(columns.columns)):
+        raise ConfigError("the group-rate learner needs feature columns (categorical extra "
+                          "columns of the data); none are chosen")
     t0 = time.perf_counter()
     texts = as_texts(texts)
     train_rows = np.asarray(train_rows)
-    pool = [c for c in DEFAULT_CANDIDATES if c != PRIOR
+    features: dict[str, Any] = {}
+    pool = [c for c in default_candidates() if c != PRIOR
             and featuriser in (AUTO, c.featuriser) and learner in (AUTO, c.learner)]
     force = learner not in (AUTO, "prior")
     if learner == "prior":
@@ -273,12 +417,28 @@ def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any,
     elif not pool:
         pool = [Candidate("word+char" if featuriser == AUTO else featuriser,
                           "logistic" if learner == AUTO else learner)]
+    encoder, columns_train = None, None
+    if columns is not None and len(columns.columns):
+        encoder = CategoryEncoder(tuple(str(c) for c in columns.columns)).fit(columns)
+        columns_train = columns.iloc[train_rows]
     choice = choose_predictor([texts[i] for i in train_rows], Y_train, texts,
-                              candidates=[*pool, PRIOR], cv=cv, random_state=random_state,
-                              force=force, progress=progress, should_stop=should_stop)
+                              costs=costs_train, candidates=[*pool, PRIOR], cv=cv,
+                              random_state=random_state, force=force, train_rows=train_rows,
+                              features_out=features, progress=progress,
+                              should_stop=should_stop, encoder=encoder,
+                              columns_train=columns_train)
     timings["choose"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
+    name = choice.candidate.featuriser
+    if isinstance(choice.featuriser, ColumnFeaturiser):
+        X = featurise(choice.featuriser, [texts[i] for i in train_rows], columns_train,
+                      should_stop=should_stop)
+    elif name in features:
+        X = features[name][train_rows]
+        if features_out is not None:
+            features_out["all"] = features[name]
+    else:
+        X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
     if choice.candidate.learner == "logistic":  # keep the C chosen per model, add the spread
         predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True)
     else:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
-from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, SelectionList, Static
 
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import literal, ratio, seconds
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from optllm.pipeline.run import Prediction
 
 #: (RunConfig field, label, Input type) of the numeric fields.
-FIELDS = (
+FIELDS: tuple[tuple[str, str, Literal["integer", "number"]], ...] = (
     ("train_fraction", "train frac.", "number"),
     ("bootstraps", "bootstraps", "integer"),
     ("alpha", "alpha", "number"),
@@ -31,17 +32,24 @@ TRAIN_HINT = "t trains, Esc cancels, Enter applies a field."
 
 
 def explain(prediction: Prediction) -> str:
-    """Which learner was used and why, every candidate's cross-validated log-loss, and
-    the plain verdict on whether per-query prediction beats the prior."""
+    """Which learner was used and why, every candidate's out-of-fold front score (the one
+    that won marked), how its expected accuracy is calibrated, and the plain verdict on
+    whether per-query prediction beats the prior."""
+    from optllm.predict.calibration import NOMINAL_COVERAGE
     from optllm.predict.select import verdict
 
     lines = []
     choice = prediction.choice
     if choice is not None:
         lines.append(f"Chose {choice.candidate.name}: {choice.reason.rstrip('.')}.")
-        scores = ", ".join(f"{row.candidate} {row.log_loss:.3f}"
+        scores = ", ".join(f"{row.candidate} {row.hypervolume:.3f}"
+                           + (" (chosen)" if row.chosen else "")
                            for row in choice.scores.itertuples())
-        lines.append(f"Cross-validated log-loss: {scores}.")
+        lines.append(f"Out-of-fold front, hypervolume ratio: {scores}.")
+        if choice.calibration is not None:
+            lines.append(f"Expected accuracy: calibrated ({choice.calibration.method}), less "
+                         f"the selection's measured optimism; bands hold "
+                         f"{NOMINAL_COVERAGE:.0%} of outcomes, the predictor's error included.")
     lines.append(verdict(prediction.quality))
     curve = prediction.learning_curve
     if curve is not None:
@@ -54,10 +62,11 @@ def explain(prediction: Prediction) -> str:
 
 class PredictorScreen(ModeScreen):
     SCOPE = "predictor"
-    TITLE = "OptLLM - 2 Predictor"
     BINDINGS = bindings_for("predictor")
     AUTO_FOCUS = "#quality"
     _hint = TRAIN_HINT
+    #: The dataset whose extra columns the list shows (refilled when another is loaded).
+    _columns_of: object = None
 
     def compose_body(self) -> ComposeResult:
         from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
@@ -80,6 +89,8 @@ class PredictorScreen(ModeScreen):
                     yield Label("learn. curve")
                     yield Select([("off", False), ("on", True)], value=config.learning_curve,
                                  allow_blank=False, id="learning_curve", compact=True)
+                yield Label("feature columns", id="feature-columns-label")
+                yield SelectionList[str](id="feature-columns", compact=True)
                 yield Static(TRAIN_HINT, classes="hint", id="train-hint", markup=False)
                 yield Static("", id="param-status", markup=False)
             with Vertical(id="results"):
@@ -97,7 +108,7 @@ class PredictorScreen(ModeScreen):
         """The parameters as typed, checked; raises ConfigError naming the bad one."""
         from optllm.exceptions import ConfigError
 
-        values: dict[str, object] = {}
+        values: dict[str, float] = {}  # an "integer" field holds an int
         for name, _, kind in FIELDS:
             text = self.query_one(f"#{name}", Input).value.strip()
             try:
@@ -106,12 +117,50 @@ class PredictorScreen(ModeScreen):
                 word = "a whole number" if kind == "integer" else "a number"
                 raise ConfigError(f"{name.replace('_', ' ')} must be {word}; got {text!r}"
                                   ) from None
-        if int(values["seed"]) < 0:  # type: ignore[call-overload]
+        if values["seed"] < 0:
             raise ConfigError(f"seed must be 0 or more; got {values['seed']}")
-        values["featuriser"] = str(self.query_one("#featuriser", Select).value)
-        values["learner"] = str(self.query_one("#learner", Select).value)
-        values["learning_curve"] = bool(self.query_one("#learning_curve", Select).value)
-        return dataclasses.replace(self.session.config, **values).check()
+        return dataclasses.replace(
+            self.session.config, train_fraction=values["train_fraction"],
+            bootstraps=int(values["bootstraps"]), alpha=values["alpha"],
+            seed=int(values["seed"]),
+            featuriser=str(self.query_one("#featuriser", Select).value),
+            learner=str(self.query_one("#learner", Select).value),
+            learning_curve=bool(self.query_one("#learning_curve", Select).value),
+            feature_columns=self._ticked_columns()).check()
+
+    def _ticked_columns(self) -> str:
+        """The ticked extra columns as `RunConfig.feature_columns`: "auto" while they are
+        the automatic choice, "none" when none is ticked, else their names."""
+        from optllm.predict.columns import auto_columns
+
+        ticked = list(self.query_one("#feature-columns", SelectionList).selected)
+        dataset = self.session.dataset
+        if dataset is None:
+            return self.session.config.feature_columns
+        if set(ticked) == set(auto_columns(dataset.metadata, dataset.models)):
+            return "auto"
+        return ",".join(ticked) if ticked else "none"
+
+    def _fill_columns(self) -> None:
+        """The dataset's extra columns (a model's own never), ticked as the config says;
+        a choice the dataset cannot honour (another file's columns) falls back to auto."""
+        from optllm.exceptions import ConfigError
+        from optllm.predict.columns import auto_columns, candidate_columns, choose_columns
+
+        widget = self.query_one("#feature-columns", SelectionList)
+        dataset = self._columns_of = self.session.dataset
+        widget.clear_options()
+        if dataset is None:
+            return
+        try:
+            ticked = choose_columns(dataset.metadata, dataset.models,
+                                    self.session.config.feature_columns)
+        except ConfigError:
+            ticked = auto_columns(dataset.metadata, dataset.models)
+        widget.add_options([(literal(name), name, name in ticked)
+                            for name in candidate_columns(dataset.metadata, dataset.models)])
+        if widget.option_count:
+            widget.highlighted = 0  # space ticks at once, without a first arrow key
 
     def _checked_config(self) -> RunConfig | None:
         from optllm.exceptions import ConfigError
@@ -136,6 +185,18 @@ class PredictorScreen(ModeScreen):
             self.session.config = config
             self.query_one("#quality", DataTable).focus()
 
+    @on(SelectionList.SelectedChanged)
+    def _apply_ticks(self) -> None:
+        """A tick applies at once (as Enter does in a field), so it survives a screen
+        switch; a field typed wrong is left to Enter or training to report."""
+        from optllm.exceptions import ConfigError
+
+        try:
+            self.session.config = dataclasses.replace(
+                self.session.config, feature_columns=self._ticked_columns()).check()
+        except ConfigError:
+            pass
+
     def action_train(self) -> None:
         config = self._checked_config()
         if config is not None:
@@ -159,27 +220,29 @@ class PredictorScreen(ModeScreen):
     def redraw(self, change: Change) -> None:
         panel = self.query_one(ProgressPanel)
         topic = change.topic
-        if topic == "training":
+        if topic == Topic.TRAINING:
             panel.start()
             self._status("", "")
             # the old predictor's table and verdict would read as the new one's
             self.query_one("#quality", DataTable).clear()
             self.query_one("#verdict", Static).update("")
-        elif topic == "progress":
+        elif topic == Topic.PROGRESS:
             message = change.payload
             panel.report(message.stage, message.done, message.total, message.text)
-        elif topic == "cancelled" and change.group == "train":
+        elif topic == Topic.CANCELLED and change.group == "train":
             panel.stop("Training cancelled.")
-        elif topic == "failed" and change.group == "train":
+        elif topic == Topic.FAILED and change.group == "train":
             panel.stop("Training failed.")
             self._status(change.text, "error")
-        elif topic in ("all", "dataset", "batch", "prediction"):
-            if topic != "all":  # an error about the data or run before is now stale
+        elif topic in (Topic.ALL, Topic.DATASET, Topic.BATCH, Topic.PREDICTION):
+            if topic != Topic.ALL:  # an error about the data or run before is now stale
                 self._status("", "")
             self._fill_hint()
             if change.group == "run":
                 self._fill_inputs()
-            self._fill_quality(topic == "prediction", change.payload)
+            if change.group == "run" or self._columns_of is not self.session.dataset:
+                self._fill_columns()
+            self._fill_quality(topic == Topic.PREDICTION, change.payload)
 
     def _fill_hint(self) -> None:
         """With a batch set, say that all labelled history rows train (no train fraction)."""
@@ -212,7 +275,7 @@ class PredictorScreen(ModeScreen):
                     "Not trained yet. Press t to train." if self.session.dataset is not None
                     else "Not trained yet. Load a dataset first (screen 1).")
             return
-        from optllm.predict.xgboost import vs_prior
+        from optllm.predict.base import vs_prior
 
         quality = prediction.quality
         verdicts = vs_prior(quality["auc"], quality["brier"], quality["prior_brier"])

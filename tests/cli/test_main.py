@@ -27,7 +27,8 @@ def check_outputs(out: Path, *, allocation: bool) -> dict:
     assert set(summary["timings_s"]) >= {"features", "train", "predict", "optimise", "evaluate"}
     front = pd.read_csv(out / "front.csv")
     assert list(front.columns) == ["point", "cost", "predicted_accuracy",
-                                   "predicted_accuracy_std", "true_accuracy",
+                                   "predicted_accuracy_std", "expected_accuracy",
+                                   "expected_low", "expected_high", "true_accuracy",
                                    *(f"queries_{m}" for m in summary["models"])]
     assert front["cost"].is_monotonic_increasing
     assert front["predicted_accuracy"].is_monotonic_increasing

@@ -144,3 +144,41 @@ def test_svd_needs_two_words_and_failed_fit_is_unfitted() -> None:
         fz.fit(["word", "word"])
     with pytest.raises(NotFittedError):
         fz.transform(["word"])
+
+
+@pytest.mark.parametrize("name", ["tfidf", "char-tfidf", "word+char", "tfidf-svd"])
+def test_fit_transform_gives_what_transform_gives(name: str) -> None:
+    texts = [f"query {i} about {'cats' if i % 3 else 'dogs'} and item{i % 7}" for i in range(60)]
+    once = make_featuriser(name).fit_transform(texts)
+    twice = make_featuriser(name).fit(texts).transform(texts)
+    dense = [m.toarray() if sp.issparse(m) else m for m in (once, twice)]
+    np.testing.assert_array_equal(*dense)
+
+
+def test_character_ngrams_come_from_a_capped_prefix() -> None:
+    head = "alpha beta gamma " * 30
+    texts = [head + "tail" + str(i) for i in range(5)] + ["other words here", "more text"]
+    featuriser = make_featuriser("char-tfidf").fit(texts)
+    assert not any("tail" in gram for gram in featuriser.vectorizer_.vocabulary_)
+    rows = featuriser.transform(texts)
+    assert (rows[0] != rows[1]).nnz == 0  # the texts differ only past the prefix
+
+
+def test_choosing_and_predicting_vectorise_each_text_once(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    from optllm.predict.features import TfidfFeaturiser
+    from optllm.predict.select import fit_predictor
+
+    texts = [f"query {i} about {'cats' if i % 3 else 'dogs'}" for i in range(100)]
+    Y = np.array([[i % 3 > 0, i % 2] for i in range(100)], dtype=np.int8)
+
+    def no_second_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("texts vectorised again after fitting")
+
+    monkeypatch.setattr(TfidfFeaturiser, "transform", no_second_pass)
+    features: dict = {}
+    rows = np.arange(40)
+    fit_predictor(texts, rows, Y[rows], costs_train=np.tile([1.0, 2.0], (40, 1)),
+                  learner="logistic", featuriser="word+char", n_bootstraps=2,
+                  features_out=features)
+    assert features["all"].shape[0] == 100

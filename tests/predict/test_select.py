@@ -18,6 +18,11 @@ from optllm.predict.select import (
 WORDS = [f"w{i}" for i in range(40)]
 
 
+def costs(n: int) -> np.ndarray:
+    """Three models at 1, 2 and 3 per query."""
+    return np.tile([1.0, 2.0, 3.0], (n, 1))
+
+
 def texts_and_labels(n: int, *, signal: bool, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """Texts of random words; with `signal`, model 0 succeeds iff the text holds "key"
     and model 1 iff it holds "lock". Model 2 is a coin flip either way."""
@@ -35,7 +40,7 @@ def texts_and_labels(n: int, *, signal: bool, seed: int = 0) -> tuple[list[str],
 @pytest.mark.parametrize("seed", [0, 1])
 def test_auto_picks_the_prior_without_signal(seed: int) -> None:
     texts, Y = texts_and_labels(200, signal=False, seed=seed)
-    choice = choose_predictor(texts[:80], Y[:80], texts, random_state=seed)
+    choice = choose_predictor(texts[:80], Y[:80], texts, costs=costs(80), random_state=seed)
     assert choice.candidate == PRIOR
     assert "base rate" in choice.reason
     assert choice.scores["chosen"].sum() == 1
@@ -48,18 +53,21 @@ def test_auto_picks_the_prior_without_signal(seed: int) -> None:
 
 def test_auto_picks_a_per_query_learner_with_planted_signal() -> None:
     texts, Y = texts_and_labels(200, signal=True)
-    choice = choose_predictor(texts[:80], Y[:80], texts)
+    choice = choose_predictor(texts[:80], Y[:80], texts, costs=costs(80))
     assert choice.candidate.learner in {"logistic", "knn"}
     best = choice.scores.iloc[0]
     assert best["chosen"] and best["auc"] > 0.75  # two planted models, one coin
-    assert best["gain_over_prior"] > best["gain_se"]
-    assert choice.scores["log_loss"].is_monotonic_increasing
+    assert best["gain_over_prior"] > 2 * best["gain_se"]
+    assert choice.scores["hypervolume"].is_monotonic_decreasing
+    prior = choice.scores.set_index("candidate").loc["prior"]
+    assert best["hypervolume"] > prior["hypervolume"] + 0.1
 
 
 def test_fit_predictor_gives_a_working_featuriser_and_predictor() -> None:
     texts, Y = texts_and_labels(200, signal=True)
     rows = np.arange(80)
-    featuriser, predictor, _ = fit_predictor(texts, rows, Y[rows], n_bootstraps=5,
+    featuriser, predictor, _ = fit_predictor(texts, rows, Y[rows], costs_train=costs(80),
+                                             n_bootstraps=5,
                                              model_names=["a", "b", "c"])
     P, U = predictor.predict_mean_std(featuriser.transform(texts[80:]))
     assert P.shape == U.shape == (120, 3)
@@ -68,12 +76,13 @@ def test_fit_predictor_gives_a_working_featuriser_and_predictor() -> None:
     assert list(predictor.quality_["model"]) == ["a", "b", "c"]
     assert "beats the per-model success rate" in verdict(predictor.quality_)
 
-    prior_only = fit_predictor(texts, rows, Y[rows], learner="prior")
+    prior_only = fit_predictor(texts, rows, Y[rows], costs_train=costs(80), learner="prior")
     assert prior_only[2].candidate == PRIOR
     assert prior_only[0].transform(texts).shape == (200, 0)
 
     noise_texts, noise = texts_and_labels(200, signal=False)
-    forced = fit_predictor(noise_texts, rows, noise[rows], learner="knn", featuriser="tfidf")
+    forced = fit_predictor(noise_texts, rows, noise[rows], costs_train=costs(80),
+                           learner="knn", featuriser="tfidf")
     assert forced[2].candidate == Candidate("tfidf", "knn")
 
 
@@ -86,9 +95,9 @@ def test_verdict_says_when_prediction_does_not_pay() -> None:
 
 def test_learning_curve_improves_with_more_labels() -> None:
     texts, Y = texts_and_labels(160, signal=True)
-    costs = np.tile([1.0, 2.0, 3.0], (160, 1))
-    choice = choose_predictor(texts, Y, texts, candidates=[Candidate("tfidf", "logistic")])
-    curve = learning_curve(texts, Y, costs, choice, cv=4)
+    choice = choose_predictor(texts, Y, texts, costs=costs(160),
+                              candidates=[Candidate("tfidf", "logistic")])
+    curve = learning_curve(texts, Y, costs(160), choice, cv=4)
     assert list(curve["fraction"]) == [0.25, 0.5, 0.75, 1.0]
     first, last = curve.iloc[0], curve.iloc[-1]
     assert last["log_loss"] < first["log_loss"]

@@ -1,0 +1,9 @@
+from typing import Any, Self
+
+class BaseEstimator:
+    def get_params(self, deep: bool = True) -> dict[str, object]: ...
+    def set_params(self, **params: object) -> Self: ...
+
+class TransformerMixin:
+    # Ours override it with their own keyword (`should_stop`), as scikit-learn allows.
+    def fit_transform(self, *args: Any, **fit_params: Any) -> Any: ...
