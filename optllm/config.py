@@ -16,6 +16,10 @@ from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 #: What a front's cost counts: US dollars, or calls to the paid models (every model
 #: dearer than the cheapest one costs 1 per query, the cheapest 0).
 COST_UNITS = ("usd", "calls")
+#: Strategies choosing the queries to label next (optllm.pipeline.labelling.STRATEGIES; a
+#: test checks the two agree) and the default, chosen by measurement (docs/labelling.md).
+LABELLING_STRATEGIES = ("random", "uncertainty", "diverse", "mixed")
+DEFAULT_LABELLING_STRATEGY = "mixed"
 
 #: The per-model limits (fields of optllm.optimizers.constraints.Constraints), with the
 #: command's option for each.

@@ -30,9 +30,13 @@ from optllm_tui.messages import (
     ExportDone,
     ExportExists,
     JobFailed,
+    LabellingProgress,
+    LabelsChosen,
+    LabelsMerged,
     LibraryReady,
     OptimiseFinished,
     OptimiseStopped,
+    PicksWritten,
     PointDetailsReady,
     RunOpened,
     RunSaved,
@@ -44,12 +48,15 @@ from optllm_tui.messages import (
 from optllm_tui.recent import Places, RecentFiles
 from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.help import HelpScreen
+from optllm_tui.screens.label_next import LabelNextScreen
 from optllm_tui.screens.modals import ConfirmModal, ValueModal, WaitModal
 from optllm_tui.session import Change, CompareState, Session, Stepper, Topic
 from optllm_tui.settings import Settings
 from optllm_tui.textual_fixes import apply as apply_textual_fixes
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from optllm.config import RunConfig
     from optllm.optimizers.front import Front
 
@@ -338,6 +345,9 @@ class OptLLMApp(App[None]):
     def on_job_failed(self, message: JobFailed) -> None:
         if message.stale:
             return
+        dialog = self._label_dialog()
+        if dialog is not None and message.group.startswith("label"):
+            dialog.status(message.text, "error")
         if message.group == "optimise":
             self.session.running = False
             self.publish(Topic.OPTIMISER)
@@ -359,6 +369,81 @@ class OptLLMApp(App[None]):
         self.session.config = config
         self.jobs.train(dataset, config, self.session.batch, self.session.prices)
         self.publish(Topic.TRAINING)
+
+    # -------------------------------------------------------------- label next
+
+    def _label_dialog(self) -> LabelNextScreen | None:
+        return self.screen if isinstance(self.screen, LabelNextScreen) else None
+
+    def choose_labels(self, count: int, strategy: str) -> bool:
+        """Choose the queries to label next in a worker; False (and the error shown)
+        when there is no dataset."""
+        dataset = self.session.dataset
+        if dataset is None:
+            self.report_error("label", "Load a dataset first (screen 1).")
+            return False
+        self.jobs.choose_labels(dataset, self.session.config, count, strategy)
+        return True
+
+    def on_labelling_progress(self, message: LabellingProgress) -> None:
+        dialog = self._label_dialog()
+        if not message.stale and dialog is not None:
+            dialog.status(f"{message.stage}: {message.text or f'{message.done}/{message.total}'}")
+
+    def on_labels_chosen(self, message: LabelsChosen) -> None:
+        dialog = self._label_dialog()
+        if not message.stale and dialog is not None:
+            dialog.show_picks(message.table)
+
+    def export_picks(self, table: pa.Table, path: str, force: bool = False) -> None:
+        """Write the chosen queries to `path`, asking before replacing a file."""
+        target = typed_path(path)
+        if Path(target).exists() and not force:
+            self.push_screen(
+                ConfirmModal("File exists", f"{display_path(target)} exists (it may hold "
+                             "labels already filled in). Overwrite it?"),
+                lambda overwrite: self.export_picks(table, path, True) if overwrite else None)
+            return
+        self.jobs.write_picks(table, target, force)
+
+    def on_picks_written(self, message: PicksWritten) -> None:
+        self.places.wrote(message.path)
+        text = (f"Wrote {message.rows:,} queries to {display_path(message.path)}; fill in the "
+                "label columns, then merge the file.")
+        self.notify(text, timeout=4, markup=False)
+        dialog = self._label_dialog()
+        if dialog is not None:
+            dialog.status(text)
+
+    def merge_labels(self, path: str) -> None:
+        dataset = self.session.dataset
+        if dataset is None:
+            self.report_error("label-merge", "Load a dataset first (screen 1).")
+            return
+        self.jobs.merge_labels(dataset, typed_path(path))
+
+    def on_labels_merged(self, message: LabelsMerged) -> None:
+        """Merged labels replace the dataset (the source file is not changed) and the
+        predictor retrains on every labelled query."""
+        if message.stale:
+            return
+        dataset = message.dataset
+        self.jobs.cancel("train")
+        self.jobs.cancel("optimise")
+        self.session.set_dataset(dataset, self.session.source, message.summary)
+        self.publish(Topic.DATASET)
+        config = self.session.config
+        share = dataset.n_labelled / dataset.n_queries
+        if share < 1 and self.session.batch is None:
+            config = dataclasses.replace(config, train_fraction=share)
+        text = (f"Merged {message.gained:,} newly labelled queries from "
+                f"{display_path(message.path)}; {dataset.n_labelled:,} labelled in all. "
+                "Retraining on them (the data file itself is unchanged).")
+        self.notify(text, timeout=6, markup=False)
+        dialog = self._label_dialog()
+        if dialog is not None:
+            dialog.dismiss(None)
+        self.start_training(config)
 
     def cancel_training(self) -> None:
         """Escape: the thread stops at its next check (a boosting round, a fold, a batch);

@@ -87,6 +87,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("predictor", "t", "train", "Train", "Train the predictor with these parameters",
             priority=True),
     Command("predictor", "escape", "cancel", "Cancel", "Cancel training"),
+    Command("predictor", "n", "label_next", "Label next", "Choose the unlabelled queries to "
+            "label next, export them, and merge them back once labelled", priority=True),
     Command("predictor", "enter", "apply", "Apply", "Check a field's value and leave it",
             bound=False),
     Command("optimise", "s", "step", "Step", "Take one optimiser step", priority=True),

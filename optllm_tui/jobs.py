@@ -38,9 +38,13 @@ from optllm_tui.messages import (
     ExportDone,
     ExportExists,
     JobFailed,
+    LabellingProgress,
+    LabelsChosen,
+    LabelsMerged,
     LibraryReady,
     OptimiseFinished,
     OptimiseStopped,
+    PicksWritten,
     PointDetailsReady,
     ProgressMessage,
     RunOpened,
@@ -282,6 +286,47 @@ class Jobs:
                                   trained if batch is not None else None, cost_model))
 
         self._run("train", "train the success predictor", work)
+
+    def choose_labels(self, dataset: Dataset, config: RunConfig, count: int,
+                      strategy: str) -> None:
+        """The `count` unlabelled queries `strategy` would label next, trained on every
+        labelled row (`optllm.pipeline.labelling`)."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.pipeline.labelling import LabellingContext, pick_next, picks_table
+
+            context = LabellingContext(
+                dataset, config, seed=config.seed,
+                progress=Throttle(worker, post, message=LabellingProgress),
+                should_stop=lambda: worker.is_cancelled)
+            post(LabelsChosen(worker, picks_table(dataset, pick_next(context, count,
+                                                                     strategy))))
+
+        self._run("label", "choose the queries to label next", work)
+
+    def write_picks(self, table: pa.Table, path: str, force: bool) -> None:
+        """Write the chosen queries (format by the extension, atomically; over an existing
+        file only with `force`: it may hold labels already filled in)."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.data.files import write_table
+
+            self._write(path, lambda: write_table(table, path, force=force))
+            post(PicksWritten(worker, path, table.num_rows))
+
+        self._run("label-export", f"write {path}", work)
+
+    def merge_labels(self, dataset: Dataset, path: str) -> None:
+        """Read a filled-in file and merge its labels into `dataset` by query id."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.data.tables import load_dataset
+            from optllm.pipeline.labelling import merge_labels
+
+            merged, gained = merge_labels(dataset, load_dataset(path))
+            post(LabelsMerged(worker, merged, merged.model_summary(), path, gained))
+
+        self._run("label-merge", f"merge the labels of {path}", work)
 
     def advance(self, stepper: Stepper, steps: int | None) -> None:
         """Advance the optimiser `steps` steps (None: to the end) until cancelled (paused);

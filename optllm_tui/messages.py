@@ -90,6 +90,34 @@ class TrainingProgress(ProgressMessage):
 
 
 @dataclass(eq=False)
+class LabellingProgress(ProgressMessage):
+    """Choosing the queries to label next: training on the labelled ones, clustering."""
+
+
+@dataclass(eq=False)
+class LabelsChosen(JobMessage):
+    """The queries to label next, as the file to fill in (`labelling.picks_table`)."""
+
+    table: pa.Table
+
+
+@dataclass(eq=False)
+class PicksWritten(JobMessage):
+    path: str
+    rows: int
+
+
+@dataclass(eq=False)
+class LabelsMerged(JobMessage):
+    """The dataset with the labels of a filled-in file merged; `gained` newly labelled."""
+
+    dataset: Dataset
+    summary: pd.DataFrame
+    path: str
+    gained: int
+
+
+@dataclass(eq=False)
 class TrainingFinished(JobMessage):
     config: RunConfig
     split: Split

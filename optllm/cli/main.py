@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from optllm.cli import compare, datasets, route
+from optllm.cli import compare, datasets, label_next, route, simulate
 from optllm.cli import run as run_command
 from optllm.exceptions import Cancelled, OptLLMError
 
-SUBCOMMANDS = (run_command, route, datasets, compare)
+SUBCOMMANDS = (run_command, route, datasets, compare, label_next, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -205,10 +205,15 @@ class PredictorScreen(ModeScreen):
     def action_cancel(self) -> None:
         self.opt_app.cancel_training()
 
+    def action_label_next(self) -> None:
+        from optllm_tui.screens.label_next import LabelNextScreen
+
+        self.app.push_screen(LabelNextScreen())
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return self.opt_app.jobs.running("train") or None
-        if action == "train":
+        if action in ("train", "label_next"):
             return self.session.dataset is not None or None
         return True
 
