@@ -221,18 +221,26 @@ def route_table(policy: Policy, query_ids: Iterable[object], queries: Iterable[o
 def _route(policy: Policy, query_ids: Iterable[object], queries: Iterable[object]
            ) -> tuple[pa.Table, np.ndarray]:
     """The routed table and the chosen model index per query."""
-    query_ids = np.asarray(list(query_ids), dtype=object)
     costs, P, U, S = policy.predict(queries)
     choice = route_scores(S, costs, policy.rate)
+    return choice_table(query_ids, policy.models, choice, (costs, P, U, S)), choice
+
+
+def choice_table(query_ids: Iterable[object], models: tuple[str, ...], choice: np.ndarray,
+                 predicted: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> pa.Table:
+    """One row per query: its chosen model with that model's cost, score, probability and
+    uncertainty, from `predicted` = `Policy.predict`'s (costs, P, U, S)."""
+    costs, P, U, S = predicted
+    query_ids = np.asarray(list(query_ids), dtype=object)
     rows = np.arange(choice.size)
     return pa.table({
         "query_id": pa.array(pd.Series(query_ids, dtype=object).astype(str), type=pa.string()),
-        "model": pa.array(np.asarray(policy.models, dtype=object)).take(pa.array(choice)),
+        "model": pa.array(np.asarray(models, dtype=object)).take(pa.array(choice)),
         "cost": pa.array(costs[rows, choice]),
         "score": pa.array(S[rows, choice]),
         "probability": pa.array(P[rows, choice]),
         "uncertainty": pa.array(U[rows, choice]),
-    }), choice
+    })
 
 
 @dataclass(frozen=True)
