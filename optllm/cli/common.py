@@ -14,6 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optllm.cli.distributed import (
+    add_engine_arguments,
+    check_engine,
+    handle_route_dask,
+    handle_run_dask,
+)
 from optllm.exceptions import ConfigError, ExportError
 
 if TYPE_CHECKING:
@@ -83,6 +89,7 @@ def add_run_arguments(run_parser: argparse.ArgumentParser) -> None:
     group.add_argument("--save-policy", metavar="FILE",
                        help="save the chosen point (--budget / --target-accuracy) as a "
                             "routing policy for `optllm route`")
+    add_engine_arguments(group)
 
 
 def add_query_column(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +124,7 @@ def load_run_data(args: argparse.Namespace) -> Dataset:
 
 def uses_batch_options(args: argparse.Namespace) -> bool:
     """Whether a `run` asked for the batch path (so `handle_run_batch` should take it)."""
-    return args.allocate is not None or args.save_policy is not None
+    return args.allocate is not None or args.save_policy is not None or check_engine(args)
 
 
 def handle_run_batch(args: argparse.Namespace) -> int:
@@ -130,6 +137,8 @@ def handle_run_batch(args: argparse.Namespace) -> int:
     from optllm.pipeline.run import OUTPUT_NAMES, write_outputs
     from optllm.pricing.prices import parse_output_tokens
 
+    if check_engine(args):
+        return handle_run_dask(args)
     if args.allocate is None:
         raise ConfigError("--save-policy applies only with --allocate BATCH")
     if args.train_fraction is not None:
@@ -198,14 +207,17 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                     "with the policy saved by `optllm run ... --save-policy`; streams files "
                     "larger than memory.")
     route.add_argument("policy", help="policy file")
-    route.add_argument("queries", help="file of queries: 'query' and optionally 'query_id'")
+    route.add_argument("queries", help="file of queries: 'query' and optionally 'query_id' "
+                                       "(with --engine dask: a Parquet folder or glob too)")
     route.add_argument("--out", required=True,
                        help="output file (.csv, .parquet or .jsonl; .csv.gz or .jsonl.gz "
-                            "gzipped), written atomically")
+                            "gzipped), written atomically; with --engine dask a folder of "
+                            "one Parquet file per partition")
     route.add_argument("--chunk-rows", type=int, default=50_000,
                        help="queries per chunk (default 50000)")
     route.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     add_query_column(route)
+    add_engine_arguments(route)
 
     datasets = subparsers.add_parser(
         "datasets", help="list or download the paper's public outcome datasets",
@@ -232,6 +244,8 @@ def handle_route(args: argparse.Namespace) -> int:
     from optllm.data.formats import output_format
     from optllm.pipeline.routing import Policy, route_file
 
+    if check_engine(args):
+        return handle_route_dask(args)
     check_out_file(args.out, force=args.force, option="--out")
     output_format(args.out)  # an unknown extension is refused before the policy loads
     policy = Policy.load(args.policy)

@@ -119,10 +119,10 @@ def wait_for(client: Client, futures: Sequence[Future], stage: str, *,
     try:
         shown, next_report = -1, 0.0
         while True:
-            failed = next((f for f in futures if f.status == "error"), None)
+            done = sum(f.done() for f in futures)  # before the errors: none slips through
+            failed = next((f for f in futures if f.status in ("error", "cancelled")), None)
             if failed is not None:
                 failed.result()
-            done = sum(f.done() for f in futures)
             now = time.monotonic()
             if done != shown or now >= next_report:
                 report(progress, stage, done, total, f"{done}/{total} partitions")

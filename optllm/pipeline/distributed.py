@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow.parquet as pq
 
+from optllm.config import MIN_TRAIN_ROWS, RunConfig
+from optllm.data.dataset import Dataset
 from optllm.data.files import atomic_path, replaced_folder
-from optllm.exceptions import DatasetError
+from optllm.exceptions import ConfigError, DatasetError
 from optllm.optimizers.front import thin_by_cost
 from optllm.optimizers.rate_search import (
+    GATHER_LIMIT,
     Cut,
     Gathered,
     GroupStats,
@@ -49,6 +52,8 @@ from optllm.optimizers.rate_search import (
 from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS, iter_batch
 from optllm.pipeline.cluster import gathered, output_names, wait_for
 from optllm.pipeline.routing import Policy, RouteSummary, choice_table, route_file
+from optllm.predict.select import Choice, fit_predictor
+from optllm.pricing.prices import Overrides, build_cost_model
 from optllm.progress import ProgressCallback, ShouldStop
 
 if TYPE_CHECKING:
@@ -73,11 +78,12 @@ class Totals:
                    sum(p.score for p in parts), np.sum([p.counts for p in parts], axis=0))
 
 
-def _ours(out: Path, names: Sequence[str]) -> list[str]:
-    """The names a partitioned output owns: the new partitions and every `.parquet` file an
-    earlier output left (they go with it, so no stale partition outlives a smaller run)."""
+def owned_names(out: Path, parts: Sequence[Path]) -> list[str]:
+    """The names a partitioned output in `out` owns: one per input partition and every
+    `.parquet` file an earlier output left (they go with it, so no stale partition outlives
+    a run with fewer)."""
     earlier = [p.name for p in out.glob("*.parquet")] if out.is_dir() else []
-    return sorted({*names, *earlier})
+    return sorted({*output_names(parts), *earlier})
 
 
 def route_partitions(client: Client, policy: Policy, parts: Sequence[Path], out: Path, *,
@@ -86,8 +92,8 @@ def route_partitions(client: Client, policy: Policy, parts: Sequence[Path], out:
                      should_stop: ShouldStop | None = None) -> tuple[Totals, list[Path]]:
     """Route every partition into `out`, one Parquet file each (`route_file` on a worker)."""
     names = output_names(parts)
-    with replaced_folder(out, _ours(out, names), force=force) as staging:
-        shared = client.scatter(policy, broadcast=True)
+    with replaced_folder(out, owned_names(out, parts), force=force) as staging:
+        shared = client.scatter(policy, broadcast=True, hash=False)
         futures = [client.submit(route_file, shared, str(src), str(staging / name),
                                  chunk_rows=chunk_rows, query_column=query_column, pure=False)
                    for src, name in zip(parts, names, strict=True)]
@@ -136,6 +142,28 @@ def write_allocation(policy: Policy, src: str, moves: PartitionMoves, cut: Cut, 
             if writer is not None:
                 writer.close()
     return Totals.added(totals)
+
+
+def train_policy(history: Dataset, config: RunConfig, *,
+                 prices: Overrides | str | os.PathLike[str] | None = None,
+                 output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
+                 progress: ProgressCallback | None = None,
+                 should_stop: ShouldStop | None = None) -> tuple[Policy, Choice]:
+    """Fit the featuriser and predictor on every labelled row of the (small) `history` in
+    this process, and price its models: what the workers need to score a batch. The
+    featuriser sees only the history's texts (the batch is never in one place)."""
+    train = np.flatnonzero(history.labelled)
+    if train.size < MIN_TRAIN_ROWS:
+        raise ConfigError(f"{history.source or history.title}: {train.size} labelled "
+                          f"queries; learning needs at least {MIN_TRAIN_ROWS}")
+    cost_model = build_cost_model(history.models, history, prices=prices,
+                                  output_tokens=output_tokens, token_method=token_method)
+    featuriser, predictor, choice = fit_predictor(
+        history.queries, train, history.labels[train], featuriser=config.featuriser,
+        learner=config.learner, n_bootstraps=config.bootstraps,
+        model_names=list(history.models), random_state=config.seed, n_jobs=config.n_jobs,
+        progress=progress, should_stop=should_stop)
+    return Policy(featuriser, predictor, cost_model, config.alpha, 0.0), choice
 
 
 @dataclass(frozen=True)
@@ -205,13 +233,15 @@ def allocate_partitions(client: Client, policy: Policy, parts: Sequence[Path],
                         target: float | None = None, score_shift: np.ndarray | None = None,
                         chunk_rows: int = DEFAULT_CHUNK_ROWS, query_column: str = "query",
                         progress: ProgressCallback | None = None,
-                        should_stop: ShouldStop | None = None) -> DistributedAllocation:
+                        should_stop: ShouldStop | None = None,
+                        gather_limit: int = GATHER_LIMIT) -> DistributedAllocation:
     """Score every partition, find the hull front and the point of `budget` or `target`,
     and (when one is met and `allocation_dir` is given) write its allocation there, one
-    Parquet file per partition. `score_shift` (per model) is the constraints' multipliers."""
+    Parquet file per partition. `score_shift` (per model) is the constraints' multipliers;
+    `gather_limit` the moves of a rate bin sent to this process to be sorted."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    shared = client.scatter(policy, broadcast=True)
+    shared = client.scatter(policy, broadcast=True, hash=False)
     moves = [client.submit(score_partition, shared, str(src), i, chunk_rows, query_column,
                            score_shift, pure=False) for i, src in enumerate(parts)]
     try:
@@ -221,7 +251,7 @@ def allocate_partitions(client: Client, policy: Policy, parts: Sequence[Path],
         timings["score"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         result = _front(_Rounds(client, moves, progress, should_stop), heads, policy.models,
-                        budget, target)
+                        budget, target, gather_limit)
         timings["front"] = time.perf_counter() - t0
         if result.point is not None and allocation_dir is not None:
             t0 = time.perf_counter()
@@ -242,7 +272,8 @@ def allocate_partitions(client: Client, policy: Policy, parts: Sequence[Path],
 
 
 def _front(rounds: _Rounds, heads: Sequence[PartitionHead], models: tuple[str, ...],
-           budget: float | None, target: float | None) -> DistributedAllocation:
+           budget: float | None, target: float | None, gather_limit: int
+           ) -> DistributedAllocation:
     """The front's bin-boundary points and the goal's point, from the rounds' answers."""
     n = sum(h.n_queries for h in heads)
     start = (sum(h.start_cost for h in heads), sum(h.start_score for h in heads))
@@ -256,7 +287,7 @@ def _front(rounds: _Rounds, heads: Sequence[PartitionHead], models: tuple[str, .
         np.sum([h.model_score for h in heads], axis=0) / n)
     if budget is not None:
         crossing = locate(rounds.stats, rounds.gather, over_budget(budget), start,
-                          len(heads), first=first)
+                          len(heads), gather_limit, first)
         result.point = budget_point(crossing, (float(cost[-1]), float(score[-1])),
                                     result.n_moves)
         if result.point is None:
@@ -264,7 +295,7 @@ def _front(rounds: _Rounds, heads: Sequence[PartitionHead], models: tuple[str, .
                             f"(${start[0]:.6g})")
     elif target is not None:
         crossing = locate(rounds.stats, rounds.gather, reaching(target, n), start,
-                          len(heads), first=first)
+                          len(heads), gather_limit, first)
         result.point = target_point(crossing)
         if result.point is None:
             result.unmet = (f"target accuracy {target:.4g} is above the best reachable "
