@@ -92,14 +92,17 @@ def _envelope_round(query: np.ndarray) -> np.ndarray:
 
 def concat_moves(chunks: Sequence[PartitionMoves]) -> PartitionMoves:
     """The moves of a partition read in chunks (numbered with `first_query`), as one."""
-    first = chunks[0]
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for c in chunks])
+
     return PartitionMoves(
-        first.part, sum(c.n_queries for c in chunks),
-        *(np.concatenate([getattr(c, name) for c in chunks])
-          for name in ("bits", "round", "query", "target", "dc", "ds", "start")),
-        sum(c.start_cost for c in chunks), sum(c.start_score for c in chunks),
-        np.sum([c.model_cost for c in chunks], axis=0),
-        np.sum([c.model_score for c in chunks], axis=0))
+        chunks[0].part, sum(c.n_queries for c in chunks), bits=joined("bits"),
+        round=joined("round"), query=joined("query"), target=joined("target"),
+        dc=joined("dc"), ds=joined("ds"), start=joined("start"),
+        start_cost=sum(c.start_cost for c in chunks),
+        start_score=sum(c.start_score for c in chunks),
+        model_cost=np.sum([c.model_cost for c in chunks], axis=0),
+        model_score=np.sum([c.model_score for c in chunks], axis=0))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -159,7 +159,7 @@ def train_policy(history: Dataset, config: RunConfig, *,
     cost_model = build_cost_model(history.models, history, prices=prices,
                                   output_tokens=output_tokens, token_method=token_method)
     featuriser, predictor, choice = fit_predictor(
-        history.queries, train, history.labels[train], featuriser=config.featuriser,
+        list(history.queries), train, history.labels[train], featuriser=config.featuriser,
         learner=config.learner, n_bootstraps=config.bootstraps,
         model_names=list(history.models), random_state=config.seed, n_jobs=config.n_jobs,
         progress=progress, should_stop=should_stop)
@@ -214,8 +214,10 @@ class _Rounds:
         self.client, self.moves = client, moves
         self.progress, self.should_stop = progress, should_stop
 
-    def _map(self, function: object, selection: Selection) -> list:
-        futures = self.client.map(function, self.moves, selection=selection, pure=False)
+    def _map(self, function: Callable[[PartitionMoves, Selection], object],
+             selection: Selection) -> list:
+        futures: list[Future] = self.client.map(function, self.moves, selection=selection,
+                                                pure=False)
         return gathered(self.client, futures, "front", progress=self.progress,
                         should_stop=self.should_stop)
 
