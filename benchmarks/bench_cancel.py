@@ -124,7 +124,8 @@ def make_large(folder: Path, rows: int) -> tuple[Path, Path]:
     import pandas as pd
 
     from optllm import optimize
-    from optllm.config import RunConfig, Split
+    from optllm.config import RunConfig
+    from optllm.data.dataset import Split
     from optllm.data.synthetic import generate
     from optllm.data.tables import write_wide
     from optllm.pipeline.run import Prediction

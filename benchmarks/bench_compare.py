@@ -22,11 +22,12 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 def main() -> None:
-    from optllm.cli.main import ProgressBar
-    from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
+    from optllm.cli.progress_bar import ProgressBar
+    from optllm.config import RunConfig
     from optllm.data.files import write_table
     from optllm.data.tables import load_dataset
     from optllm.pipeline.compare import compare, default_methods
+    from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -23,8 +23,9 @@ def _rss_mb() -> float:
 
 def overruling_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
     """Predicted scores of the 98% allocated queries (2% labelled, B = 20) and their costs."""
+    from optllm.data.dataset import split_queries
     from optllm.data.tables import load_dataset
-    from optllm.pipeline.run import RunConfig, split_queries, train_and_predict
+    from optllm.pipeline.run import RunConfig, train_and_predict
 
     data = load_dataset(SHARED / "overruling.csv")
     config = RunConfig(bootstraps=20, seed=seed)

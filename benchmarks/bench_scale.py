@@ -64,9 +64,9 @@ def _measure(rows: list[tuple], stage: str, work: Callable[[], object]) -> objec
 
 def _size(n_queries: int, bootstraps: int, train_fraction: float, queue: mp.Queue) -> None:
     from optllm import optimize
+    from optllm.data.dataset import split_queries
     from optllm.data.synthetic import generate
     from optllm.evaluation import evaluate
-    from optllm.pipeline.run import split_queries
     from optllm.predict.features import make_featuriser
     from optllm.predict.xgboost import BootstrapXGBoostPredictor
 

@@ -231,8 +231,9 @@ def large_session(app, rows: int) -> None:
     import pandas as pd
 
     from optllm import optimize
+    from optllm.data.dataset import Split
     from optllm.data.synthetic import generate
-    from optllm.pipeline.run import Prediction, Split
+    from optllm.pipeline.run import Prediction
 
     dataset = generate(rows, 8, seed=0)
     rng = np.random.default_rng(0)

@@ -58,8 +58,8 @@ if TYPE_CHECKING:
     from textual.message import Message
     from textual.worker import Worker
 
-    from optllm.config import RunConfig, Split
-    from optllm.data.dataset import Dataset
+    from optllm.config import RunConfig
+    from optllm.data.dataset import Dataset, Split
     from optllm.evaluation import Evaluation
     from optllm.optimizers.api import StepEvent
     from optllm.optimizers.front import Front
@@ -287,7 +287,8 @@ class Jobs:
 
         def work(worker: Worker[Any], post: Post) -> None:
             from optllm import optimize
-            from optllm.pipeline.run import split_queries, train_and_predict
+            from optllm.data.dataset import split_queries
+            from optllm.pipeline.run import train_and_predict
             from optllm.progress import Progress, check_cancelled
 
             started = time.perf_counter()

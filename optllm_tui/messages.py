@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual.worker import Worker
 
-    from optllm.config import RunConfig, Split
-    from optllm.data.dataset import Dataset
+    from optllm.config import RunConfig
+    from optllm.data.dataset import Dataset, Split
     from optllm.evaluation import Evaluation
     from optllm.optimizers.api import StepEvent
     from optllm.optimizers.front import Front

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from textual_fastdatatable import ArrowBackend
 
-    from optllm.config import RunConfig, Split
-    from optllm.data.dataset import Dataset
+    from optllm.config import RunConfig
+    from optllm.data.dataset import Dataset, Split
     from optllm.evaluation import Evaluation
     from optllm.optimizers.api import StepEvent
     from optllm.optimizers.front import Front

@@ -214,11 +214,11 @@ def test_hull_stops_between_envelope_rounds() -> None:
 
 
 def test_compare_hull_methods_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    from optllm.pipeline.compare import METHODS, Hooks, Trial
+    from optllm.pipeline.compare import RUNNERS, Hooks, Trial
 
     scores, costs = problem(2000, m=12)
     trial = Trial(0, scores, costs, (scores > 0.5).astype(float), scores.mean(axis=0), 10,
                   10, 5)
     for name in ("hull", "oracle", "prior"):
-        stops_part_way(lambda stop, name=name: METHODS[name].run(trial, Hooks(should_stop=stop)),
+        stops_part_way(lambda stop, name=name: RUNNERS[name](trial, Hooks(should_stop=stop)),
                        min_checks=3)

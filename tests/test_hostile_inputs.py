@@ -346,7 +346,7 @@ def test_routing_keeps_one_long_query_id_its_own_size():
     200,000 characters long, would take 800 MB."""
     from types import SimpleNamespace
 
-    from optllm.pipeline.routing import _route
+    from optllm.pipeline.routing import route_queries
 
     n = 1000
     ids = [f"id{i}" for i in range(n)]
@@ -356,7 +356,7 @@ def test_routing_keeps_one_long_query_id_its_own_size():
                              models=("a", "b"))
     tracemalloc.start()
     try:
-        table = _route(policy, ids, ["q"] * n)[0]
+        table = route_queries(policy, ids, ["q"] * n)[0]
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

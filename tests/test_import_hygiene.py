@@ -56,3 +56,74 @@ def test_every_optllm_module_imports_without_the_ui() -> None:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert "optllm.pipeline.runfile" in report["modules"]
     assert report["ui"] == []
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of `optllm` and `optllm_tui` by dotted name."""
+    found = {}
+    for package in ("optllm", "optllm_tui"):
+        root = Path(optllm.__file__).parent.parent
+        for path in (root / package).rglob("*.py"):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path) -> list[tuple[str, list[str], bool]]:
+    """(module, imported names, type-only) of every import statement in module `name`."""
+    found: list[tuple[str, list[str], bool]] = []
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+
+    def visit(node: ast.AST, type_only: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            guarded = type_only or (isinstance(child, ast.If)
+                                    and "TYPE_CHECKING" in ast.unparse(child.test))
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, [], type_only) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = package[:len(package) - child.level + 1] if child.level else []
+                module = ".".join([*base, *([child.module] if child.module else [])])
+                found.append((module, [a.name for a in child.names], type_only))
+            visit(child, guarded)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+def test_no_import_cycle_and_no_private_name_crosses_a_module() -> None:
+    modules = _modules()
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    private = []
+    for name, path in modules.items():
+        for module, names, type_only in _imports(name, path):
+            private += [f"{name} imports {module}.{n}" for n in names
+                        if n.startswith("_") and module in modules and module != name]
+            if type_only:
+                continue  # a type-only back-edge (screens -> app) is no cycle at run time
+            for target in [f"{module}.{n}" for n in names] + [module]:
+                if target in modules and target != name:
+                    edges[name].add(target)
+                    break
+    assert private == []
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), list(edges[start])
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo += edges[node]
+        return seen
+
+    assert [name for name in modules if name in reach(name)] == []
+
+
+def test_import_optllm_and_the_command_parser_load_no_heavy_library() -> None:
+    """`import optllm` is light (its API loads lazily) and `optllm --help` needs no numpy."""
+    script = ("import sys, optllm, optllm.cli.main as m; m.build_parser(); "
+              "print(sorted(x for x in ('numpy', 'pandas', 'sklearn', 'xgboost', 'scipy') "
+              "if x in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+    assert callable(optllm.optimize) and issubclass(optllm.PolicyFileError, optllm.OptLLMError)

@@ -19,7 +19,7 @@ from optllm.data import savefile
 from optllm.data.synthetic import generate
 from optllm.exceptions import SavedFileError
 from optllm.pipeline.batch import run_batch
-from optllm.pipeline.routing import Policy, PolicyFileError, policy_from_result, route_table
+from optllm.pipeline.routing import Policy, PolicyFileError, policy_from_result, route_queries
 from optllm.pipeline.runfile import RunFileError, load_run
 
 COMBINATIONS = [("tfidf", "logistic"), ("word+char", "logistic"), ("word+char", "knn"),
@@ -54,8 +54,8 @@ def test_every_learner_and_featuriser_round_trip_exactly(policy, policy_file, ne
     for before, after in zip(policy.predict(new_queries.queries),
                              again.predict(new_queries.queries), strict=True):
         np.testing.assert_array_equal(before, after)
-    assert route_table(again, new_queries.query_ids, new_queries.queries).equals(
-        route_table(policy, new_queries.query_ids, new_queries.queries))
+    assert route_queries(again, new_queries.query_ids, new_queries.queries)[0].equals(
+        route_queries(policy, new_queries.query_ids, new_queries.queries)[0])
     assert (again.rate, again.alpha, again.point) == (policy.rate, policy.alpha, policy.point)
 
 
@@ -212,6 +212,15 @@ def test_xgboost_boosters_are_checked(policy, policy_file, tmp_path):
     _refused(rewrite(policy_file, tmp_path / "bad.policy", members={boosters[0]: b"junk"}),
              "not an XGBoost model")
     _refused(rewrite(policy_file, tmp_path / "bad.policy", drop=(boosters[-1],)), "missing")
+
+
+def test_an_earlier_xgboost_file_with_the_retired_alpha_parameter_loads(policy, policy_file,
+                                                                       tmp_path):
+    if policy.predictor.__class__.__name__ != "BootstrapXGBoostPredictor":
+        pytest.skip("only XGBoost learners stored an alpha")
+    earlier = rewrite(policy_file, tmp_path / "earlier.policy",
+                      manifest={"predictor.params.alpha": 0.0})
+    assert Policy.load(earlier).predictor.get_params() == policy.predictor.get_params()
 
 
 def test_a_directory_or_an_empty_file_is_refused(tmp_path):

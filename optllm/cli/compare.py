@@ -13,9 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from optllm.cli.common import check_out_dir
-from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES, RunConfig
+from optllm.cli.common import DEFAULTS, check_out_dir
+from optllm.cli.progress_bar import ProgressBar
+from optllm.config import RunConfig
 from optllm.exceptions import ConfigError
+from optllm.optimizers.registry import METHODS
+from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 
 #: What `compare` writes into its folder, which it replaces as a whole (fronts of an earlier
 #: comparison's other seeds or methods do not linger).
@@ -27,10 +30,6 @@ OUTPUT_NAMES = ("comparison.csv", "comparison.md", "fronts")
 MAX_SEEDS = 100
 MAX_POP_SIZE = 1000
 MAX_GENERATIONS = 2000
-#: The run defaults, shared with `optllm run` (one definition: `RunConfig`).
-DEFAULTS = RunConfig()
-METHOD_NAMES = ("optllm", "hull", "single", "random", "oracle", "prior", "nsga2", "smsemoa",
-                "moead")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -45,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--seeds", type=int, default=5, metavar="K",
                    help="number of seeds 0..K-1, each its own split and predictor (default 5)")
     p.add_argument("--methods", metavar="M1,M2,...",
-                   help=f"comma-separated, from {', '.join(METHOD_NAMES)} (default: all; "
+                   help=f"comma-separated, from {', '.join(METHODS)} (default: all; "
                         "nsga2, smsemoa and moead only when pymoo is installed)")
     p.add_argument("--train-fraction", type=float, default=DEFAULTS.train_fraction,
                    metavar="F", help="share of queries in the labelled training sample "
@@ -64,12 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="generations of the evolutionary methods (default 200)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.set_defaults(handler=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the comparison and write its files; errors are `OptLLMError`s."""
-    from optllm.cli.main import ProgressBar
     from optllm.data.default import load_default
     from optllm.data.files import atomic_path, replaced_folder, write_table
     from optllm.data.tables import load_dataset
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                        learner=args.learner, featuriser=args.featuriser).check()
     if args.methods is None:
         methods = default_methods()
-        left_out = [m for m in METHOD_NAMES if m not in methods]
+        left_out = [m for m in METHODS if m not in methods]
         if left_out:
             print(f"pymoo is not installed: leaving out {', '.join(left_out)} "
                   "(pip install 'optllm[baselines]')", file=sys.stderr)

@@ -34,7 +34,7 @@ def check_engine(args: argparse.Namespace) -> bool:
     return bool(args.engine == "dask")
 
 
-def handle_route_dask(args: argparse.Namespace) -> int:
+def route_dask(args: argparse.Namespace) -> int:
     """`optllm route POLICY QUERIES --engine dask --out DIR`."""
     from optllm.cli.common import check_out_dir
     from optllm.cli.progress_bar import ProgressBar
@@ -78,12 +78,12 @@ def _refuse_unsupported(args: argparse.Namespace) -> None:
             raise ConfigError(f"{option} does not apply with --engine dask")
 
 
-def handle_run_dask(args: argparse.Namespace) -> int:
+def run_dask(args: argparse.Namespace) -> int:
     """`optllm run HISTORY --allocate BATCH --engine dask ...`: train here, score, find the
     front and the point, and write the allocation on the cluster."""
     from optllm.cli.common import check_out_dir
-    from optllm.cli.main import config_from_args
     from optllm.cli.progress_bar import ProgressBar
+    from optllm.cli.run import config_from_args
     from optllm.data.default import load_default
     from optllm.data.files import replaced_folder, write_json, write_table
     from optllm.data.tables import load_dataset

@@ -1,4 +1,4 @@
-"""The in-memory dataset: queries, models, a cost matrix and a label matrix."""
+"""The in-memory dataset (queries, models, a cost matrix and a label matrix) and its split."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+
+from optllm.config import MIN_TRAIN_ROWS
+from optllm.exceptions import ConfigError
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,28 @@ class Dataset:
             "rows": np.full(self.n_models, self.n_queries),
             "labelled_rows": np.full(self.n_models, int(lab.sum())),
         })
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices of the labelled sample to learn from and of the queries to allocate."""
+
+    train: np.ndarray
+    allocate: np.ndarray
+
+
+def split_queries(dataset: Dataset, train_fraction: float, seed: int) -> Split:
+    """Draw `train_fraction` of all queries (at least `MIN_TRAIN_ROWS`), from the labelled
+    ones, as the training sample; at least one query must be left to allocate."""
+    n_train = max(MIN_TRAIN_ROWS, round(train_fraction * dataset.n_queries))
+    labelled = np.flatnonzero(dataset.labelled)
+    if labelled.size < n_train or dataset.n_queries - n_train < 1:
+        raise ConfigError(
+            f"{dataset.source or dataset.title}: too small to learn from: a train fraction of "
+            f"{train_fraction:g} needs {n_train} labelled queries to train on (at least "
+            f"{MIN_TRAIN_ROWS}, one per cross-validation fold) and at least one more to "
+            f"allocate; the dataset has {dataset.n_queries} queries, {labelled.size} labelled")
+    rng = np.random.default_rng(seed)
+    train = np.sort(rng.choice(labelled, size=n_train, replace=False))
+    allocate = np.setdiff1d(np.arange(dataset.n_queries), train)
+    return Split(train, allocate)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optllm.config import METHODS
 from optllm.exceptions import Cancelled, ConfigError
 from optllm.optimizers.destruct import search
 from optllm.optimizers.front import Front, non_dominated
 from optllm.optimizers.hull import cheapest_allocation, hull_front, most_accurate_allocation
+from optllm.optimizers.registry import RUN_METHODS
 from optllm.progress import ShouldStop
 
 
@@ -76,8 +76,8 @@ def iter_optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
     has no partial front, so there it raises `Cancelled`.
     """
     scores, costs = check_problem(scores, costs)
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in RUN_METHODS:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(RUN_METHODS)}")
     if not isinstance(density, int | np.integer) or density < 1:
         raise ConfigError(f"density must be a whole number >= 1; got {density!r}")
     t0 = time.perf_counter()

@@ -56,7 +56,7 @@ class _Dense:
 
 
 @dataclass(frozen=True)
-class _Moves:
+class Moves:
     """Points stored as prefixes of one move sequence from a start allocation.
 
     Point k is `start` with the first `n_moves[k]` moves applied; within a query the
@@ -87,8 +87,8 @@ class _Moves:
         prefix = np.concatenate(([0.0], np.cumsum(delta)))
         return base + prefix[self.n_moves]
 
-    def take(self, points: np.ndarray) -> _Moves:
-        return _Moves(self.start, self.query, self.source, self.target, self.n_moves[points])
+    def take(self, points: np.ndarray) -> Moves:
+        return Moves(self.start, self.query, self.source, self.target, self.n_moves[points])
 
 
 class Front:
@@ -99,7 +99,7 @@ class Front:
     `status` is "converged", or "cancelled" when the search stopped early.
     """
 
-    def __init__(self, cost: np.ndarray, accuracy: np.ndarray, store: _Dense | _Moves,
+    def __init__(self, cost: np.ndarray, accuracy: np.ndarray, store: _Dense | Moves,
                  *, n_queries: int, method: str, status: str = "converged",
                  elapsed_s: float = 0.0) -> None:
         self.cost = np.asarray(cost, dtype=np.float64)

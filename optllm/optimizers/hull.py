@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optllm.optimizers.front import Front, _Moves, non_dominated
+from optllm.optimizers.front import Front, Moves, non_dominated
 from optllm.progress import ShouldStop, check_cancelled
 
 
@@ -100,7 +100,7 @@ def hull_front(scores: np.ndarray, costs: np.ndarray, should_stop: ShouldStop | 
     accuracy = np.concatenate(([scores[rows, start].sum()],
                                scores[rows, start].sum() + np.cumsum(ds))) / n
     dtype = np.int16 if scores.shape[1] < 2**15 else np.int32
-    store = _Moves(start.astype(dtype), query.astype(np.int32 if n < 2**31 else np.int64),
+    store = Moves(start.astype(dtype), query.astype(np.int32 if n < 2**31 else np.int64),
                    source.astype(dtype), target.astype(dtype),
                    np.arange(query.size + 1, dtype=np.int64))
     front = Front(cost, accuracy, store, n_queries=n, method="hull")

@@ -26,7 +26,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from optllm.config import MIN_TRAIN_ROWS
-from optllm.data.dataset import Dataset
+from optllm.data.dataset import Dataset, Split
 from optllm.data.formats import split_extension
 from optllm.data.tables import (
     check_file,
@@ -41,7 +41,7 @@ from optllm.data.tables import (
     stem,
 )
 from optllm.exceptions import ConfigError, DatasetError
-from optllm.pipeline.run import RunConfig, RunResult, Split, run_split
+from optllm.pipeline.run import RunConfig, RunResult, run_split
 from optllm.pricing.prices import CostModel, Overrides, build_cost_model
 from optllm.progress import ProgressCallback, ShouldStop, report
 

@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import friedmanchisquare, rankdata
 
-from optllm.config import Split
-from optllm.data.dataset import Dataset
+from optllm.data.dataset import Dataset, Split
 from optllm.evaluation import Evaluation, evaluate
 from optllm.exceptions import Cancelled, ConfigError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.front import Front, allocation_totals
 from optllm.optimizers.hull import cheapest_allocation
+from optllm.optimizers.registry import METHODS, RANDOM_LEVELS
 from optllm.pipeline.run import (
     MAX_FRONT_POINTS,
     Prediction,
@@ -44,8 +44,6 @@ from optllm.progress import Progress, ProgressCallback, ShouldStop, check_cancel
 
 DEFAULT_POP_SIZE = 100
 DEFAULT_GENERATIONS = 200
-#: Mixing levels q of the random baseline: 0 (all cheapest) to 1 (all uniformly random).
-RANDOM_LEVELS = 101
 #: Measures per (method, seed): name, and whether higher is better (None: not a quality).
 MEASURES: dict[str, bool | None] = {
     "points": None,
@@ -103,16 +101,6 @@ class Hooks:
     progress: ProgressCallback | None = None
     should_stop: ShouldStop | None = None
     on_generation: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
-
-
-@dataclass(frozen=True)
-class Method:
-    """A registered method: `run` builds its front for one trial."""
-
-    name: str
-    description: str
-    run: Callable[[Trial, Hooks], Front]
-    needs_pymoo: bool = False
 
 
 def _optllm(trial: Trial, hooks: Hooks) -> Front:
@@ -176,19 +164,11 @@ def _evolutionary(name: str) -> Callable[[Trial, Hooks], Front]:
     return run
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("optllm", "the paper's destruct/reconstruct search on the predicted scores", _optllm),
-    Method("hull", "the exact supported front of the predicted scores (the limit)", _hull),
-    Method("single", "each model for all queries (non-dominated by base rate)", _single),
-    Method("random", f"random mixes of cheapest and random models, {RANDOM_LEVELS} levels",
-           _random),
-    Method("oracle", "the true front, from the labels", _oracle),
-    Method("prior", "the hull on per-model base rates of the training sample only", _prior),
-    Method("nsga2", "NSGA-II (pymoo), the paper's tuned settings", _evolutionary("nsga2"), True),
-    Method("smsemoa", "SMS-EMOA (pymoo), the paper's tuned settings", _evolutionary("smsemoa"),
-           True),
-    Method("moead", "MOEA/D (pymoo), the paper's tuned settings", _evolutionary("moead"), True),
-)}
+#: How each registered method (optllm.optimizers.registry) builds its front for one trial.
+RUNNERS: dict[str, Callable[[Trial, Hooks], Front]] = {
+    "optllm": _optllm, "hull": _hull, "single": _single, "random": _random, "oracle": _oracle,
+    "prior": _prior, **{name: _evolutionary(name) for name in ("nsga2", "smsemoa", "moead")},
+}
 
 
 def pymoo_available() -> bool:
@@ -503,8 +483,7 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
         trials[seed] = trial
         for method in methods:
             check_cancelled(should_stop, "compare")
-            run = _run_method(METHODS[method], trial, allocated.models, tagged, should_stop,
-                              on_front)
+            run = _run_method(method, trial, allocated.models, tagged, should_stop, on_front)
             runs.append(run)
             report(tagged, "compare", len(runs), total, method)
     return Comparison(dataset.title, int(split.allocate.size), int(split.train.size),
@@ -512,7 +491,7 @@ def compare(dataset: Dataset, methods: Sequence[str], seeds: Sequence[int],
                       tuple(runs), trials, timings)
 
 
-def _run_method(method: Method, trial: Trial, models: tuple[str, ...],
+def _run_method(method: str, trial: Trial, models: tuple[str, ...],
                 progress: ProgressCallback | None, should_stop: ShouldStop | None,
                 on_front: Callable[[FrontUpdate], None] | None) -> MethodRun:
     """Build one method's front, then re-score and measure it."""
@@ -523,19 +502,19 @@ def _run_method(method: Method, trial: Trial, models: tuple[str, ...],
         nonlocal n_generation
         n_generation += 1
         true = allocation_totals(allocations, trial.labels) / allocations.shape[1]
-        on_front(FrontUpdate(method.name, trial.seed, n_generation, cost, accuracy, true,
+        on_front(FrontUpdate(method, trial.seed, n_generation, cost, accuracy, true,
                              final=False))
 
     hooks = Hooks(progress, should_stop, on_generation if on_front is not None else None)
     t0 = time.perf_counter()
-    front = method.run(trial, hooks)
+    front = RUNNERS[method](trial, hooks)
     runtime = time.perf_counter() - t0
     if front.status == "cancelled":
-        raise Cancelled(f"compare cancelled during {method.name}")
+        raise Cancelled(f"compare cancelled during {method}")
     evaluation = evaluate(front, trial.labels, trial.costs, models)
     predicted = front.totals(trial.scores) / trial.scores.shape[0]
-    run = MethodRun(method.name, trial.seed, front, predicted, evaluation, runtime)
+    run = MethodRun(method, trial.seed, front, predicted, evaluation, runtime)
     if on_front is not None:
-        on_front(FrontUpdate(method.name, trial.seed, None, front.cost, predicted,
+        on_front(FrontUpdate(method, trial.seed, None, front.cost, predicted,
                              evaluation.true_accuracy, final=True))
     return run

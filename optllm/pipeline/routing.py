@@ -211,16 +211,10 @@ def policy_from_result(result: BatchRunResult, point: int | None = None) -> Poli
                    "dataset": result.dataset.title})
 
 
-def route_table(policy: Policy, query_ids: Iterable[object], queries: Iterable[object]
-                ) -> pa.Table:
+def route_queries(policy: Policy, query_ids: Iterable[object], queries: Iterable[object]
+                  ) -> tuple[pa.Table, np.ndarray]:
     """Each query's model by the policy's rule, with its cost, score, probability and
-    uncertainty (one row per query, in input order)."""
-    return _route(policy, query_ids, queries)[0]
-
-
-def _route(policy: Policy, query_ids: Iterable[object], queries: Iterable[object]
-           ) -> tuple[pa.Table, np.ndarray]:
-    """The routed table and the chosen model index per query."""
+    uncertainty (a table, one row per query in input order), and the chosen model index."""
     costs, P, U, S = policy.predict(queries)
     choice = route_scores(S, costs, policy.rate)
     return choice_table(query_ids, policy.models, choice, (costs, P, U, S)), choice
@@ -297,7 +291,7 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
         try:
             for ids, queries in iter_batch(src, chunk_rows, query_column):
                 check_cancelled(should_stop, "route")
-                table, choice = _route(policy, ids, queries)
+                table, choice = route_queries(policy, ids, queries)
                 if writer is None:
                     writer = _Writer(tmp, kind, gz, table.schema)
                 writer.write(table)

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from optllm.config import RunConfig, Split, allocated_rows_note, split_queries
-from optllm.data.dataset import Dataset
+from optllm.config import RunConfig, allocated_rows_note
+from optllm.data.dataset import Dataset, Split, split_queries
 from optllm.data.files import replaced_folder, write_json, write_table
 from optllm.evaluation import EXPLANATIONS, Evaluation, cheapest_reaching, evaluate
 from optllm.exceptions import ConfigError

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optllm.config import RunConfig, Split
-from optllm.data.dataset import Dataset
+from optllm.config import RunConfig
+from optllm.data.dataset import Dataset, Split
 from optllm.data.savefile import Fields, Spec, Stored, read_saved, write_saved
 from optllm.exceptions import ConfigError, SavedFileError
 from optllm.optimizers.front import Front

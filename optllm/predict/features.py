@@ -27,9 +27,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from optllm.data.texts import common_prefix, shared_prefix
 from optllm.exceptions import ConfigError, NotFittedError
+from optllm.predict.registry import (
+    DEFAULT_FEATURISER,
+    FEATURISER_CHOICES,
+    HIDDEN_FEATURISERS,
+    featuriser_class,
+)
 from optllm.progress import ShouldStop, check_cancelled, checked
-
-DEFAULT_FEATURISER = "tfidf-svd"
 
 # Rows transformed at once: bounds the sparse intermediate for million-query corpora.
 _TRANSFORM_BATCH = 50_000
@@ -274,23 +278,9 @@ class NoFeatures(TransformerMixin, BaseEstimator):
         return sp.csr_matrix((len(as_texts(texts)), 0), dtype=np.float32)
 
 
-#: Every featuriser class by name; "none" is the prior's and is not offered to users.
-FEATURISER_CLASSES: dict[str, type[TransformerMixin]] = {
-    "tfidf-svd": TfidfSvdFeaturiser,
-    "tfidf": TfidfFeaturiser,
-    "char-tfidf": CharTfidfFeaturiser,
-    "word+char": WordCharFeaturiser,
-    "none": NoFeatures,
-}
-FEATURISERS: tuple[str, ...] = tuple(name for name in FEATURISER_CLASSES if name != "none")
-
-
 def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object) -> Any:
-    """A new, unfitted featuriser by registry name (see `FEATURISERS`), with parameters `kw`."""
-    try:
-        if name not in FEATURISERS:
-            raise KeyError(name)
-        cls = FEATURISER_CLASSES[name]
-    except KeyError:
-        raise ConfigError(f"unknown featuriser {name!r}; choose one of {FEATURISERS}") from None
-    return cls(**kw)
+    """A new, unfitted featuriser by registry name (optllm.predict.registry), with `kw`."""
+    if name in HIDDEN_FEATURISERS:
+        raise ConfigError(f"unknown featuriser {name!r}; choose one of "
+                          f"{', '.join(FEATURISER_CHOICES[1:])}")
+    return featuriser_class(name)(**kw)

@@ -34,7 +34,8 @@ from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 from optllm.exceptions import ConfigError, NotFittedError
-from optllm.predict.xgboost import BootstrapXGBoostPredictor, quality_frame
+from optllm.predict.registry import learner_class
+from optllm.predict.xgboost import quality_frame
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before a log-loss, so one confident mistake
@@ -405,20 +406,6 @@ def _sigmoid(z: Any) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z)))
 
 
-#: Every learner class by name.
-LEARNER_CLASSES: dict[str, type[BaseEstimator]] = {
-    "xgboost": BootstrapXGBoostPredictor,
-    "logistic": LogisticPredictor,
-    "knn": KNNPredictor,
-    "prior": PriorPredictor,
-}
-LEARNERS: tuple[str, ...] = tuple(LEARNER_CLASSES)
-
-
 def make_learner(name: str, **kw: Any) -> Any:
-    """A new, unfitted learner by registry name (see `LEARNERS`), with parameters `kw`."""
-    try:
-        cls = LEARNER_CLASSES[name]
-    except KeyError:
-        raise ConfigError(f"unknown learner {name!r}; choose one of {LEARNERS}") from None
-    return cls(**kw)
+    """A new, unfitted learner by registry name (optllm.predict.registry), with parameters `kw`."""
+    return learner_class(name)(**kw)

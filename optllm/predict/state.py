@@ -19,30 +19,24 @@ import xgboost as xgb
 
 from optllm.data.savefile import Fields, Spec, Stored
 from optllm.predict.features import (
-    FEATURISER_CLASSES,
     NoFeatures,
     TfidfFeaturiser,
     TfidfSvdFeaturiser,
     WordCharFeaturiser,
 )
 from optllm.predict.learners import (
-    LEARNER_CLASSES,
     KNNPredictor,
     LogisticPredictor,
     PriorPredictor,
 )
+from optllm.predict.registry import FEATURISERS, LEARNERS, Entry, registered_name
 from optllm.predict.xgboost import BootstrapXGBoostPredictor, quality_table
 
+#: Parameters files from earlier versions carry that no class takes any more (XGBoost's
+#: `alpha`: the robust score's weight is the run's, `RunConfig.alpha`).
+_RETIRED_PARAMS = frozenset({"alpha"})
 #: Largest number of features, rows or members a stored estimator may declare.
 _MAX_SIZE = 2**31 - 1
-
-
-def registry_name(estimator: object, classes: dict[str, type]) -> str:
-    """The registry name of `estimator`'s class (its exact class, not a subclass)."""
-    for name, cls in classes.items():
-        if type(estimator) is cls:
-            return name
-    raise TypeError(f"{type(estimator).__name__} is not a registered class")
 
 
 def _params(estimator: Any) -> dict[str, Any]:
@@ -55,6 +49,7 @@ def _checked_params(fields: Fields, manifest: dict[str, Any], cls: type) -> dict
     """The stored parameters: exactly the class's names, each a JSON number, string, bool,
     null or a flat list of numbers (as every parameter here is)."""
     params = fields.value(manifest, "params", dict)
+    params = {k: v for k, v in params.items() if k not in _RETIRED_PARAMS}
     expected = set(cls().get_params(deep=False))
     if set(params) != expected:
         raise fields.fail("params", f"names {sorted(params)} differ from {sorted(expected)}")
@@ -67,13 +62,14 @@ def _checked_params(fields: Fields, manifest: dict[str, Any], cls: type) -> dict
     return params
 
 
-def _construct(fields: Fields, manifest: dict[str, Any], classes: dict[str, type],
+def _construct(fields: Fields, manifest: dict[str, Any], registry: dict[str, Entry],
                kind: str) -> Any:
     """A new estimator of the registered class the manifest names, with its parameters."""
     name = fields.value(manifest, "name", str)
-    if name not in classes:
-        raise fields.fail("name", f"{name!r} is not a {kind}; known: {', '.join(classes)}")
-    return classes[name](**_checked_params(fields, manifest, classes[name]))
+    if name not in registry:
+        raise fields.fail("name", f"{name!r} is not a {kind}; known: {', '.join(registry)}")
+    cls = registry[name].load()
+    return cls(**_checked_params(fields, manifest, cls))
 
 
 # ------------------------------------------------------------------ featurisers
@@ -81,7 +77,7 @@ def _construct(fields: Fields, manifest: dict[str, Any], classes: dict[str, type
 
 def save_featuriser(featuriser: Any) -> tuple[dict[str, Any], Stored]:
     """The manifest fields and arrays of a fitted featuriser."""
-    name = registry_name(featuriser, FEATURISER_CLASSES)
+    name = registered_name(featuriser, FEATURISERS)
     manifest: dict[str, Any] = {"name": name, "params": _params(featuriser)}
     stored = Stored({})
     if isinstance(featuriser, WordCharFeaturiser):
@@ -103,7 +99,7 @@ def save_featuriser(featuriser: Any) -> tuple[dict[str, Any], Stored]:
 
 def load_featuriser(fields: Fields, manifest: dict[str, Any]) -> Any:
     """A fitted featuriser rebuilt from checked fields; `fields` holds its arrays."""
-    featuriser = _construct(fields, manifest, FEATURISER_CLASSES, "featuriser")
+    featuriser = _construct(fields, manifest, FEATURISERS, "featuriser")
     if isinstance(featuriser, NoFeatures):
         featuriser.n_features_out_ = 0
     elif isinstance(featuriser, WordCharFeaturiser):
@@ -111,7 +107,7 @@ def load_featuriser(fields: Fields, manifest: dict[str, Any]) -> Any:
         for part, kind in (("word", "tfidf"), ("char", "char-tfidf")):
             block_manifest = fields.value(manifest, part, dict)
             block = load_featuriser(fields.part(part), block_manifest)
-            if registry_name(block, FEATURISER_CLASSES) != kind:
+            if registered_name(block, FEATURISERS) != kind:
                 raise fields.fail(f"{part}.name", f"must be {kind!r}")
             blocks.append(block)
         featuriser.word_, featuriser.char_ = blocks
@@ -180,7 +176,7 @@ def load_quality(fields: Fields, names: list[str]) -> pd.DataFrame:
 
 def save_learner(learner: Any) -> tuple[dict[str, Any], Stored]:
     """The manifest fields and arrays of a fitted learner."""
-    name = registry_name(learner, LEARNER_CLASSES)
+    name = registered_name(learner, LEARNERS)
     manifest: dict[str, Any] = {
         "name": name, "params": _params(learner),
         "model_names": [str(m) for m in learner.model_names_],
@@ -201,7 +197,7 @@ def save_learner(learner: Any) -> tuple[dict[str, Any], Stored]:
 
 def load_learner(fields: Fields, manifest: dict[str, Any]) -> Any:
     """A fitted learner rebuilt from checked fields; `fields` holds its arrays and blobs."""
-    learner = _construct(fields, manifest, LEARNER_CLASSES, "learner")
+    learner = _construct(fields, manifest, LEARNERS, "learner")
     cls = type(learner)
     names = fields.strings(manifest, "model_names", "M", unique=True)
     learner.model_names_ = names

@@ -40,12 +40,6 @@ from sklearn.utils import check_array, check_random_state
 from optllm.exceptions import ConfigError, NotFittedError
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
-# benchmarks/bench_alpha.py (2% labelled, B=100, 5 seeds, exact hull front): alpha in
-# [-0.5, 0.5] moves mean AUC and hypervolume ratio by < 0.002 on overruling and logparsing,
-# alpha = +1 loses 0.06 hypervolume on overruling, and the cost saving at the best single
-# model's accuracy is highest for alpha <= 0. So the plain mean is the default.
-DEFAULT_ALPHA = 0.0
-
 # Fewer histogram bins than XGBoost's default 256: about twice as fast to train with no
 # measurable loss at the sample sizes used here (hundreds to tens of thousands of rows).
 _MAX_BIN = 64
@@ -111,8 +105,6 @@ class BootstrapXGBoostPredictor(BaseEstimator):
     ----------
     n_bootstraps
         Number of members B.
-    alpha
-        Weight of the uncertainty in `robust_score` (0: the plain mean).
     n_estimators, max_depth, learning_rate, subsample
         XGBoost boosting rounds, tree depth, shrinkage and row subsampling per member.
     n_jobs
@@ -134,12 +126,10 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         beats_prior, n_oob (out-of-bag estimates; see `fit`).
     """
 
-    def __init__(self, n_bootstraps: int = 100, alpha: float = DEFAULT_ALPHA,
-                 n_estimators: int = 60, max_depth: int = 4, learning_rate: float = 0.15,
-                 subsample: float = 1.0, n_jobs: int = 2, random_state: int | None = None
-                 ) -> None:
+    def __init__(self, n_bootstraps: int = 100, n_estimators: int = 60, max_depth: int = 4,
+                 learning_rate: float = 0.15, subsample: float = 1.0, n_jobs: int = 2,
+                 random_state: int | None = None) -> None:
         self.n_bootstraps = n_bootstraps
-        self.alpha = alpha
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -341,11 +331,6 @@ class BootstrapXGBoostPredictor(BaseEstimator):
     def predict_proba(self, X: Any, **kw: Any) -> np.ndarray:
         """The mean success probability P, (N, M) float64."""
         return self.predict_mean_std(X, **kw)[0]
-
-    def robust_score(self, X: Any, **kw: Any) -> np.ndarray:
-        """`clip(P + alpha * U, 0, 1)` with this estimator's `alpha`, (N, M) float64."""
-        P, U = self.predict_mean_std(X, **kw)
-        return robust_score(P, U, self.alpha)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "boosters_")

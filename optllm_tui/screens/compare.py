@@ -72,7 +72,8 @@ class CompareScreen(ModeScreen):
         self._tabled: tuple[object, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
-        from optllm.pipeline.compare import METHODS, pymoo_available
+        from optllm.optimizers.registry import METHODS
+        from optllm.pipeline.compare import pymoo_available
 
         with_pymoo = pymoo_available()
         selections = []
@@ -103,7 +104,7 @@ class CompareScreen(ModeScreen):
 
     @on(SelectionList.SelectionHighlighted, "#compare-methods")
     def _describe(self, event: SelectionList.SelectionHighlighted) -> None:
-        from optllm.pipeline.compare import METHODS
+        from optllm.optimizers.registry import METHODS
 
         name = event.selection.value
         self.query_one("#compare-about", Static).update(
@@ -126,7 +127,7 @@ class CompareScreen(ModeScreen):
         return True
 
     def action_run(self) -> None:
-        from optllm.pipeline.compare import METHODS
+        from optllm.optimizers.registry import METHODS
 
         values = []
         for field_id, label, _ in FIELDS:

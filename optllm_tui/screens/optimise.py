@@ -8,13 +8,16 @@ from textual.app import ComposeResult
 from textual.containers import Container, Horizontal
 from textual.widgets import Input, Label, Select, Static
 
+from optllm.optimizers.registry import METHODS as REGISTERED
+from optllm.optimizers.registry import RUN_METHODS
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import plural
 from optllm_tui.screens.base import Change, ModeScreen
 from optllm_tui.widgets.pareto_plot import MAX_PLOT_POINTS, ParetoPlot, PlotData
 from optllm_tui.widgets.run_log import RunLog
 
-METHODS = (("optllm (paper)", "optllm"), ("hull (exact)", "hull"))
+#: (label, name) of every method a run takes, from the registry.
+METHODS = tuple((f"{name} ({REGISTERED[name].short})", name) for name in RUN_METHODS)
 
 
 class OptimiseScreen(ModeScreen):

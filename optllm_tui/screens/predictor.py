@@ -60,7 +60,7 @@ class PredictorScreen(ModeScreen):
     _hint = TRAIN_HINT
 
     def compose_body(self) -> ComposeResult:
-        from optllm.config import FEATURISER_CHOICES, LEARNER_CHOICES
+        from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
 
         config = self.session.config
         with Horizontal(id="predictor"):

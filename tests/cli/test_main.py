@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optllm.cli.main import build_parser, config_from_args, main
+from optllm.cli.main import build_parser, main
+from optllm.cli.run import config_from_args
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optllm.cli import datasets as datasets_command
 from optllm.cli import main as cli
-from optllm.cli.common import add_parsers, handle_datasets
+from optllm.cli import run as run_command
 from optllm.data.public import (
     BASE_URL_ENV,
     DATASETS,
@@ -267,9 +268,9 @@ def test_fetch_overruling_from_a_file_mirror_with_the_real_checksum(tmp_path):
 def test_datasets_on_the_command_line(tmp_path, capsys):
     top = argparse.ArgumentParser(prog="optllm")
     sub = top.add_subparsers(dest="command", required=True)
-    cli._add_run(sub)
-    add_parsers(sub)
-    assert handle_datasets(top.parse_args(["datasets", "list", "--data-dir",
+    run_command.add_parser(sub)
+    datasets_command.add_parser(sub)
+    assert datasets_command.run(top.parse_args(["datasets", "list", "--data-dir",
                                            str(tmp_path)])) == 0
     out = capsys.readouterr().out
     assert "overruling" in out and "logparsing" in out and "not fetched" in out
@@ -278,7 +279,7 @@ def test_datasets_on_the_command_line(tmp_path, capsys):
     args = top.parse_args(["datasets", "fetch", "overruling", "--data-dir", str(tmp_path),
                            "--url", "http://127.0.0.1:9/"])
     with pytest.raises(FetchError, match="cannot download"):
-        handle_datasets(args)
+        datasets_command.run(args)
 
 
 @pytest.fixture

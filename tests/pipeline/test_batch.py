@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from optllm.cli import main as cli
-from optllm.cli.common import handle_run_batch, uses_batch_options
+from optllm.cli.run import run_batch as run_batch_command
+from optllm.cli.run import uses_batch_options
 from optllm.data.synthetic import generate
 from optllm.data.tables import write_wide
 from optllm.exceptions import ConfigError, DatasetError
@@ -187,7 +188,7 @@ def test_run_allocate_on_the_command_line(history, batch_file, tmp_path, capsys)
         "--output-tokens", "gpt-4o=400", "--out", str(tmp_path / "out"),
         "--save-policy", str(policy)])
     assert uses_batch_options(args)
-    assert handle_run_batch(args) == 0
+    assert run_batch_command(args) == 0
     out = capsys.readouterr().out
     assert "estimate: word pieces" in out and "expected accuracy" in out and "±" in out
     assert f"wrote {policy}" in out and policy.is_file()
@@ -205,5 +206,5 @@ def test_batch_options_misused(tmp_path, extra, message):
     args = parser().parse_args(["run", "--out", str(tmp_path), *extra])
     assert uses_batch_options(args)
     with pytest.raises(ConfigError, match=message):
-        handle_run_batch(args)
+        run_batch_command(args)
     assert not uses_batch_options(parser().parse_args(["run", "--out", str(tmp_path)]))

@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from optllm.cli import main as cli
-from optllm.cli.common import add_parsers, handle_route
+from optllm.cli import route as route_command
+from optllm.cli import run as run_command
 from optllm.config import RunConfig
 from optllm.data.synthetic import generate
 from optllm.exceptions import DatasetError, ExportError
@@ -27,8 +27,8 @@ from optllm.pipeline.routing import (
     rate_for_point,
     rate_interval,
     route_file,
+    route_queries,
     route_scores,
-    route_table,
 )
 
 
@@ -82,7 +82,7 @@ def test_a_single_point_front_routes_to_the_best_model_at_rate_zero():
 def test_routing_the_batch_reproduces_its_hull_allocation(result, policy, new_queries):
     k = result.selected
     assert 0 < k < len(result.front) - 1  # a point inside the front, not an extreme
-    table = route_table(policy, new_queries.query_ids, new_queries.queries)
+    table = route_queries(policy, new_queries.query_ids, new_queries.queries)[0]
     assert table.column("query_id").to_pylist() == list(new_queries.query_ids)
     np.testing.assert_array_equal(model_indices(table, policy.models), result.front.allocation(k))
     assert sum(table.column("cost").to_pylist()) == pytest.approx(result.front.cost[k])
@@ -113,8 +113,8 @@ def test_policy_save_load_round_trip(policy, new_queries, tmp_path):
     assert (again.rate, again.alpha, again.point, again.models) == (
         policy.rate, policy.alpha, policy.point, policy.models)
     assert again.cost_model.as_dict() == policy.cost_model.as_dict()
-    assert route_table(again, new_queries.query_ids, new_queries.queries).equals(
-        route_table(policy, new_queries.query_ids, new_queries.queries))
+    assert route_queries(again, new_queries.query_ids, new_queries.queries)[0].equals(
+        route_queries(policy, new_queries.query_ids, new_queries.queries)[0])
     with pytest.raises(ExportError, match="already exists"):
         policy.save(path)
 
@@ -142,7 +142,7 @@ def test_route_file_streams_in_chunks_to_every_format(policy, new_queries, tmp_p
     src = tmp_path / "queries.csv"
     pd.DataFrame({"query_id": new_queries.query_ids, "query": new_queries.queries}).to_csv(
         src, index=False)
-    whole = route_table(policy, new_queries.query_ids, new_queries.queries).to_pandas()
+    whole = route_queries(policy, new_queries.query_ids, new_queries.queries)[0].to_pandas()
     done = route_file(policy, src, tmp_path / "out.csv", chunk_rows=7)
     assert done.n_queries == 80 and sum(done.counts.values()) == 80
     assert done.cost == pytest.approx(whole["cost"].sum())
@@ -170,11 +170,11 @@ def test_route_on_the_command_line(policy, new_queries, tmp_path, capsys):
     pd.DataFrame({"query": new_queries.queries}).to_parquet(tmp_path / "q.parquet")
     top = argparse.ArgumentParser(prog="optllm")
     sub = top.add_subparsers(dest="command", required=True)
-    cli._add_run(sub)
-    add_parsers(sub)
+    run_command.add_parser(sub)
+    route_command.add_parser(sub)
     args = top.parse_args(["route", str(tmp_path / "p.policy"), str(tmp_path / "q.parquet"),
                            "--out", str(tmp_path / "routed.csv")])
-    assert handle_route(args) == 0
+    assert route_command.run(args) == 0
     out = capsys.readouterr().out
     assert "routed 80 queries" in out and "expected accuracy" in out
     routed = pd.read_csv(tmp_path / "routed.csv")
@@ -185,7 +185,7 @@ def test_route_file_writes_gzipped_csv_and_jsonl(policy, new_queries, tmp_path):
     src = tmp_path / "queries.csv"
     pd.DataFrame({"query_id": new_queries.query_ids, "query": new_queries.queries}).to_csv(
         src, index=False)
-    whole = route_table(policy, new_queries.query_ids, new_queries.queries).to_pandas()
+    whole = route_queries(policy, new_queries.query_ids, new_queries.queries)[0].to_pandas()
     route_file(policy, src, tmp_path / "out.csv.gz", chunk_rows=7)
     csv = pd.read_csv(tmp_path / "out.csv.gz", dtype={"query_id": str})
     pd.testing.assert_frame_equal(csv, whole, check_exact=False, rtol=1e-12)

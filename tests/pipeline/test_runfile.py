@@ -11,10 +11,11 @@ import pytest
 from saved import read_array, rewrite
 
 from optllm import optimize
+from optllm.data.dataset import split_queries
 from optllm.data.synthetic import generate
 from optllm.exceptions import ExportError
 from optllm.pipeline import runfile
-from optllm.pipeline.run import Prediction, RunConfig, split_queries
+from optllm.pipeline.run import Prediction, RunConfig
 from optllm.pipeline.runfile import RunFileError, load_run, save_run
 
 

@@ -12,14 +12,13 @@ from sklearn.base import clone
 
 from optllm.exceptions import ConfigError, NotFittedError
 from optllm.predict.features import (
-    DEFAULT_FEATURISER,
-    FEATURISERS,
     TfidfFeaturiser,
     TfidfSvdFeaturiser,
     common_affixes,
     make_featuriser,
     strip_affixes,
 )
+from optllm.predict.registry import DEFAULT_FEATURISER, FEATURISER_CHOICES
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 FEW_SHOT = "Answer yes or no.\n\nContext: the sky is blue.\nAnswer: yes\n\nContext: "
@@ -114,7 +113,7 @@ def test_transform_before_fit_raises() -> None:
 
 
 def test_registry() -> None:
-    assert FEATURISERS[:2] == ("tfidf-svd", "tfidf")
+    assert FEATURISER_CHOICES == ("auto", "tfidf", "char-tfidf", "word+char", "tfidf-svd")
     assert DEFAULT_FEATURISER == "tfidf-svd"
     assert isinstance(make_featuriser(), TfidfSvdFeaturiser)
     fz = make_featuriser("tfidf", min_df=2)

@@ -8,7 +8,8 @@ import scipy.sparse as sp
 
 from optllm.exceptions import Cancelled, ConfigError, NotFittedError
 from optllm.predict.features import make_featuriser
-from optllm.predict.learners import LEARNERS, fold_ids, fold_prior, make_learner
+from optllm.predict.learners import fold_ids, fold_prior, make_learner
+from optllm.predict.registry import LEARNERS
 from optllm.progress import Progress
 
 FAST = {

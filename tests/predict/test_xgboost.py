@@ -56,14 +56,6 @@ def test_robust_score_clips() -> None:
     np.testing.assert_array_equal(robust_score(P, U, 0.0), P)
 
 
-def test_robust_score_method_uses_alpha(fitted) -> None:
-    est, X, _ = fitted
-    P, U = est.predict_mean_std(X)
-    est_alpha = clone(est).set_params(alpha=-0.5)
-    est_alpha.__dict__.update({k: v for k, v in vars(est).items() if k.endswith("_")})
-    np.testing.assert_array_equal(est_alpha.robust_score(X), robust_score(P, U, -0.5))
-
-
 def test_same_seed_is_bit_identical_and_other_seeds_differ() -> None:
     X, Y = planted(n=150)
     P1, U1 = small(random_state=3).fit(X, Y).predict_mean_std(X)
@@ -200,7 +192,7 @@ def test_model_names_default_and_from_dataframe() -> None:
 
 
 def test_sklearn_clone_and_params() -> None:
-    est = BootstrapXGBoostPredictor(n_bootstraps=7, alpha=0.5, random_state=2)
+    est = BootstrapXGBoostPredictor(n_bootstraps=7, learning_rate=0.2, random_state=2)
     twin = clone(est)
     assert twin.get_params() == est.get_params()
     assert twin.set_params(max_depth=2).max_depth == 2

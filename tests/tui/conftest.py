@@ -43,8 +43,9 @@ def run_file(data_dir: Path, small_csv: Path) -> Path:
     """A run saved by the library itself (trained, optimised, middle point chosen), so
     tests that need a front start from it instead of training through the UI."""
     from optllm import optimize
+    from optllm.data.dataset import split_queries
     from optllm.data.tables import load_dataset
-    from optllm.pipeline.run import RunConfig, split_queries, train_and_predict
+    from optllm.pipeline.run import RunConfig, train_and_predict
     from optllm.pipeline.runfile import save_run
 
     dataset = load_dataset(small_csv)

@@ -61,7 +61,7 @@ def status(app: OptLLMApp) -> str:
 
 
 def test_every_method_has_its_own_ascii_marker() -> None:
-    from optllm.pipeline.compare import METHODS
+    from optllm.optimizers.registry import METHODS
 
     markers = [style(name)[0] for name in METHODS]
     assert set(STYLES) == set(METHODS)
