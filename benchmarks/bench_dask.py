@@ -36,6 +36,7 @@ from optllm.optimizers.hull import hull_front
 from optllm.pipeline.cluster import connect, partitions
 from optllm.pipeline.distributed import allocate_partitions, route_partitions, train_policy
 from optllm.pipeline.routing import Policy, rate_for_point, route_scores
+from optllm.progress import Progress
 
 T = TypeVar("T")
 N_MODELS = 12
@@ -80,6 +81,12 @@ def measured(label: str, n: int, run: Callable[[], T]) -> tuple[T, dict]:
     print(f"{label}: {seconds:.1f} s, {n / seconds:,.0f} queries/s, "
           f"peak {memory.peak / 1e9:.2f} GB", flush=True)
     return value, row
+
+
+def log_partitions(event: Progress) -> None:
+    """Print each partition finished, with the time, so a long run shows where it is."""
+    if event.done and event.stage != "front":
+        print(f"{time.strftime('%H:%M:%S')} {event.stage} {event.message}", flush=True)
 
 
 def write_batch(folder: Path, n: int, n_parts: int) -> None:
@@ -154,11 +161,11 @@ def main() -> None:
     with connect(None, n_workers=args.workers, memory_limit=int(args.memory_limit)) as client:
         workers = len(client.scheduler_info()["workers"])
         out = args.dir / "routed"
-        _, row = measured("dask route", n, lambda: route_partitions(client, policy, parts, out,
-                                                                    force=True))
+        _, row = measured("dask route", n, lambda: route_partitions(
+            client, policy, parts, out, force=True, progress=log_partitions))
         rows.append(row)
         result, row = measured("dask budget point", n, lambda: allocate_partitions(
-            client, policy, parts, None, budget=budget))
+            client, policy, parts, None, budget=budget, progress=log_partitions))
         rows.append(row)
     assert result.point is not None
     print(f"budget ${budget:,.2f}: point with {result.point.n_moves:,} moves, cost "
