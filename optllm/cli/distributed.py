@@ -7,8 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optllm.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from optllm.config import RunConfig
 
 ENGINES = ("memory", "dask")
 #: What `run --engine dask` writes into --out (the allocation is a folder of partitions).
@@ -78,12 +82,11 @@ def _refuse_unsupported(args: argparse.Namespace) -> None:
             raise ConfigError(f"{option} does not apply with --engine dask")
 
 
-def run_dask(args: argparse.Namespace) -> int:
+def run_dask(args: argparse.Namespace, config: RunConfig) -> int:
     """`optllm run HISTORY --allocate BATCH --engine dask ...`: train here, score, find the
     front and the point, and write the allocation on the cluster."""
     from optllm.cli.common import check_out_dir
     from optllm.cli.progress_bar import ProgressBar
-    from optllm.cli.run import config_from_args
     from optllm.data.default import load_default
     from optllm.data.files import replaced_folder, write_json, write_table
     from optllm.data.tables import load_dataset
@@ -94,7 +97,6 @@ def run_dask(args: argparse.Namespace) -> int:
 
     require_dask()
     _refuse_unsupported(args)
-    config = config_from_args(args)
     parts = partitions(args.allocate)
     out = check_out_dir(args.out, OUTPUT_NAMES, force=args.force)
     history = (load_dataset(args.data, layout=args.layout, query_column=args.query_column)

@@ -172,7 +172,7 @@ def run_batch(args: argparse.Namespace) -> int:
     from optllm.pricing.prices import parse_output_tokens
 
     if check_engine(args):
-        return run_dask(args)
+        return run_dask(args, config_from_args(args))
     if args.allocate is None:
         raise ConfigError("--save-policy applies only with --allocate BATCH")
     if args.train_fraction is not None:
