@@ -4,7 +4,7 @@ For overruling.csv and logparsing.csv (from ../shared/datasets beside the reposi
 featuriser on all queries, fit the bootstrap predictor on a seeded 2% labelled sample, predict
 the other queries, and for each alpha report the mean AUC of S against the true labels and
 the hypervolume ratio of the exact hull front of S (re-scored with the true labels, see
-design.md "Measures"), averaged over seeds. Prints a Markdown table.
+docs/algorithm.md, "Measures"), averaged over seeds. Prints a Markdown table.
 
     python benchmarks/bench_alpha.py [--seeds 5] [--bootstraps 100]
 """

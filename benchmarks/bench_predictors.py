@@ -3,9 +3,9 @@
 For logparsing.csv and overruling.csv (from ../shared/datasets beside the repository) and
 each labelled fraction: draw a seeded labelled sample, let
 `optllm.predict.select.fit_predictor` choose and fit the featuriser and learner on it,
-predict the other queries, build the exact hull
-front of P and score it with their true labels (design.md, "Measures"). The base-rate prior's
-front on the same split is shown beside it. Medians over seeds; prints a Markdown table.
+predict the other queries, build the exact hull front of P and score it with their true
+labels (docs/algorithm.md, "Measures"). The base-rate prior's front on the same split is
+shown beside it. Medians over seeds; prints a Markdown table.
 
 Goals at 2% labelled: logparsing HV ratio >= 0.83, cost saving at the best single model's
 accuracy >= 59%, accuracy gain at its cost >= +8 pp, mean AUC >= 0.95, predictor time <= 5 s;

@@ -234,6 +234,7 @@ def large_session(app, rows: int) -> None:
     from optllm.data.dataset import Split
     from optllm.data.synthetic import generate
     from optllm.pipeline.run import Prediction
+    from optllm_tui.session import Topic
 
     dataset = generate(rows, 8, seed=0)
     rng = np.random.default_rng(0)
@@ -247,7 +248,7 @@ def large_session(app, rows: int) -> None:
     app.session.set_dataset(dataset, None, dataset.model_summary())
     app.session.set_prediction(split, dataset, prediction,
                                optimize(mean, dataset.cost, method="hull"))
-    app.publish("all")
+    app.publish(Topic.ALL)
 
 
 async def optimise_and_table(rows: int, presses: int) -> dict[str, list[float]]:

@@ -1,4 +1,4 @@
-"""Measures of a front against the truth (design.md, "Measures").
+"""Measures of a front against the truth (docs/algorithm.md, "Measures").
 
 A front found on predicted scores is re-scored with the true labels; it is then compared
 with the true front (the best any predictor could allow) on objectives normalised by the
@@ -16,7 +16,7 @@ from optllm.optimizers.front import Front, non_dominated
 from optllm.optimizers.hull import cheapest_allocation
 
 #: One line each on what the headline measures mean, printed by the command and written to
-#: summary.json (design.md, "Measures", has the formulas).
+#: summary.json (docs/algorithm.md, "Measures", has the definitions).
 EXPLANATIONS = {
     "cost_saving_at_best_accuracy": "share of the best single model's cost saved by the "
                                     "cheapest allocation that is as accurate (true labels)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from textual.signal import Signal
 
 from optllm_tui.commands import SCREENS, CommandProvider, bindings_for
 from optllm_tui.formatting import display_path, seconds, typed_path
-from optllm_tui.jobs import Jobs, Stepper
+from optllm_tui.jobs import Jobs
 from optllm_tui.messages import (
     AllocationReady,
     BatchLoaded,
@@ -41,17 +42,10 @@ from optllm_tui.messages import (
     TrainingProgress,
 )
 from optllm_tui.recent import Places, RecentFiles
-from optllm_tui.screens.allocation import AllocationScreen
-from optllm_tui.screens.base import Change
-from optllm_tui.screens.compare import CompareScreen
-from optllm_tui.screens.datasets import DatasetsScreen
-from optllm_tui.screens.export import ExportScreen
-from optllm_tui.screens.front import FrontScreen
+from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.help import HelpScreen
 from optllm_tui.screens.modals import ConfirmModal, ValueModal, WaitModal
-from optllm_tui.screens.optimise import OptimiseScreen
-from optllm_tui.screens.predictor import PredictorScreen
-from optllm_tui.session import CompareState, Session
+from optllm_tui.session import Change, CompareState, Session, Stepper, Topic
 from optllm_tui.settings import Settings
 from optllm_tui.textual_fixes import apply as apply_textual_fixes
 
@@ -79,21 +73,23 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def screen_class(mode: str) -> type[ModeScreen]:
+    """The screen of `mode`: the ModeScreen in `optllm_tui/screens/<mode>.py` whose SCOPE
+    is `mode`."""
+    module = importlib.import_module(f"optllm_tui.screens.{mode}")
+    return next(value for value in vars(module).values()
+                if isinstance(value, type) and issubclass(value, ModeScreen)
+                and value.SCOPE == mode)
+
+
 class OptLLMApp(App[None]):
     """Datasets -> Predictor -> Optimise -> Front -> Allocation -> Export, keys 1-6, and
     Compare (key 7): methods side by side on the dataset."""
 
     CSS_PATH = "app.tcss"
     TITLE = "OptLLM"
-    MODES: ClassVar[dict[str, Any]] = {
-        "datasets": DatasetsScreen,
-        "predictor": PredictorScreen,
-        "optimise": OptimiseScreen,
-        "front": FrontScreen,
-        "allocation": AllocationScreen,
-        "export": ExportScreen,
-        "compare": CompareScreen,
-    }
+    #: One screen per entry of the registry (`optllm_tui.commands.SCREENS`).
+    MODES: ClassVar[dict[str, Any]] = {mode: screen_class(mode) for mode, _, _ in SCREENS}
     DEFAULT_MODE = "datasets"
     BINDINGS = bindings_for("app")
     COMMANDS = App.COMMANDS | {CommandProvider}
@@ -124,13 +120,13 @@ class OptLLMApp(App[None]):
         else:
             self.load_source(self.settings.data, self.settings.layout)
 
-    def publish(self, topic: str, **fields: Any) -> None:
+    def publish(self, topic: Topic, **fields: Any) -> None:
         self.session_changed.publish(Change(topic, **fields))
 
     def report_error(self, group: str, text: str) -> None:
         """Show an error on the screen it belongs to and as a notification."""
         self.notify(text, title="Error", severity="error", timeout=8, markup=False)
-        self.publish("failed", group=group, text=text)
+        self.publish(Topic.FAILED, group=group, text=text)
 
     # ------------------------------------------------------------- app actions
 
@@ -287,7 +283,7 @@ class OptLLMApp(App[None]):
 
     def _load_source(self, source: str | None, layout: str | None) -> None:
         self.jobs.load(source, layout)
-        self.publish("loading", text=display_path(source) if source else "the default dataset")
+        self.publish(Topic.LOADING, text=display_path(source) if source else "the default dataset")
 
     def on_dataset_loaded(self, message: DatasetLoaded) -> None:
         if message.stale:
@@ -300,7 +296,7 @@ class OptLLMApp(App[None]):
             self.recent.add(message.source)
         dataset = message.dataset
         self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
-        self.publish("dataset")
+        self.publish(Topic.DATASET)
         settle_heap()
 
     def load_batch(self, source: str) -> None:
@@ -310,7 +306,7 @@ class OptLLMApp(App[None]):
 
     def _load_batch(self, source: str) -> None:
         self.jobs.load_batch(source)
-        self.publish("batch-loading", text=display_path(source))
+        self.publish(Topic.BATCH_LOADING, text=display_path(source))
 
     def on_batch_loaded(self, message: BatchLoaded) -> None:
         if message.stale:
@@ -318,7 +314,7 @@ class OptLLMApp(App[None]):
         self.jobs.cancel("train")
         self.jobs.cancel("optimise")
         self.session.set_batch(message.source, (message.ids, message.queries))
-        self.publish("batch")
+        self.publish(Topic.BATCH)
 
     def clear_batch(self) -> None:
         """Back to splitting the labelled dataset: no batch to allocate."""
@@ -331,24 +327,24 @@ class OptLLMApp(App[None]):
         self.jobs.cancel("train")
         self.jobs.cancel("optimise")
         self.session.set_batch(None, None)
-        self.publish("batch")
+        self.publish(Topic.BATCH)
 
     def set_prices(self, path: str | None) -> None:
         """A prices TOML for the batch's costs (None: the bundled price table)."""
         self.session.prices = path
-        self.publish("batch")
+        self.publish(Topic.BATCH)
 
     def on_job_failed(self, message: JobFailed) -> None:
         if message.stale:
             return
         if message.group == "optimise":
             self.session.running = False
-            self.publish("optimiser")
+            self.publish(Topic.OPTIMISER)
         elif message.group == "compare":
             state = self.session.compare_state
             self.session.compare_state = dataclasses.replace(state, phase="failed",
                                                              text=message.text)
-            self.publish("compare")
+            self.publish(Topic.COMPARE)
         self.report_error(message.group, message.text)
 
     # ---------------------------------------------------------------- training
@@ -361,18 +357,18 @@ class OptLLMApp(App[None]):
         self.jobs.cancel("optimise")
         self.session.config = config
         self.jobs.train(dataset, config, self.session.batch, self.session.prices)
-        self.publish("training")
+        self.publish(Topic.TRAINING)
 
     def cancel_training(self) -> None:
         """Escape: the thread stops at its next check (a boosting round, a fold, a batch);
         its result, if it still arrives, is dropped as stale."""
         if self.jobs.cancel("train"):
-            self.publish("cancelled", group="train")
+            self.publish(Topic.CANCELLED, group="train")
             self.notify("Training cancelled.", timeout=3)
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         if not message.stale:
-            self.publish("progress", payload=message)
+            self.publish(Topic.PROGRESS, payload=message)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         if message.stale:
@@ -380,7 +376,7 @@ class OptLLMApp(App[None]):
         self.session.config = message.config
         self.session.set_prediction(message.split, message.allocated, message.prediction,
                                     message.hull, message.dataset, message.cost_model)
-        self.publish("prediction", payload=message.elapsed_s)
+        self.publish(Topic.PREDICTION, payload=message.elapsed_s)
         settle_heap()
         took = f" in {seconds(message.elapsed_s)}" if self.settings.show_timings else ""
         self.notify(f"Predictor trained{took}. Press 3 to optimise.", timeout=4)
@@ -418,7 +414,7 @@ class OptLLMApp(App[None]):
                             "(p pauses).", timeout=3)
             else:
                 session.queued_steps += steps
-                self.publish("optimiser")
+                self.publish(Topic.OPTIMISER)
             return
         if session.stepper is None:
             session.stepper = Stepper(session.prediction, session.allocated, session.config)
@@ -426,23 +422,23 @@ class OptLLMApp(App[None]):
         session.queued_steps = 0
         session.view_step = None
         self.jobs.advance(session.stepper, steps)
-        self.publish("optimiser")
+        self.publish(Topic.OPTIMISER)
 
     def optimiser_pause(self) -> None:
         if self.jobs.cancel("optimise"):
             self.session.running = False
             self.session.queued_steps = 0
-            self.publish("optimiser")
+            self.publish(Topic.OPTIMISER)
 
     def optimiser_reset(self) -> None:
         self.jobs.cancel("optimise")
         self.session.clear_optimiser()
-        self.publish("front")
+        self.publish(Topic.FRONT)
 
     def on_steps_taken(self, message: StepsTaken) -> None:
         if message.stepper is self.session.stepper:
             self.session.events.extend(message.events)
-            self.publish("steps")
+            self.publish(Topic.STEPS)
 
     def on_optimise_stopped(self, message: OptimiseStopped) -> None:
         session = self.session
@@ -453,14 +449,14 @@ class OptLLMApp(App[None]):
         if queued:
             session.view_step = None
             self.jobs.advance(message.stepper, queued)
-        self.publish("optimiser")
+        self.publish(Topic.OPTIMISER)
 
     def on_optimise_finished(self, message: OptimiseFinished) -> None:
         if message.stepper is not self.session.stepper:
             return
         self.session.running = False
         self.session.set_front(message.front, message.evaluation)
-        self.publish("front")
+        self.publish(Topic.FRONT)
         self._describe_selected()
 
     # ----------------------------------------------------------------- compare
@@ -490,7 +486,7 @@ class OptLLMApp(App[None]):
                                               len(names) * len(seeds)))
         self.jobs.compare(dataset, names, seeds, config, pop_size, generations,
                           session.reusable())
-        self.publish("compare")
+        self.publish(Topic.COMPARE)
 
     def cancel_compare(self) -> None:
         """Escape: the thread stops at its next check (a generation, a boosting round, a
@@ -499,7 +495,7 @@ class OptLLMApp(App[None]):
             state = self.session.compare_state
             self.session.compare_state = dataclasses.replace(
                 state, phase="cancelled", text="Comparison cancelled.")
-            self.publish("compare")
+            self.publish(Topic.COMPARE)
             self.notify("Comparison cancelled.", timeout=3)
 
     def on_compare_progress(self, message: CompareProgress) -> None:
@@ -511,7 +507,7 @@ class OptLLMApp(App[None]):
         self.session.compare_state = dataclasses.replace(
             state, text=text,
             runs_done=message.done if message.stage == "compare" else state.runs_done)
-        self.publish("compare-progress")
+        self.publish(Topic.COMPARE_PROGRESS)
 
     def on_compare_front(self, message: CompareFront) -> None:
         if message.stale:
@@ -521,7 +517,7 @@ class OptLLMApp(App[None]):
         if any(shown.seed != update.seed for shown in fronts.values()):
             fronts.clear()  # a new seed: its fronts replace the last seed's
         fronts[update.method] = update
-        self.publish("compare-front")
+        self.publish(Topic.COMPARE_FRONT)
 
     def on_compare_done(self, message: CompareDone) -> None:
         """The last seed's final fronts are in `compare_fronts` already: every final
@@ -533,7 +529,7 @@ class OptLLMApp(App[None]):
         session.comparison = comparison
         runs = len(comparison.runs)
         session.compare_state = CompareState("done", f"Done: {runs} runs.", runs, runs)
-        self.publish("compare")
+        self.publish(Topic.COMPARE)
         self.notify("Comparison done.", timeout=3)
 
     # ------------------------------------------------------------------- front
@@ -546,7 +542,7 @@ class OptLLMApp(App[None]):
         if index == self.session.selected:
             return
         self.session.selected = index
-        self.publish("selection")
+        self.publish(Topic.SELECTION)
         self._describe_selected()
 
     def select_budget(self, budget: float) -> None:
@@ -579,7 +575,7 @@ class OptLLMApp(App[None]):
     def on_point_details_ready(self, message: PointDetailsReady) -> None:
         if not message.stale and message.details.index == self.session.selected:
             self.session.details = message.details
-            self.publish("details")
+            self.publish(Topic.DETAILS)
 
     # -------------------------------------------------------------- allocation
 
@@ -602,7 +598,7 @@ class OptLLMApp(App[None]):
             return
         self.session.allocation_base = (message.view.point, message.base)
         self.session.allocation_view = message.view
-        self.publish("allocation")
+        self.publish(Topic.ALLOCATION)
 
     # ------------------------------------------------------------------ export
 
@@ -614,7 +610,7 @@ class OptLLMApp(App[None]):
             return False
         self.jobs.export(session.front, session.selected, session.allocated,
                          session.prediction, path, file_format, force)
-        self.publish("exporting", text=f"Writing {display_path(path)} ...")
+        self.publish(Topic.EXPORTING, text=f"Writing {display_path(path)} ...")
         return True
 
     def on_export_exists(self, message: ExportExists) -> None:
@@ -625,18 +621,18 @@ class OptLLMApp(App[None]):
             if overwrite:
                 self.export(message.path, message.file_format, force=True)
             else:
-                self.publish("failed", group="export",
+                self.publish(Topic.FAILED, group="export",
                              text=f"Not written: {display_path(message.path)} exists.")
 
         shown = display_path(message.path)
-        self.publish("exporting", text=f"{shown} exists: overwrite it? (answer above)")
+        self.publish(Topic.EXPORTING, text=f"{shown} exists: overwrite it? (answer above)")
         self.push_screen(ConfirmModal("File exists", f"{shown} exists. Overwrite it?"), answered)
 
     def on_export_done(self, message: ExportDone) -> None:
         self.places.wrote(message.path)
         text = f"Wrote {message.rows:,} rows to {display_path(message.path)}."
         self.notify(text, timeout=4, markup=False)
-        self.publish("exported", text=text)
+        self.publish(Topic.EXPORTED, text=text)
 
     # -------------------------------------------------------------------- runs
 
@@ -668,7 +664,7 @@ class OptLLMApp(App[None]):
 
     def _read_run(self, path: str) -> None:
         self.jobs.open_run(path, self.settings.layout)
-        self.publish("loading", text=display_path(path))
+        self.publish(Topic.LOADING, text=display_path(path))
 
     def on_run_opened(self, message: RunOpened) -> None:
         if message.stale:
@@ -686,7 +682,7 @@ class OptLLMApp(App[None]):
         self.places.wrote(message.path, run=True)
         dataset = message.dataset
         self.sub_title = f"{dataset.title}: {dataset.n_queries:,} x {dataset.n_models}"
-        self.publish("all", group="run")
+        self.publish(Topic.ALL, group="run")
         self.notify(f"Opened the run {display_path(message.path)}.", timeout=4, markup=False)
         self._describe_selected()
         settle_heap()

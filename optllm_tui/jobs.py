@@ -50,7 +50,7 @@ from optllm_tui.messages import (
     TrainingFinished,
     TrainingProgress,
 )
-from optllm_tui.session import AllocationView, PointDetails
+from optllm_tui.session import AllocationView, PointDetails, Stepper
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -115,40 +115,6 @@ class FrontThrottle:
             return
         self._last = now
         self._post(CompareFront(self._worker, update))
-
-
-class Stepper:
-    """The optimiser's generator, kept alive across key presses so that one press really
-    advances it one step. The lock stops two workers advancing it at once (a paused run's
-    thread may still be finishing its step when the next step is asked for)."""
-
-    def __init__(self, prediction: Prediction, allocated: Dataset, config: RunConfig) -> None:
-        from optllm.pipeline.run import n_steps, optimise_steps
-
-        self.allocated = allocated
-        self.total = n_steps(config)
-        self.taken = 0
-        self._steps = optimise_steps(prediction, allocated, config)
-        self._lock = threading.Lock()
-        self._done = False
-
-    @property
-    def at_end(self) -> bool:
-        """Every step is taken: only the Front is left, which the last step's press
-        should deliver (a paused "step 37 of 37" is no state a user can act on)."""
-        return self.taken >= self.total and not self._done
-
-    def advance(self) -> StepEvent | Front | None:
-        """The next step, or the final Front; None once the Front has been returned."""
-        from optllm.optimizers.front import Front
-
-        with self._lock:
-            if self._done:
-                return None
-            item = next(self._steps)
-            self._done = isinstance(item, Front)
-            self.taken += not self._done
-            return item
 
 
 class Jobs:
@@ -288,7 +254,7 @@ class Jobs:
         def work(worker: Worker[Any], post: Post) -> None:
             from optllm import optimize
             from optllm.data.dataset import split_queries
-            from optllm.pipeline.run import train_and_predict
+            from optllm.pipeline.run import train_split
             from optllm.progress import Progress, check_cancelled
 
             started = time.perf_counter()
@@ -303,9 +269,9 @@ class Jobs:
                 prepared = prepare_batch(dataset, batch, prices=prices, progress=throttle)
                 trained, split, cost_model = (prepared.dataset, prepared.split,
                                               prepared.cost_model)
-            allocated = trained.subset(split.allocate)
-            prediction = train_and_predict(trained, split, config, progress=throttle,
-                                           should_stop=should_stop)
+            result = train_split(trained, split, config, progress=throttle,
+                                 should_stop=should_stop)
+            allocated, prediction = result.allocated, result.prediction
             check_cancelled(should_stop, "train")
             throttle(Progress("hull", 0, 1, "exact hull front"))
             hull = optimize(prediction.scores, allocated.cost, method="hull",

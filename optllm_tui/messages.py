@@ -26,8 +26,7 @@ if TYPE_CHECKING:
     from optllm.pipeline.compare import Comparison, FrontUpdate
     from optllm.pipeline.run import Prediction
     from optllm.pricing.prices import CostModel
-    from optllm_tui.jobs import Stepper
-    from optllm_tui.session import AllocationView, PointDetails
+    from optllm_tui.session import AllocationView, PointDetails, Stepper
 
 
 @dataclass(eq=False)

@@ -5,7 +5,9 @@ Screens read it; message handlers in the app change it and then publish what cha
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,7 +24,78 @@ if TYPE_CHECKING:
     from optllm.pipeline.compare import Comparison, FrontUpdate, Trained
     from optllm.pipeline.run import Prediction
     from optllm.pricing.prices import CostModel
-    from optllm_tui.jobs import Stepper
+
+
+class Topic(StrEnum):
+    """What changed in the session: the screens redraw what shows it."""
+
+    ALL = "all"
+    DATASET = "dataset"
+    LOADING = "loading"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TRAINING = "training"
+    PROGRESS = "progress"
+    PREDICTION = "prediction"
+    OPTIMISER = "optimiser"
+    STEPS = "steps"
+    FRONT = "front"
+    SELECTION = "selection"
+    DETAILS = "details"
+    ALLOCATION = "allocation"
+    EXPORTING = "exporting"
+    EXPORTED = "exported"
+    COMPARE = "compare"
+    COMPARE_PROGRESS = "compare-progress"
+    COMPARE_FRONT = "compare-front"
+    BATCH = "batch"
+    BATCH_LOADING = "batch-loading"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change of the session, published by the app to every screen. `Topic.ALL` with
+    group "run" means a saved run was opened: forms refill too."""
+
+    topic: Topic
+    group: str = ""
+    text: str = ""
+    payload: Any = None
+
+
+class Stepper:
+    """The optimiser's generator, kept alive across key presses so that one press really
+    advances it one step. The lock stops two workers advancing it at once (a paused run's
+    thread may still be finishing its step when the next step is asked for)."""
+
+    def __init__(self, prediction: Prediction, allocated: Dataset, config: RunConfig) -> None:
+        from optllm.pipeline.run import n_steps, optimise_steps
+
+        self.allocated = allocated
+        self.total = n_steps(config)
+        self.taken = 0
+        self._steps = optimise_steps(prediction, allocated, config)
+        self._lock = threading.Lock()
+        self._done = False
+
+    @property
+    def at_end(self) -> bool:
+        """Every step is taken: only the Front is left, which the last step's press
+        should deliver (a paused "step 37 of 37" is no state a user can act on)."""
+        return self.taken >= self.total and not self._done
+
+    def advance(self) -> StepEvent | Front | None:
+        """The next step, or the final Front; None once the Front has been returned."""
+        from optllm.optimizers.front import Front
+
+        with self._lock:
+            if self._done:
+                return None
+            item = next(self._steps)
+            self._done = isinstance(item, Front)
+            self.taken += not self._done
+            return item
+
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "js
 FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}
 EXTENSIONS = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl"}
 GZIP = ".gz"
+#: The extensions a reader takes, for messages.
+READABLE = ", ".join([*FORMATS, ".csv.gz", ".jsonl.gz"])
 
 
 def split_extension(path: str | Path) -> tuple[str | None, bool]:

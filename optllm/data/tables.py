@@ -37,11 +37,11 @@ import pyarrow.parquet as pq
 
 from optllm.data.dataset import Dataset
 from optllm.data.files import atomic_path
+from optllm.data.formats import FORMAT_LABELS, READABLE, split_extension
 from optllm.data.formats import FORMATS as EXTENSION_FORMATS
-from optllm.data.formats import split_extension
 from optllm.exceptions import ConfigError, DatasetError
 
-FORMATS = ("csv", "parquet", "jsonl")
+FORMATS = tuple(FORMAT_LABELS)
 LAYOUTS = ("wide", "long")
 LONG_COLUMNS = ("query_id", "query", "model", "cost", "correct")
 
@@ -97,7 +97,7 @@ def load_dataset(path: str | os.PathLike[str], *, layout: str | None = None,
     fmt = file_format or detected
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
-                           ".csv, .csv.gz, .parquet, .jsonl or .ndjson, or pass file_format")
+                           f"{READABLE}, or pass file_format")
     frame = _read_frame(path, fmt, gz, query_column)
     if frame.shape[1] == 0:
         raise DatasetError(f"{path}: the file is empty")

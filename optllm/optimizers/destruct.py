@@ -1,4 +1,4 @@
-"""OptLLM-M: destruct and reconstruct from both extremes (design.md), on whole arrays.
+"""OptLLM-M: destruct and reconstruct from both extremes (docs/algorithm.md), on whole arrays.
 
 Every function here works on all queries at once; a "round" of the reconstruct applies
 many independent moves together and re-scores only the queries they touched.

@@ -1,4 +1,4 @@
-"""The exact supported front ("the limit" in design.md) and the two extreme allocations.
+"""The exact supported front and the two extreme allocations (docs/algorithm.md).
 
 The objectives are sums over queries, so the convex hull of the front is exact: per query,
 take the concave upper envelope of its (cost, score) points from its cheapest model to its

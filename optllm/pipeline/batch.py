@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from optllm.config import MIN_TRAIN_ROWS
 from optllm.data.dataset import Dataset, Split
-from optllm.data.formats import split_extension
+from optllm.data.formats import READABLE, split_extension
 from optllm.data.tables import (
     check_file,
     check_text,
@@ -65,7 +65,7 @@ def _raw_chunks(path: Path, chunk_rows: int, query_column: str
     fmt, gz = split_extension(path)
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
-                           ".csv, .csv.gz, .parquet, .jsonl or .ndjson")
+                           f"{READABLE}")
     if fmt == "parquet":
         yield from _parquet_chunks(path, chunk_rows, query_column)
         return

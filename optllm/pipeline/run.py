@@ -342,17 +342,38 @@ def evaluate_front(front: Front, allocated: Dataset) -> Evaluation | None:
                     offer_single_models=True)
 
 
+@dataclass(frozen=True)
+class TrainedSplit:
+    """A split's data in the run's cost unit, its queries to allocate and their prediction:
+    what `optllm run` and the app's Train step both build, with `train_split`."""
+
+    dataset: Dataset
+    allocated: Dataset
+    prediction: Prediction
+
+
+def train_split(dataset: Dataset, split: Split, config: RunConfig, *,
+                progress: ProgressCallback | None = None, should_stop: ShouldStop | None = None,
+                timings: dict[str, float] | None = None) -> TrainedSplit:
+    """Put the costs in `config.cost_unit`, check the budget can be met at all, then train
+    on `split.train` and predict `split.allocate`."""
+    dataset = in_cost_unit(dataset, config.cost_unit)
+    allocated = dataset.subset(split.allocate)
+    check_budget(allocated, config)
+    prediction = train_and_predict(dataset, split, config, progress=progress,
+                                   should_stop=should_stop, timings=timings)
+    return TrainedSplit(dataset, allocated, prediction)
+
+
 def run_split(dataset: Dataset, split: Split, config: RunConfig, *,
               progress: ProgressCallback | None = None, should_stop: ShouldStop | None = None,
               timings: dict[str, float] | None = None) -> RunResult:
     """Train on `split.train`, then predict, optimise, evaluate and select on
     `split.allocate`, timing each stage into `timings`."""
     timings = timings if timings is not None else {}
-    dataset = in_cost_unit(dataset, config.cost_unit)
-    allocated = dataset.subset(split.allocate)
-    check_budget(allocated, config)
-    prediction = train_and_predict(dataset, split, config, progress=progress,
-                                   should_stop=should_stop, timings=timings)
+    trained = train_split(dataset, split, config, progress=progress, should_stop=should_stop,
+                          timings=timings)
+    dataset, allocated, prediction = trained.dataset, trained.allocated, trained.prediction
     t0 = time.perf_counter()
     front = None
     for item in optimise_steps(prediction, allocated, config, should_stop=should_stop):

@@ -14,8 +14,9 @@ from textual.widgets import Input, Static
 from optllm.data.texts import prefix_note
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import ratio, usd
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.modals import PickModal
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.allocation_table import AllocationTable
 
 SORTS: tuple[str | None, ...] = ("cost", "score", "uncertainty", None)
@@ -25,7 +26,6 @@ TITLE_NAME_WIDTH = 18
 
 class AllocationScreen(ModeScreen):
     SCOPE = "allocation"
-    TITLE = "OptLLM - 5 Allocation"
     BINDINGS = bindings_for("allocation")
 
     def __init__(self) -> None:
@@ -119,8 +119,8 @@ class AllocationScreen(ModeScreen):
             self.query_one("#alloc-title", Static).update(self._title("building the table ..."))
 
     def redraw(self, change: Change) -> None:
-        if change.topic not in ("all", "dataset", "prediction", "front", "selection",
-                                "allocation"):
+        if change.topic not in (Topic.ALL, Topic.DATASET, Topic.PREDICTION, Topic.FRONT,
+                                Topic.SELECTION, Topic.ALLOCATION):
             return
         session = self.session
         view = session.allocation_view
@@ -133,7 +133,7 @@ class AllocationScreen(ModeScreen):
             return
         if view is None or (view.point, view.sort, view.descending, view.model,
                             view.text) != self._wanted():
-            if change.topic != "allocation":
+            if change.topic != Topic.ALLOCATION:
                 self._request()
             return
         box.remove_children()

@@ -3,7 +3,6 @@ redrawing from the session when it changes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import events
@@ -12,6 +11,8 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from optllm_tui.commands import SCREENS
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
@@ -19,20 +20,6 @@ if TYPE_CHECKING:
     from optllm_tui.session import Session
 
 TOO_SMALL = "The terminal is too small for OptLLM.\nPlease make it at least 60 x 18."
-
-
-@dataclass(frozen=True)
-class Change:
-    """What changed in the session; `topic` is one of the names screens look for
-    ("all", "dataset", "loading", "failed", "cancelled", "training", "progress",
-    "prediction", "optimiser", "steps", "front", "selection", "details", "allocation",
-    "exporting", "exported", "compare", "compare-progress", "compare-front"). "all" with
-    group "run" means a saved run was opened: forms refill too."""
-
-    topic: str
-    group: str = ""
-    text: str = ""
-    payload: Any = None
 
 
 class ModeScreen(Screen[None]):
@@ -44,8 +31,14 @@ class ModeScreen(Screen[None]):
     calls the handler of every class in the MRO, the subclass's first."""
 
     SCOPE: ClassVar[str] = ""
-    IGNORES: ClassVar[frozenset[str]] = frozenset(
-        {"compare", "compare-progress", "compare-front"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The title from the screen registry (`optllm_tui.commands.SCREENS`) by SCOPE."""
+        super().__init_subclass__(**kwargs)
+        cls.TITLE = next(f"OptLLM - {key} {title}" for mode, key, title in SCREENS
+                         if mode == cls.SCOPE)
+    IGNORES: ClassVar[frozenset[Topic]] = frozenset(
+        {Topic.COMPARE, Topic.COMPARE_PROGRESS, Topic.COMPARE_FRONT})
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +64,7 @@ class ModeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.opt_app.session_changed.subscribe(self, self._on_change)
-        self.redraw(Change("all"))
+        self.redraw(Change(Topic.ALL))
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
         # Textual's own handler (run after this one) re-applies the whole stylesheet to
@@ -80,11 +73,11 @@ class ModeScreen(Screen[None]):
         # new theme or resize is applied by the switch itself.
         event.refresh_styles = False
         pending, self._pending = self._pending, []
-        if any(change.topic not in ("progress", "failed") for change in pending):
+        if any(change.topic not in (Topic.PROGRESS, Topic.FAILED) for change in pending):
             opened = any(change.group == "run" for change in pending)
-            self.redraw(Change("all", group="run" if opened else ""))
+            self.redraw(Change(Topic.ALL, group="run" if opened else ""))
         for change in pending:
-            if change.topic == "failed":
+            if change.topic == Topic.FAILED:
                 self.redraw(change)
         # Textual's handler then refreshes the bindings, hence the footer's keys
 

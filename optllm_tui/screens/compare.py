@@ -16,7 +16,8 @@ from textual.widgets.selection_list import Selection
 
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import percent, ratio, seconds
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.compare_plot import ComparePlot, Series, style
 from optllm_tui.widgets.marks import MarkedSelectionList
 
@@ -59,11 +60,10 @@ def _cell(value: float, write: Callable[[float], str]) -> str:
 
 class CompareScreen(ModeScreen):
     SCOPE = "compare"
-    TITLE = "OptLLM - 7 Compare"
     BINDINGS = bindings_for("compare")
     AUTO_FOCUS = "#compare-methods"
-    IGNORES: ClassVar[frozenset[str]] = frozenset(
-        {"progress", "steps", "selection", "details", "allocation"})
+    IGNORES: ClassVar[frozenset[Topic]] = frozenset(
+        {Topic.PROGRESS, Topic.STEPS, Topic.SELECTION, Topic.DETAILS, Topic.ALLOCATION})
 
     def __init__(self) -> None:
         super().__init__()
@@ -160,13 +160,13 @@ class CompareScreen(ModeScreen):
 
     def redraw(self, change: Change) -> None:
         topic = change.topic
-        if topic == "failed" and change.group == "compare":
+        if topic == Topic.FAILED and change.group == "compare":
             self._say(change.text, "error")
-        elif topic == "compare-progress":
+        elif topic == Topic.COMPARE_PROGRESS:
             self._show_status()
-        elif topic == "compare-front":
+        elif topic == Topic.COMPARE_FRONT:
             self._show_plot()
-        elif topic in ("all", "dataset", "compare"):
+        elif topic in (Topic.ALL, Topic.DATASET, Topic.COMPARE):
             self._show_status()
             self._show_plot()
             self._show_table()

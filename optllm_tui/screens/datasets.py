@@ -13,7 +13,8 @@ from textual.widgets.option_list import Option
 from optllm.data.texts import prefix_note
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import display_path, literal, ratio, typed_path, unit_cost
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.path_input import PathInput
 
 PREVIEW_ROWS = 200
@@ -26,7 +27,6 @@ DEFAULT_OPTION = "default"
 
 class DatasetsScreen(ModeScreen):
     SCOPE = "datasets"
-    TITLE = "OptLLM - 1 Datasets"
     BINDINGS = bindings_for("datasets")
     AUTO_FOCUS = "#sources"
 
@@ -68,22 +68,22 @@ class DatasetsScreen(ModeScreen):
             self.query_one("#layout", Select).value = self.opt_app.settings.layout
 
     def redraw(self, change: Change) -> None:
-        if change.topic == "loading":
+        if change.topic == Topic.LOADING:
             self._status(f"Loading {change.text} ...", "")
-        elif change.topic == "failed" and change.group in ("load", "run"):
+        elif change.topic == Topic.FAILED and change.group in ("load", "run"):
             self._status(change.text, "error")
-        elif change.topic in ("all", "dataset"):
+        elif change.topic in (Topic.ALL, Topic.DATASET):
             self._fill_sources()
             self._fill_preview()
             if self.session.dataset is not None:
                 self._status(f"Loaded {self.session.dataset.title}.", "ok")
-        if change.topic == "batch-loading":
+        if change.topic == Topic.BATCH_LOADING:
             self._batch_status(f"Loading {change.text} ...", "")
-        elif change.topic == "failed" and change.group == "batch":
+        elif change.topic == Topic.FAILED and change.group == "batch":
             self._batch_status(change.text, "error")
-        elif change.topic in ("all", "batch", "prediction"):
+        elif change.topic in (Topic.ALL, Topic.BATCH, Topic.PREDICTION):
             self._fill_batch()
-            if change.topic == "batch":
+            if change.topic == Topic.BATCH:
                 batch = self.session.batch
                 self._batch_status(
                     f"{len(batch[0]):,} queries to allocate." if batch is not None else

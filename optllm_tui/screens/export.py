@@ -12,7 +12,8 @@ from textual.widgets import Input, Label, RadioSet, Static
 from optllm.data.formats import EXTENSIONS, FORMAT_LABELS, split_extension, with_format
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import ratio, typed_path, usd
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.marks import MarkedRadioButton
 from optllm_tui.widgets.path_input import PathInput
 
@@ -23,7 +24,6 @@ DEFAULT_NAME = "optllm-allocation"
 
 class ExportScreen(ModeScreen):
     SCOPE = "export"
-    TITLE = "OptLLM - 6 Export"
     BINDINGS = bindings_for("export")
     AUTO_FOCUS = "#format"
 
@@ -91,13 +91,14 @@ class ExportScreen(ModeScreen):
         status.set_classes(kind)
 
     def redraw(self, change: Change) -> None:
-        if change.topic == "exported":
+        if change.topic == Topic.EXPORTED:
             self._status(change.text, "ok")
-        elif change.topic == "exporting":
+        elif change.topic == Topic.EXPORTING:
             self._status(change.text, "")
-        elif change.topic == "failed" and change.group == "export":
+        elif change.topic == Topic.FAILED and change.group == "export":
             self._status(change.text, "error")
-        elif change.topic in ("all", "dataset", "prediction", "front", "selection"):
+        elif change.topic in (Topic.ALL, Topic.DATASET, Topic.PREDICTION, Topic.FRONT,
+                              Topic.SELECTION):
             self.query_one("#export-what", Static).update(self._what())
 
     def _what(self) -> str:

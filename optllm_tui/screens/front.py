@@ -11,8 +11,9 @@ from optllm.config import parse_accuracy, parse_usd
 from optllm.exceptions import ConfigError
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import literal
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.modals import ValueModal
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.pareto_plot import MAX_PLOT_POINTS, ParetoPlot, PlotData
 from optllm_tui.widgets.point_panel import PointPanel
 
@@ -22,7 +23,6 @@ JUMP_SHARE = 0.05
 
 class FrontScreen(ModeScreen):
     SCOPE = "front"
-    TITLE = "OptLLM - 4 Front"
     BINDINGS = bindings_for("front")
 
     def compose_body(self) -> ComposeResult:
@@ -85,7 +85,8 @@ class FrontScreen(ModeScreen):
         self.opt_app.show_screen("allocation")
 
     def redraw(self, change: Change) -> None:
-        if change.topic in ("all", "dataset", "prediction", "front", "selection", "details"):
+        if change.topic in (Topic.ALL, Topic.DATASET, Topic.PREDICTION, Topic.FRONT,
+                            Topic.SELECTION, Topic.DETAILS):
             self._sync()
 
     def _sync(self) -> None:

@@ -12,7 +12,8 @@ from optllm.optimizers.registry import METHODS as REGISTERED
 from optllm.optimizers.registry import RUN_METHODS
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import plural
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.pareto_plot import MAX_PLOT_POINTS, ParetoPlot, PlotData
 from optllm_tui.widgets.run_log import RunLog
 
@@ -22,7 +23,6 @@ METHODS = tuple((f"{name} ({REGISTERED[name].short})", name) for name in RUN_MET
 
 class OptimiseScreen(ModeScreen):
     SCOPE = "optimise"
-    TITLE = "OptLLM - 3 Optimise"
     BINDINGS = bindings_for("optimise")
     AUTO_FOCUS = "#log"
 
@@ -111,11 +111,12 @@ class OptimiseScreen(ModeScreen):
         self.refresh_bindings()
 
     def redraw(self, change: Change) -> None:
-        if change.topic == "failed" and change.group == "optimise":
+        if change.topic == Topic.FAILED and change.group == "optimise":
             status = self.query_one("#opt-status", Static)
             status.update(change.text)
             status.set_classes("error")
-        elif change.topic in ("all", "dataset", "prediction", "optimiser", "steps", "front"):
+        elif change.topic in (Topic.ALL, Topic.DATASET, Topic.PREDICTION, Topic.OPTIMISER,
+                              Topic.STEPS, Topic.FRONT):
             if change.group == "run":
                 self.query_one("#method", Select).value = self.session.config.method
                 self.query_one("#density", Input).value = str(self.session.config.density)

@@ -12,7 +12,8 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import literal, ratio, seconds
-from optllm_tui.screens.base import Change, ModeScreen
+from optllm_tui.screens.base import ModeScreen
+from optllm_tui.session import Change, Topic
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ def explain(prediction: Prediction) -> str:
 
 class PredictorScreen(ModeScreen):
     SCOPE = "predictor"
-    TITLE = "OptLLM - 2 Predictor"
     BINDINGS = bindings_for("predictor")
     AUTO_FOCUS = "#quality"
     _hint = TRAIN_HINT
@@ -154,27 +154,27 @@ class PredictorScreen(ModeScreen):
     def redraw(self, change: Change) -> None:
         panel = self.query_one(ProgressPanel)
         topic = change.topic
-        if topic == "training":
+        if topic == Topic.TRAINING:
             panel.start()
             self._status("", "")
             # the old predictor's table and verdict would read as the new one's
             self.query_one("#quality", DataTable).clear()
             self.query_one("#verdict", Static).update("")
-        elif topic == "progress":
+        elif topic == Topic.PROGRESS:
             message = change.payload
             panel.report(message.stage, message.done, message.total, message.text)
-        elif topic == "cancelled" and change.group == "train":
+        elif topic == Topic.CANCELLED and change.group == "train":
             panel.stop("Training cancelled.")
-        elif topic == "failed" and change.group == "train":
+        elif topic == Topic.FAILED and change.group == "train":
             panel.stop("Training failed.")
             self._status(change.text, "error")
-        elif topic in ("all", "dataset", "batch", "prediction"):
-            if topic != "all":  # an error about the data or run before is now stale
+        elif topic in (Topic.ALL, Topic.DATASET, Topic.BATCH, Topic.PREDICTION):
+            if topic != Topic.ALL:  # an error about the data or run before is now stale
                 self._status("", "")
             self._fill_hint()
             if change.group == "run":
                 self._fill_inputs()
-            self._fill_quality(topic == "prediction", change.payload)
+            self._fill_quality(topic == Topic.PREDICTION, change.payload)
 
     def _fill_hint(self) -> None:
         """With a batch set, say that all labelled history rows train (no train fraction)."""

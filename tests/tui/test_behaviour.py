@@ -17,10 +17,10 @@ from textual.widgets import DataTable, Input
 
 from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.commands import COMMANDS, SCREENS
-from optllm_tui.jobs import Stepper
 from optllm_tui.messages import TrainingProgress
 from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.help import HelpScreen
+from optllm_tui.session import Stepper
 from optllm_tui.settings import Settings
 from optllm_tui.widgets.pareto_plot import ParetoPlot
 from optllm_tui.widgets.progress_panel import ProgressPanel

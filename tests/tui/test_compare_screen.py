@@ -227,7 +227,9 @@ async def test_escape_cancels_and_the_app_stays_usable(settings: Settings) -> No
                                                  learner="auto", featuriser="auto")
         await compared(pilot)
         assert app.session.compare_state.phase == "done"
-        assert app.screen.query_one("#compare-table", DataTable).row_count == 2
+        # The screens redraw from the session's signal, on the next callback round.
+        table = app.screen.query_one("#compare-table", DataTable)
+        await until(pilot, lambda: table.row_count == 2, "the result's table")
 
 
 async def test_quit_while_comparing_leaves_no_threads(settings: Settings) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from optllm_tui.app import make_app
-from optllm_tui.jobs import Stepper
+from optllm_tui.session import Stepper
 from optllm_tui.settings import Settings
 
 from .conftest import run_opened, show, until

@@ -9,6 +9,7 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Static
 
 from optllm_tui.app import make_app
+from optllm_tui.session import Topic
 from optllm_tui.settings import Settings
 from optllm_tui.widgets.progress_panel import ProgressPanel
 
@@ -48,6 +49,6 @@ async def test_a_new_training_clears_the_old_table_and_error(settings: Settings)
         await until(pilot, lambda: app.jobs.live_threads() == 0, "the thread to stop")
         app.screen.query_one("#param-status", Static).update("an old error")
         await loaded(pilot)
-        app.publish("dataset")
+        app.publish(Topic.DATASET)
         await pilot.pause()
         assert str(app.screen.query_one("#param-status", Static).render()) == ""
