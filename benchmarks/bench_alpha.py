@@ -22,8 +22,9 @@ from sklearn.metrics import roc_auc_score
 
 from optllm.evaluation import evaluate
 from optllm.optimizers.api import optimize
+from optllm.predict.base import robust_score
 from optllm.predict.features import make_featuriser
-from optllm.predict.xgboost import BootstrapXGBoostPredictor, robust_score
+from optllm.predict.xgboost import BootstrapXGBoostPredictor
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 ALPHAS = (-1.0, -0.5, 0.0, 0.5, 1.0)

@@ -50,6 +50,9 @@ class RunConfig:
     cost_unit: str = "usd"
     #: Report the cost at this share of the best single model's accuracy (0.95 = 95%).
     report_at: float | None = None
+    #: Extra columns the predictor may use: "auto" (those shaped like a category), "none",
+    #: or comma-separated names (optllm.predict.columns).
+    feature_columns: str = "auto"
 
     def check(self) -> RunConfig:
         """Raise ConfigError naming the first parameter out of range."""
@@ -81,6 +84,7 @@ class RunConfig:
         if self.cost_unit not in COST_UNITS:
             raise ConfigError(f"cost unit must be one of {', '.join(COST_UNITS)}; "
                               f"got {self.cost_unit!r}")
+        parse_feature_columns(self.feature_columns)
         if self.report_at is not None and not 0 < self.report_at <= 1:
             raise ConfigError(f"report-at must be a share of the best model's accuracy above "
                               f"0 and at most 1 (0.95 = 95%); got {self.report_at}")
@@ -98,11 +102,32 @@ class RunConfig:
         return asdict(self)
 
 
+def parse_feature_columns(text: str) -> str | tuple[str, ...]:
+    """Feature columns as typed (`--feature-columns`, the app): "auto", "none", or
+    comma-separated column names (a tuple)."""
+    stripped = text.strip()
+    if stripped.lower() in ("auto", "none"):
+        return stripped.lower()
+    names = tuple(name.strip() for name in stripped.split(","))
+    if not all(names):
+        raise ConfigError(f"feature columns must be auto, none or comma-separated column "
+                          f"names; got {text!r}")
+    return names
+
+
 def parse_accuracy(text: str, what: str = "target accuracy") -> float:
     """An accuracy as a user types it, in the command and the app alike: a fraction
     ("0.85") or a percentage with its sign ("85%"). A bare number above 1 ("1.5", "85")
     is refused rather than guessed at: read as a percentage, a mistyped 1.5 would quietly
-    become 1.5%."""
+    become 1.5%.
+
+    >>> parse_accuracy("0.85"), parse_accuracy(" 85% ")
+    (0.85, 0.85)
+    >>> parse_accuracy("85")
+    Traceback (most recent call last):
+    ...
+    optllm.exceptions.ConfigError: target accuracy 85 is above 1: give a fraction such as ...
+    """
     stripped = text.strip()
     percent = stripped.endswith("%")
     value = finite_number(stripped[:-1] if percent else stripped, what, stripped)
@@ -119,7 +144,15 @@ def parse_accuracy(text: str, what: str = "target accuracy") -> float:
 
 
 def parse_usd(text: str, what: str = "budget") -> float:
-    """An amount of money as typed: "12.5", "$1,200"; never negative."""
+    """An amount of money as typed: "12.5", "$1,200"; never negative.
+
+    >>> parse_usd("12.5"), parse_usd("$1,200")
+    (12.5, 1200.0)
+    >>> parse_usd("nan", "max cost")
+    Traceback (most recent call last):
+    ...
+    optllm.exceptions.ConfigError: max cost must be a finite number; got 'nan'
+    """
     value = finite_number(text.strip().lstrip("$").replace(",", ""), what, text.strip())
     if value < 0:
         raise ConfigError(f"{what} must be a non-negative amount in USD; got {text.strip()}")

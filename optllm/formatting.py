@@ -1,6 +1,16 @@
 """Number formats shared by the command and the app, so both write money, accuracy and
 counts alike: `$` with fixed decimals for costs, fixed decimals for scores, thousands
-separators for counts, and percentage points spelled out where first used."""
+separators for counts, and percentage points spelled out where first used.
+
+>>> usd(0.01234), usd(1234.5), cost(1234.4, "calls")
+('$0.0123', '$1,234.50', '1,234 paid calls')
+>>> ratio(0.8333), percent(0.125), points(-0.031), seconds(125)
+('0.833', '12.5%', '-3.1 pp', '2 min 05 s')
+>>> usd(float("nan"))  # a missing value reads as a dash everywhere
+'-'
+>>> rounded(0.00008939999999999999)  # written files carry no float noise
+8.94e-05
+"""
 
 from __future__ import annotations
 

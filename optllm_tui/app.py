@@ -93,9 +93,10 @@ class OptLLMApp(App[None]):
     DEFAULT_MODE = "datasets"
     BINDINGS = bindings_for("app")
     COMMANDS = App.COMMANDS | {CommandProvider}
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+    # Textual declares these `ClassVar[...] | None`, which mypy reads as instance variables.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [  # type: ignore[misc]
         (0, "-tiny-width"), (60, "-narrow"), (120, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [  # type: ignore[misc]
         (0, "-tiny-height"), (18, "-short"), (36, "-tall")]
 
     def __init__(self, settings: Settings) -> None:
@@ -313,7 +314,7 @@ class OptLLMApp(App[None]):
             return
         self.jobs.cancel("train")
         self.jobs.cancel("optimise")
-        self.session.set_batch(message.source, (message.ids, message.queries))
+        self.session.set_batch(message.source, (message.ids, message.queries, message.columns))
         self.publish(Topic.BATCH)
 
     def clear_batch(self) -> None:

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from textual.binding import Binding
+from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.dom import DOMNode
+from textual.screen import Screen
 
 #: (mode name, key, title) of the seven screens, in key order.
 SCREENS: tuple[tuple[str, str, str], ...] = (
@@ -150,7 +151,7 @@ def commands_for(scope: str) -> list[Command]:
     return [command for command in COMMANDS if command.scope == scope]
 
 
-def bindings_for(scope: str) -> list[Binding]:
+def bindings_for(scope: str) -> list[BindingType]:
     """The BINDINGS of a screen (or of the app, scope "app")."""
     return [command.binding() for command in commands_for(scope) if command.bound]
 
@@ -167,7 +168,8 @@ class CommandProvider(Provider):
             if not command.bound or (command.scope, command.action) in found:
                 continue
             if command.scope in ("app", scope):
-                node: DOMNode = self.app if command.scope == "app" else self.screen
+                node: App[object] | Screen[object] = (
+                    self.app if command.scope == "app" else self.screen)
                 if node.check_action(command.action.split("(", 1)[0], ()) is False:
                     continue
                 run = partial(node.run_action, command.action)

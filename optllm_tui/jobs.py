@@ -53,6 +53,7 @@ from optllm_tui.messages import (
 from optllm_tui.session import AllocationView, PointDetails, Stepper
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
     from textual.app import App
     from textual.message import Message
@@ -235,15 +236,15 @@ class Jobs:
         """Read a batch of new unlabelled queries (`optllm.pipeline.batch.load_batch`)."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.pipeline.batch import load_batch
+            from optllm.pipeline.batch import load_batch_columns
 
-            ids, queries = load_batch(source)
-            post(BatchLoaded(worker, source, ids, queries))
+            ids, queries, columns = load_batch_columns(source)
+            post(BatchLoaded(worker, source, ids, queries, columns))
 
         self._run("batch", f"load the batch {source}", work)
 
     def train(self, dataset: Dataset, config: RunConfig,
-              batch: tuple[np.ndarray, np.ndarray] | None = None,
+              batch: tuple[np.ndarray, np.ndarray, pd.DataFrame] | None = None,
               prices: str | None = None) -> None:
         """Split, featurise, train the ensemble, predict, and compute the exact hull front.
 

@@ -66,6 +66,8 @@ class BatchLoaded(JobMessage):
     source: str
     ids: np.ndarray
     queries: np.ndarray
+    #: The batch's other columns (the predictor may use those the history shares).
+    columns: pd.DataFrame
 
 
 @dataclass(eq=False)

@@ -182,7 +182,7 @@ class Session:
     #: The batch of new unlabelled queries to allocate (Datasets screen), if any: its
     #: source path and (query_ids, queries); `prices` is an optional prices TOML path.
     batch_source: str | None = None
-    batch: tuple[np.ndarray, np.ndarray] | None = None
+    batch: tuple[np.ndarray, np.ndarray, pd.DataFrame] | None = None
     prices: str | None = None
     #: Set by a batch run: history + batch rows (what `split` indexes) and the cost model.
     trained_dataset: Dataset | None = None
@@ -224,7 +224,8 @@ class Session:
         self.comparison = None
         self.compare_state = state
 
-    def set_batch(self, source: str | None, batch: tuple[np.ndarray, np.ndarray] | None
+    def set_batch(self, source: str | None,
+                  batch: tuple[np.ndarray, np.ndarray, pd.DataFrame] | None
                   ) -> None:
         """A new batch (or none): a prediction made with the old one no longer applies."""
         self.batch_source, self.batch = source, batch

@@ -25,7 +25,7 @@ def apply() -> None:
         # (ScreenStackError, the app ended). A screen answers once, while it is on top.
         if not self.is_active:
             return AwaitComplete(asyncio.sleep(0))
-        return dismiss(self, result)  # type: ignore[no-any-return]
+        return dismiss(self, result)
 
     def guarded_move_page(self: OptionList, direction: Any) -> None:
         # PageUp/PageDown on an OptionList that has options but no size yet (the command

@@ -17,8 +17,8 @@ from optllm.config import (
     RunConfig,
     parse_accuracy,
     parse_usd,
-    split_queries,
 )
+from optllm.data.dataset import split_queries
 from optllm.data.synthetic import generate
 from optllm.exceptions import ConfigError
 

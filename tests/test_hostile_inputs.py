@@ -352,8 +352,8 @@ def test_routing_keeps_one_long_query_id_its_own_size():
     ids = [f"id{i}" for i in range(n)]
     ids[3] = "i" * 200_000
     ones = np.ones((n, 2))
-    policy = SimpleNamespace(predict=lambda queries: (ones, ones, ones * 0, ones), rate=1.0,
-                             models=("a", "b"))
+    policy = SimpleNamespace(predict=lambda queries, columns=None: (ones, ones, ones * 0, ones),
+                             rate=1.0, models=("a", "b"))
     tracemalloc.start()
     try:
         table = route_queries(policy, ids, ["q"] * n)[0]

@@ -23,7 +23,9 @@ from optllm.pipeline.routing import Policy, PolicyFileError, policy_from_result,
 from optllm.pipeline.runfile import RunFileError, load_run
 
 COMBINATIONS = [("tfidf", "logistic"), ("word+char", "logistic"), ("word+char", "knn"),
-                ("tfidf-svd", "knn"), ("tfidf-svd", "xgboost"), ("char-tfidf", "prior")]
+                ("tfidf-svd", "knn"), ("tfidf-svd", "xgboost"), ("char-tfidf", "prior"),
+                ("tfidf", "cluster-rate"), ("auto", "group-rate"),
+                ("tfidf", "logistic", "topic")]
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +33,16 @@ def new_queries():
     return generate(60, 3, seed=1)
 
 
-@pytest.fixture(scope="module", params=COMBINATIONS, ids=lambda c: f"{c[1]}-on-{c[0]}")
+@pytest.fixture(scope="module", params=COMBINATIONS,
+                ids=lambda c: f"{c[1]}-on-{c[0]}" + "".join(f"+{x}" for x in c[2:]))
 def policy(request, new_queries) -> Policy:
-    featuriser, learner = request.param
+    featuriser, learner, *columns = request.param
     config = RunConfig(bootstraps=3, method="hull", budget=0.1, learner=learner,
-                       featuriser=featuriser)
-    result = run_batch(generate(120, 3, seed=0), (new_queries.query_ids, new_queries.queries),
+                       featuriser=featuriser,
+                       feature_columns="topic" if learner == "group-rate" else
+                       ",".join(columns) or "none")
+    result = run_batch(generate(120, 3, seed=0),
+                       (new_queries.query_ids, new_queries.queries, new_queries.metadata),
                        config, token_method="estimate")
     return policy_from_result(result)
 
@@ -51,11 +57,13 @@ def test_every_learner_and_featuriser_round_trip_exactly(policy, policy_file, ne
     assert type(again.predictor) is type(policy.predictor)
     assert type(again.featuriser) is type(policy.featuriser)
     assert again.predictor.get_params() == policy.predictor.get_params()
-    for before, after in zip(policy.predict(new_queries.queries),
-                             again.predict(new_queries.queries), strict=True):
+    assert again.feature_columns == policy.feature_columns
+    columns = new_queries.metadata
+    for before, after in zip(policy.predict(new_queries.queries, columns),
+                             again.predict(new_queries.queries, columns), strict=True):
         np.testing.assert_array_equal(before, after)
-    assert route_queries(again, new_queries.query_ids, new_queries.queries)[0].equals(
-        route_queries(policy, new_queries.query_ids, new_queries.queries)[0])
+    assert route_queries(again, new_queries.query_ids, new_queries.queries, columns)[0].equals(
+        route_queries(policy, new_queries.query_ids, new_queries.queries, columns)[0])
     assert (again.rate, again.alpha, again.point) == (policy.rate, policy.alpha, policy.point)
 
 
@@ -127,7 +135,7 @@ def _refused(path: Path, message: str) -> None:
     ({"predictor.params.evil": 1}, "field predictor/params: names"),
     ({"predictor.params.random_state": {"a": 1}}, "params.random_state: is .* not a plain"),
     ({"predictor.n_features_in": 7},
-     "n_features_in|columns_|X_indices|field predictor/X: has shape"),
+     "n_features_in|columns_|X_indices|field predictor/(X|centers_|groups_): has shape"),
     ({"predictor.model_names": ["a", "a", "b"]}, "model_names: has repeated entries"),
 ])
 def test_edited_manifest_fields_are_refused(policy_file, tmp_path, manifest, message):

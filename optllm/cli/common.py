@@ -66,6 +66,12 @@ def check_out_file(path: str, *, force: bool, option: str) -> Path:
     return target
 
 
+#: `--feature-columns` of every command that trains a predictor.
+FEATURE_COLUMNS_HELP = ("extra columns the predictor may use: auto (default: those with few "
+                        "distinct values, at most ~1%% of the rows), none, or comma-separated "
+                        "names; never a model's own columns (<model>_...)")
+
+
 def add_query_column(parser: argparse.ArgumentParser) -> None:
     """--query-column: the column of query text when it is not called `query`."""
     parser.add_argument("--query-column", default="query", metavar="NAME",

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from optllm.cli.common import DEFAULTS, check_out_dir
+from optllm.cli.common import DEFAULTS, FEATURE_COLUMNS_HELP, check_out_dir
 from optllm.cli.progress_bar import ProgressBar
 from optllm.config import RunConfig
 from optllm.exceptions import ConfigError
@@ -54,6 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--featuriser", choices=FEATURISER_CHOICES, default=DEFAULTS.featuriser,
                    help=f"query text features (default {DEFAULTS.featuriser}; the paper's: "
                         "tfidf-svd)")
+    p.add_argument("--feature-columns", default=DEFAULTS.feature_columns, metavar="COLUMNS",
+                   help=FEATURE_COLUMNS_HELP)
     p.add_argument("--bootstraps", type=int, default=DEFAULTS.bootstraps, metavar="B",
                    help=f"bootstrap refits for the spread (default {DEFAULTS.bootstraps}, as "
                         "`optllm run`; the paper's: 100)")
@@ -82,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--generations must be from 1 to {MAX_GENERATIONS}; "
                           f"got {args.generations}")
     config = RunConfig(train_fraction=args.train_fraction, bootstraps=args.bootstraps,
-                       learner=args.learner, featuriser=args.featuriser).check()
+                       learner=args.learner, featuriser=args.featuriser,
+                       feature_columns=args.feature_columns).check()
+    methods: Sequence[str]
     if args.methods is None:
         methods = default_methods()
         left_out = [m for m in METHODS if m not in methods]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from optllm.cli.common import (
     DEFAULTS,
+    FEATURE_COLUMNS_HELP,
     add_query_column,
     check_out_dir,
     check_out_file,
@@ -45,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "the per-model prior), or xgboost (the paper's), logistic, knn, prior")
     p.add_argument("--featuriser", choices=FEATURISER_CHOICES, default="auto",
                    help="query text features (default auto; the paper's: tfidf-svd)")
+    p.add_argument("--feature-columns", default=DEFAULTS.feature_columns, metavar="COLUMNS",
+                   help=FEATURE_COLUMNS_HELP)
     p.add_argument("--learning-curve", action="store_true",
                    help="also estimate how the front would improve with more labels")
     p.add_argument("--alpha", type=float, default=None,
@@ -110,6 +113,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             args.target_accuracy),
         learner=args.learner, featuriser=args.featuriser, learning_curve=args.learning_curve,
         cost_unit=args.cost_unit, report_at=args.report_at,
+        feature_columns=args.feature_columns,
     ).check()
 
 
@@ -212,6 +216,7 @@ def print_summary(summary: dict) -> None:
 
     predictor = summary["predictor"]
     print(f"predictor: {predictor['learner']} on {predictor['featuriser']} features")
+    print(summary_text.feature_columns_line(predictor))
     print(predictor["verdict"])
     print(summary_text.front_line(summary))
     lines = summary_text.single_model_lines(summary)

@@ -20,7 +20,7 @@ import shutil
 import socket
 import stat
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +114,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on error it
     is removed, so readers never see a half-written file."""
     path = Path(path)
@@ -277,7 +277,7 @@ def _exchange(first: Path, second: Path) -> bool:
 
 
 @functools.cache
-def _renameat2() -> ctypes._CFuncPtr | None:
+def _renameat2() -> Callable[..., int] | None:
     """glibc's renameat2 (2.28 and later), or None off Linux or without it."""
     if not sys.platform.startswith("linux"):
         return None

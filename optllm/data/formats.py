@@ -3,6 +3,7 @@ follows from it. Light (no pandas or pyarrow): the app checks typed names with i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from optllm.exceptions import ExportError
@@ -19,8 +20,14 @@ GZIP = ".gz"
 READABLE = ", ".join([*FORMATS, ".csv.gz", ".jsonl.gz"])
 
 
-def split_extension(path: str | Path) -> tuple[str | None, bool]:
-    """(format or None, gzipped) from the name, e.g. `x.csv.gz` -> ("csv", True)."""
+def split_extension(path: str | os.PathLike[str]) -> tuple[str | None, bool]:
+    """(format or None, gzipped) from the name; the case of the extension does not matter.
+
+    >>> split_extension("runs/batch.CSV.gz"), split_extension("x.parquet")
+    (('csv', True), ('parquet', False))
+    >>> split_extension("notes.txt")
+    (None, False)
+    """
     suffixes = [s.lower() for s in Path(path).suffixes]
     gz = bool(suffixes) and suffixes[-1] == GZIP
     if gz:
@@ -28,10 +35,18 @@ def split_extension(path: str | Path) -> tuple[str | None, bool]:
     return (FORMATS.get(suffixes[-1]) if suffixes else None), gz
 
 
-def output_format(path: str | Path, file_format: str | None = None) -> tuple[str, bool]:
+def output_format(path: str | os.PathLike[str], file_format: str | None = None) -> tuple[str, bool]:
     """(format, gzipped) of an output file. The extension decides; an explicit format only
     names one for a file without a known extension, and one that contradicts the extension
-    is refused (a `.jsonl` file that held Parquet would fool every later reader)."""
+    is refused (a `.jsonl` file that held Parquet would fool every later reader).
+
+    >>> output_format("out.jsonl.gz"), output_format("out", "parquet")
+    (('jsonl', True), ('parquet', False))
+    >>> output_format("out.jsonl", "csv")
+    Traceback (most recent call last):
+    ...
+    optllm.exceptions.ExportError: out.jsonl: the extension says JSON Lines but CSV was ...
+    """
     if file_format is not None and file_format not in FORMAT_LABELS:
         raise ExportError(f"unknown format {file_format!r}; choose csv, parquet or jsonl")
     named, gz = split_extension(path)

@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Literal, TypeVar, cast, overload
 
 import numpy as np
 
@@ -48,13 +48,16 @@ MAX_MEMBERS = 100_000
 #: dtype kinds an array may have: bool, signed and unsigned integers, floats.
 _KINDS = {"b", "i", "u", "f"}
 _NAME = re.compile(r"[A-Za-z0-9_.+/-]{1,200}")
+#: The Python type a manifest value is checked to have (`Fields.value`).
+_Kind = TypeVar("_Kind")
 
 
 @dataclass
 class Stored:
-    """The contents of a saved file: the manifest's fields, the arrays and the blobs."""
+    """The contents of a saved file: the manifest's fields (JSON values, read back unchecked:
+    `Fields` checks them), the arrays and the blobs."""
 
-    manifest: dict[str, Any]
+    manifest: dict[str, object]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
 
@@ -162,7 +165,8 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int | None = None) 
     return data
 
 
-def _parse_manifest(path: Path, raw: bytes, error: type[SavedFileError]) -> dict[str, Any]:
+def _parse_manifest(path: Path, raw: bytes, error: type[SavedFileError]
+                    ) -> dict[str, object]:
     try:
         manifest = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except RecursionError:
@@ -201,7 +205,7 @@ def _parse_npy(path: Path, name: str, raw: bytes, error: type[SavedFileError]) -
     return array.reshape(shape, order="F" if fortran else "C").copy()
 
 
-def _json_scalar(value: Any) -> Any:
+def _json_scalar(value: object) -> object:
     """numpy scalars (an np.int64 seed, say) as plain Python numbers for JSON."""
     if isinstance(value, np.generic):
         return value.item()
@@ -277,14 +281,24 @@ class Fields:
                 raise self.fail(name, f"holds {values.max()}, above {spec.high}")
         return a
 
-    def value(self, data: Mapping[str, Any], name: str, kind: type, *,
+    @overload
+    def value(self, data: Mapping[str, object], name: str, kind: type[_Kind], *,
               low: float | None = None, high: float | None = None,
-              optional: bool = False) -> Any:
+              optional: Literal[False] = False) -> _Kind: ...
+
+    @overload
+    def value(self, data: Mapping[str, object], name: str, kind: type[_Kind], *,
+              low: float | None = None, high: float | None = None,
+              optional: bool) -> _Kind | None: ...
+
+    def value(self, data: Mapping[str, object], name: str, kind: type[_Kind], *,
+              low: float | None = None, high: float | None = None,
+              optional: bool = False) -> _Kind | None:
         """The manifest value `data[name]` of `kind` (int, float, str, bool, list, dict);
         numbers must be finite and within [low, high]; a bool is not a number."""
         if name not in data:
             raise self.fail(name, "missing")
-        value: Any = data[name]
+        value = data[name]
         if value is None and optional:
             return None
         number = kind in (int, float)
@@ -302,10 +316,10 @@ class Fields:
                 raise self.fail(name, f"is {value!r}, expected a finite number")
             if (low is not None and x < low) or (high is not None and x > high):
                 raise self.fail(name, f"is {value!r}, expected between {low} and {high}")
-            return x
-        return value
+            return cast("_Kind", x)  # an int, or a float where `kind` is float
+        return cast("_Kind", value)  # checked to be an instance of `kind` above
 
-    def strings(self, data: Mapping[str, Any], name: str, length: str | None = None,
+    def strings(self, data: Mapping[str, object], name: str, length: str | None = None,
                 unique: bool = False) -> list[str]:
         """A list of strings; `length` binds or checks a named dimension."""
         values = self.value(data, name, list)

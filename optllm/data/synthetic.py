@@ -255,10 +255,11 @@ def generate(n_queries: int = 5000, n_models: int = 8, seed: int = 0) -> Dataset
 
 def _vocabulary() -> tuple[pa.Array, dict[str, int]]:
     """All phrases in one array (index 0 is null = no word) and the offset of each pool."""
-    pools = {"opener": [p for tier in _OPENERS for p in tier],
-             "closer": [p for tier in _CLOSERS for p in tier],
-             "topic": [w for t in TOPICS for w in _TOPIC_WORDS[t].split()],
-             "filler": list(_FILLER)}
+    pools: dict[str, list[str | None]] = {
+        "opener": [p for tier in _OPENERS for p in tier],
+        "closer": [p for tier in _CLOSERS for p in tier],
+        "topic": [w for t in TOPICS for w in _TOPIC_WORDS[t].split()],
+        "filler": list(_FILLER)}
     words: list[str | None] = [None]
     offsets = {}
     for pool, items in pools.items():

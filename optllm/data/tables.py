@@ -468,11 +468,11 @@ def _parse_long(frame: pd.DataFrame, where: str, query_column: str = "query") ->
                            f"{first_row[query_codes[row]] + 1}")
     row_cost = _cost_matrix([frame["cost"]], where, ["cost"])[:, 0]
     labels = _label_values([frame[label]], where, [label])[:, 0][order]
-    i = _first_partial_row(labels)
-    if i is not None:
-        row = order[i, int(np.argmax(np.isnan(labels[i])))] + 1
-        raise DatasetError(f"{where}: row {row}, column {label!r}: query {query_ids[i]!r} is "
-                           f"{_partial_text(labels[i], models)}")
+    partial = _first_partial_row(labels)
+    if partial is not None:
+        row = order[partial, int(np.argmax(np.isnan(labels[partial])))] + 1
+        raise DatasetError(f"{where}: row {row}, column {label!r}: query "
+                           f"{query_ids[partial]!r} is {_partial_text(labels[partial], models)}")
     metadata = _long_metadata(frame, first_row, query_codes, order, models, needed)
     return (np.asarray(query_ids, dtype=object), row_texts[first_row], models, row_cost[order],
             labels, metadata)

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
-def common_prefix(texts: Sequence[str]) -> str:
+def common_prefix(texts: Sequence[str] | np.ndarray) -> str:
     """Longest common prefix: that of the lexicographic minimum and maximum."""
     lo, hi = min(texts), max(texts)
     pairs = zip(lo, hi, strict=False)  # lo is the shorter when it is a prefix of hi
     return lo[:next((i for i, (a, b) in enumerate(pairs) if a != b), len(lo))]
 
 
-def shared_prefix(texts: Sequence[str]) -> str:
+def shared_prefix(texts: Sequence[str] | np.ndarray) -> str:
     """The prefix every text shares (a few-shot prompt, an instruction), cut at whitespace
     so no word is split; empty for fewer than two texts."""
     if len(texts) < 2:

@@ -142,10 +142,20 @@ def optimize(scores: np.ndarray, costs: np.ndarray, method: str = "optllm",
     `method="optllm"` is the paper's destruct/reconstruct search (OptLLM-M);
     `method="hull"` the exact supported front, the yardstick for every heuristic.
 
+    Examples
+    --------
+    Three queries, two models: model 0 costs $1 a query, model 1 costs $10 and is better on
+    every query, by most on query 1. From the cheapest allocation, each next point sends
+    one more query to the dear model, where a dollar buys the most expected accuracy:
+
     >>> import numpy as np
-    >>> front = optimize(np.array([[0.2, 0.9]]), np.array([[1.0, 3.0]]))
-    >>> front.cost.tolist(), front.accuracy.tolist(), front.allocation(1).tolist()
-    ([1.0, 3.0], [0.2, 0.9], [1])
+    >>> scores = np.array([[0.9, 0.95], [0.3, 0.9], [0.6, 0.7]])
+    >>> costs = np.array([[1.0, 10.0]] * 3)
+    >>> front = optimize(scores, costs)
+    >>> front.cost.tolist(), front.accuracy.round(3).tolist()
+    ([3.0, 12.0, 21.0, 30.0], [0.6, 0.8, 0.833, 0.85])
+    >>> front.allocation(1).tolist()  # query 1 moves first: +0.6 for $9
+    [0, 1, 0]
     """
     front = None
     for item in iter_optimize(scores, costs, method, density, should_stop=should_stop):

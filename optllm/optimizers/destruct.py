@@ -109,7 +109,8 @@ class Reconstructor:
         self.costs = costs
         self.should_stop = should_stop
         self._allocation: np.ndarray | None = None
-        self._table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        # (buy rate, buy model, sell rate, sell model) per query
+        self._table: tuple[np.ndarray, ...] | None = None
 
     def __call__(self, allocation: np.ndarray) -> np.ndarray:
         """Free improvements, then paired trades while the best rate of buying score

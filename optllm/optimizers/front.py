@@ -97,6 +97,26 @@ class Front:
     `cost[k]` is the total cost (USD) of point k and `accuracy[k]` its expected accuracy
     (mean score over queries); `allocation(k)` is its (N,) array of model indices.
     `status` is "converged", or "cancelled" when the search stopped early.
+
+    Examples
+    --------
+    The front of `optimize`'s example. A budget or a target accuracy picks a point, and
+    `totals` scores every point with other per-query values, such as the true labels:
+
+    >>> import numpy as np
+    >>> from optllm.optimizers.api import optimize
+    >>> front = optimize(np.array([[0.9, 0.95], [0.3, 0.9], [0.6, 0.7]]),
+    ...                  np.array([[1.0, 10.0]] * 3))
+    >>> front
+    Front(method='optllm', points=4, queries=3, status='converged')
+    >>> k = front.index_for_budget(15.0)
+    >>> k, front.cost[k], front.allocation(k).tolist()
+    (1, np.float64(12.0), [0, 1, 0])
+    >>> front.index_for_accuracy(0.83)
+    2
+    >>> labels = np.array([[1, 1], [0, 1], [1, 0]])  # which model really got each query
+    >>> front.totals(labels).tolist()  # correct answers at each point
+    [2.0, 3.0, 2.0, 2.0]
     """
 
     def __init__(self, cost: np.ndarray, accuracy: np.ndarray, store: _Dense | Moves,

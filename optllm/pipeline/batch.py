@@ -8,7 +8,9 @@ uncertainty band, and no true accuracy.
 
 A batch file has a `query` column and optionally `query_id` (else an unnamed leading index
 column, else the row number); CSV (optionally gzipped), Parquet or JSON Lines. It is read in
-chunks, which `optllm.pipeline.routing` streams for files larger than memory.
+chunks, which `optllm.pipeline.routing` streams for files larger than memory. Its other columns
+are read too when asked (`with_columns`): the predictor may use extra columns the history
+and the batch share (`optllm.predict.columns`), read as text.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ _CSV_BLOCK_BYTES = 8 << 20
 _MAX_CSV_BLOCK_BYTES = 512 << 20
 
 Chunk = tuple[np.ndarray, np.ndarray]
+#: (query_ids, queries, the other columns as text): a chunk with its extra columns.
+ColumnChunk = tuple[np.ndarray, np.ndarray, pd.DataFrame]
 
 
 def _id_column(names: list[str]) -> str | None:
@@ -59,19 +63,20 @@ def _id_column(names: list[str]) -> str | None:
     return names[0] if names and names[0] in _INDEX_NAMES else None
 
 
-def _raw_chunks(path: Path, chunk_rows: int, query_column: str
+def _raw_chunks(path: Path, chunk_rows: int, query_column: str, with_columns: bool = False
                 ) -> Iterator[tuple[pd.DataFrame, str | None]]:
-    """The file's query and id columns, chunk by chunk, with the id column's name."""
+    """The file's query and id columns (every column `with_columns`), chunk by chunk, with
+    the id column's name."""
     fmt, gz = split_extension(path)
     if fmt is None:
         raise DatasetError(f"{path}: unknown file extension {''.join(path.suffixes)!r}; use "
                            f"{READABLE}")
     if fmt == "parquet":
-        yield from _parquet_chunks(path, chunk_rows, query_column)
+        yield from _parquet_chunks(path, chunk_rows, query_column, with_columns)
         return
     check_text(path, gz)
     if fmt == "csv":
-        yield from _csv_chunks(path, query_column)
+        yield from _csv_chunks(path, query_column, with_columns)
         return
     try:
         reader = pd.read_json(path, lines=True, dtype=False, chunksize=chunk_rows,
@@ -80,19 +85,21 @@ def _raw_chunks(path: Path, chunk_rows: int, query_column: str
             if not all(isinstance(c, str) for c in frame.columns):
                 raise json_error(path, gz, "a line is not a JSON object")
             id_column = _check_columns(path, list(frame.columns), query_column)
-            yield frame[[c for c in (id_column, query_column) if c is not None]], id_column
+            yield (frame if with_columns else
+                   frame[[c for c in (id_column, query_column) if c is not None]]), id_column
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, DatasetError):
             raise
         raise json_error(path, gz, str(exc)) from None
 
 
-def _parquet_chunks(path: Path, chunk_rows: int, query_column: str
+def _parquet_chunks(path: Path, chunk_rows: int, query_column: str, with_columns: bool
                     ) -> Iterator[tuple[pd.DataFrame, str | None]]:
     try:
         parquet = pq.ParquetFile(path)
         id_column = _check_columns(path, parquet.schema_arrow.names, query_column)
-        columns = [c for c in (id_column, query_column) if c is not None]
+        columns = (None if with_columns else
+                   [c for c in (id_column, query_column) if c is not None])
         first_row = 1
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
             table = pa.Table.from_batches([batch])
@@ -103,14 +110,16 @@ def _parquet_chunks(path: Path, chunk_rows: int, query_column: str
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def _csv_reader(path: Path, block_bytes: int, skip_rows: int, query_column: str) -> tuple[
-        pacsv.CSVStreamingReader, str | None]:
-    """A streaming reader of the query and id columns, as text, after `skip_rows` rows."""
+def _csv_reader(path: Path, block_bytes: int, skip_rows: int, query_column: str,
+                with_columns: bool = False) -> tuple[pacsv.CSVStreamingReader, str | None]:
+    """A streaming reader of the query and id columns (every column `with_columns`), as
+    text, after `skip_rows` rows."""
     parse = pacsv.ParseOptions(newlines_in_values=True)
     header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_bytes),
                             parse_options=parse)
     id_column = _check_columns(path, header.schema.names, query_column)
-    columns = [c for c in (id_column, query_column) if c is not None]
+    columns = (list(header.schema.names) if with_columns else
+               [c for c in (id_column, query_column) if c is not None])
     reader = pacsv.open_csv(
         path, read_options=pacsv.ReadOptions(block_size=block_bytes,
                                              skip_rows_after_names=skip_rows),
@@ -121,14 +130,16 @@ def _csv_reader(path: Path, block_bytes: int, skip_rows: int, query_column: str)
     return reader, id_column
 
 
-def _csv_chunks(path: Path, query_column: str) -> Iterator[tuple[pd.DataFrame, str | None]]:
+def _csv_chunks(path: Path, query_column: str, with_columns: bool = False
+                ) -> Iterator[tuple[pd.DataFrame, str | None]]:
     """CSV blocks as frames. pyarrow needs a whole row inside one block: on a longer row
     the block grows (up to `_MAX_CSV_BLOCK_BYTES`) and reading resumes after the rows
     already given."""
     block_bytes, done = _CSV_BLOCK_BYTES, 0
     while True:
         try:
-            reader, id_column = _csv_reader(path, block_bytes, done, query_column)
+            reader, id_column = _csv_reader(path, block_bytes, done, query_column,
+                                            with_columns)
             for batch in reader:
                 done += batch.num_rows
                 yield batch.to_pandas(), id_column
@@ -165,13 +176,22 @@ def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROW
     Queries are text (see `optllm.data.tables.query_texts`), kept as Python strings in object
     arrays: a fixed-width numpy string array would take rows x longest query x 4 bytes.
     """
+    for ids, queries, _ in iter_batch_columns(path, chunk_rows, query_column, False):
+        yield ids, queries
+
+
+def iter_batch_columns(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                       query_column: str = "query", with_columns: bool = True
+                       ) -> Iterator[ColumnChunk]:
+    """As `iter_batch`, with each chunk's other columns (all but id and query; none unless
+    `with_columns`) as a DataFrame indexed from 0."""
     path = Path(path)
     if chunk_rows < 1:
         raise ConfigError(f"chunk rows must be at least 1; got {chunk_rows}")
     check_file(path)
     first_row = 1
     with read_errors(path, split_extension(path)[1]):
-        for block, id_column in _raw_chunks(path, chunk_rows, query_column):
+        for block, id_column in _raw_chunks(path, chunk_rows, query_column, with_columns):
             for start in range(0, len(block), chunk_rows):  # CSV blocks come by bytes
                 frame = block.iloc[start:start + chunk_rows]
                 n = len(frame)
@@ -182,7 +202,8 @@ def iter_batch(path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROW
                 else:
                     ids = id_texts(frame[id_column], str(path), id_column, first_row)
                 first_row += n
-                yield ids, queries
+                extra = [c for c in frame.columns if c not in (id_column, query_column)]
+                yield ids, queries, frame[extra].reset_index(drop=True)
 
 
 def load_batch(path: str | os.PathLike[str], query_column: str = "query") -> Chunk:
@@ -190,18 +211,26 @@ def load_batch(path: str | os.PathLike[str], query_column: str = "query") -> Chu
 
     Raises DatasetError naming the file, row and column of the first problem.
     """
-    chunks = list(iter_batch(path, query_column=query_column))
-    if not chunks or not sum(len(q) for _, q in chunks):
+    return load_batch_columns(path, query_column, with_columns=False)[:2]
+
+
+def load_batch_columns(path: str | os.PathLike[str], query_column: str = "query",
+                       with_columns: bool = True) -> ColumnChunk:
+    """As `load_batch`, with the file's other columns (see `iter_batch_columns`)."""
+    chunks = list(iter_batch_columns(path, query_column=query_column,
+                                     with_columns=with_columns))
+    if not chunks or not sum(len(c[1]) for c in chunks):
         raise DatasetError(f"{path}: no data rows")
     ids = np.concatenate([c[0] for c in chunks])
     queries = np.concatenate([c[1] for c in chunks])
+    columns = pd.concat([c[2] for c in chunks], ignore_index=True)
     repeated = pd.Series(ids).duplicated().to_numpy()
     if repeated.any():
         row = int(np.argmax(repeated))
         first = int(np.argmax(ids == ids[row]))
         raise DatasetError(f"{path}: row {row + 1}, column 'query_id': duplicate query id "
                            f"{ids[row]!r} (first at row {first + 1})")
-    return ids, queries
+    return ids, queries, columns
 
 
 @dataclass
@@ -242,19 +271,34 @@ class PreparedBatch:
     input_tokens: np.ndarray
 
 
-def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, *,
+def shared_columns(history: Dataset, batch_columns: pd.DataFrame) -> pd.DataFrame:
+    """History and batch rows of the extra columns both have (a feature column must be
+    known for the queries to allocate), history first; a model's columns are left out."""
+    from optllm.predict.columns import candidate_columns
+
+    names = [c for c in candidate_columns(history.metadata, history.models)
+             if c in batch_columns.columns]
+    rows = pd.RangeIndex(history.n_queries + len(batch_columns))
+    if not names:
+        return pd.DataFrame(index=rows)
+    return pd.concat([history.metadata[names], batch_columns[names]]).set_axis(rows)
+
+
+def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk | ColumnChunk, *,
                   prices: Overrides | str | os.PathLike[str] | None = None,
                   output_tokens: Mapping[str, float] | None = None,
                   token_method: str = "auto",
                   progress: ProgressCallback | None = None,
                   query_column: str = "query") -> PreparedBatch:
-    """Load and price the `batch` (a file, or `(query_ids, queries)` arrays) and append it
-    to `history`: every labelled history row trains, the batch is allocated."""
+    """Load and price the `batch` (a file, or `(query_ids, queries)` arrays, optionally
+    with a DataFrame of extra columns) and append it to `history`: every labelled history
+    row trains, the batch is allocated. The extra columns both have are kept as metadata."""
     if isinstance(batch, tuple):
-        ids, queries = (np.asarray(a, dtype=object) for a in batch)
+        ids, queries = (np.asarray(a, dtype=object) for a in batch[:2])
+        extras = batch[2] if len(batch) == 3 else pd.DataFrame(index=range(len(queries)))
         name, source = "batch", None
     else:
-        ids, queries = load_batch(batch, query_column)
+        ids, queries, extras = load_batch_columns(batch, query_column)
         name, source = stem(Path(batch)), str(batch)
     train = np.flatnonzero(history.labelled)
     if train.size < MIN_TRAIN_ROWS:
@@ -275,7 +319,7 @@ def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, *,
         cost=np.vstack([history.cost, cost]),
         labels=np.vstack([history.labels, np.zeros((n_batch, history.n_models), np.int8)]),
         labelled=np.concatenate([history.labelled, np.zeros(n_batch, bool)]),
-        metadata=pd.DataFrame(index=pd.RangeIndex(n_history + n_batch)),
+        metadata=shared_columns(history, extras),
         synthetic=history.synthetic,
         source=source,
     )
@@ -283,7 +327,8 @@ def prepare_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, *,
     return PreparedBatch(dataset, split, cost_model, counts.tokens)
 
 
-def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk, config: RunConfig, *,
+def run_batch(history: Dataset, batch: str | os.PathLike[str] | Chunk | ColumnChunk,
+              config: RunConfig, *,
               prices: Overrides | str | os.PathLike[str] | None = None,
               output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
               progress: ProgressCallback | None = None,

@@ -411,7 +411,8 @@ def _tagged(progress: ProgressCallback | None, tag: str) -> ProgressCallback | N
 
 
 #: The RunConfig fields a prediction depends on (the others choose points on a front).
-TRAINING_FIELDS = ("train_fraction", "seed", "bootstraps", "alpha", "featuriser", "learner")
+TRAINING_FIELDS = ("train_fraction", "seed", "bootstraps", "alpha", "featuriser", "learner",
+                   "feature_columns")
 
 
 @dataclass(frozen=True)
@@ -496,16 +497,17 @@ def _run_method(method: str, trial: Trial, models: tuple[str, ...],
                 on_front: Callable[[FrontUpdate], None] | None) -> MethodRun:
     """Build one method's front, then re-score and measure it."""
     n_generation = 0
+    hooks = Hooks(progress, should_stop)
+    if on_front is not None:
+        def on_generation(cost: np.ndarray, accuracy: np.ndarray,
+                          allocations: np.ndarray) -> None:
+            nonlocal n_generation
+            n_generation += 1
+            true = allocation_totals(allocations, trial.labels) / allocations.shape[1]
+            on_front(FrontUpdate(method, trial.seed, n_generation, cost, accuracy, true,
+                                 final=False))
 
-    def on_generation(cost: np.ndarray, accuracy: np.ndarray,
-                      allocations: np.ndarray) -> None:
-        nonlocal n_generation
-        n_generation += 1
-        true = allocation_totals(allocations, trial.labels) / allocations.shape[1]
-        on_front(FrontUpdate(method, trial.seed, n_generation, cost, accuracy, true,
-                             final=False))
-
-    hooks = Hooks(progress, should_stop, on_generation if on_front is not None else None)
+        hooks = Hooks(progress, should_stop, on_generation)
     t0 = time.perf_counter()
     front = RUNNERS[method](trial, hooks)
     runtime = time.perf_counter() - t0

@@ -49,9 +49,15 @@ from optllm.optimizers.rate_search import (
     reaching,
     target_point,
 )
-from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS, iter_batch
+from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS
 from optllm.pipeline.cluster import gathered, output_names, wait_for
-from optllm.pipeline.routing import Policy, RouteSummary, choice_table, route_file
+from optllm.pipeline.routing import (
+    Policy,
+    RouteSummary,
+    choice_table,
+    policy_chunks,
+    route_file,
+)
 from optllm.predict.select import Choice, fit_predictor
 from optllm.pricing.prices import Overrides, build_cost_model
 from optllm.progress import ProgressCallback, ShouldStop
@@ -109,8 +115,8 @@ def score_partition(policy: Policy, src: str, part: int, chunk_rows: int, query_
                     score_shift: np.ndarray | None) -> PartitionMoves:
     """A worker's first round: predict the partition chunk by chunk and keep its moves."""
     chunks, first = [], 0
-    for _, queries in iter_batch(src, chunk_rows, query_column):
-        costs, _, _, scores = policy.predict(queries)
+    for _, queries, columns in policy_chunks(policy, src, chunk_rows, query_column):
+        costs, _, _, scores = policy.predict(queries, columns)
         chunks.append(partition_moves(part, scores, costs, score_shift, first_query=first))
         first += len(queries)
     if not chunks:
@@ -128,10 +134,11 @@ def write_allocation(policy: Policy, src: str, moves: PartitionMoves, cut: Cut, 
     with atomic_path(dst) as tmp:
         writer: pq.ParquetWriter | None = None
         try:
-            for ids, queries in iter_batch(src, chunk_rows, query_column):
+            for ids, queries, columns in policy_chunks(policy, src, chunk_rows, query_column):
                 choice = chosen[first:first + len(queries)]
                 first += len(queries)
-                table = choice_table(ids, policy.models, choice, policy.predict(queries))
+                table = choice_table(ids, policy.models, choice,
+                                     policy.predict(queries, columns))
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table)

@@ -71,3 +71,15 @@ def selected_line(summary: dict) -> str | None:
 def choice_lines(summary: dict) -> list[str]:
     """The cost at the chosen quality and the selected point, where asked for."""
     return [line for line in (quality_line(summary), selected_line(summary)) if line is not None]
+
+
+def feature_columns_line(predictor: dict) -> str:
+    """Which extra columns the predictor read, of those it was offered."""
+    used = predictor.get("feature_columns") or []
+    offered = predictor.get("feature_columns_offered") or []
+    if not offered:
+        return "feature columns: none (no extra column offered)"
+    if not used:
+        return (f"feature columns: none used (offered: {', '.join(offered)}; the chosen "
+                "learner reads the text only)")
+    return f"feature columns: {', '.join(used)}"

@@ -18,10 +18,9 @@ naming the file and the field.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,15 +36,24 @@ from optllm.data.savefile import Fields, Stored, read_saved, write_saved
 from optllm.exceptions import ConfigError, DatasetError, SavedFileError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.front import Front
-from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch
+from optllm.pipeline.batch import (
+    DEFAULT_CHUNK_ROWS,
+    BatchRunResult,
+    ColumnChunk,
+    iter_batch_columns,
+)
+from optllm.predict.base import Featuriser, Learner, robust_score
+from optllm.predict.columns import featurise, used_columns
 from optllm.predict.state import load_featuriser, load_learner, save_featuriser, save_learner
-from optllm.predict.xgboost import robust_score
 from optllm.pricing.prices import CostModel
 from optllm.pricing.tokens import TOKEN_METHODS
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 POLICY_FORMAT = "optllm.Policy"
 POLICY_VERSION = 3
+#: Relative difference below which two moves' rates are one (equal scores and costs give
+#: rates that differ in the last bits of a division).
+TIED_RATES = 1e-9
 
 
 class PolicyFileError(SavedFileError):
@@ -79,6 +87,18 @@ def rate_for_point(front: Front, k: int) -> float:
     return (low + high) / 2.0
 
 
+def reproducible_point(front: Front, k: int) -> int:
+    """The most accurate point of a hull front at most as dear as point k that a rate
+    reproduces. Moves of equal rate (queries with equal scores and costs, as the rate
+    learners give a whole group) are taken all at once by a rate, so a point between two
+    of them has no rate of its own: it becomes the point before the tie."""
+    k = k % len(front)
+    rates = hull_rates(front)
+    while 0 < k < rates.size and np.isclose(rates[k], rates[k - 1], rtol=TIED_RATES, atol=0):
+        k -= 1
+    return k
+
+
 def route_scores(scores: np.ndarray, costs: np.ndarray, rate: float) -> np.ndarray:
     """Per query the model maximising `score - rate * cost` (ties: cheaper, then lower index),
     (N,) intp."""
@@ -96,8 +116,8 @@ class Policy:
     interval of rates that reproduce it, the number of queries).
     """
 
-    featuriser: Any
-    predictor: Any
+    featuriser: Featuriser
+    predictor: Learner
     cost_model: CostModel
     alpha: float
     rate: float
@@ -107,12 +127,18 @@ class Policy:
     def models(self) -> tuple[str, ...]:
         return self.cost_model.models
 
-    def predict(self, queries: Iterable[object]
+    @property
+    def feature_columns(self) -> list[str]:
+        """The extra columns the predictor reads: every query routed needs them."""
+        return used_columns(self.featuriser)
+
+    def predict(self, queries: Iterable[object], columns: pd.DataFrame | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Costs C, mean P, spread U and robust scores S of `queries`, each (N, M)."""
+        """Costs C, mean P, spread U and robust scores S of `queries` (with their extra
+        `columns` when the predictor reads some), each (N, M)."""
         queries = list(queries)
         costs, _ = self.cost_model.costs(queries)
-        P, U = self.predictor.predict_mean_std(self.featuriser.transform(queries))
+        P, U = self.predictor.predict_mean_std(featurise(self.featuriser, queries, columns))
         return costs, P, U, robust_score(P, U, self.alpha)
 
     def save(self, path: str | os.PathLike[str], *, force: bool = False) -> Path:
@@ -188,7 +214,8 @@ def policy_from_result(result: BatchRunResult, point: int | None = None) -> Poli
     """The policy of `point` (default: the run's selected point) of a batch run.
 
     The rate comes from the exact hull front of the same scores and costs: the point itself
-    when the run used the hull, else the most accurate hull point costing no more.
+    when the run used the hull, else the most accurate hull point costing no more; inside a
+    run of tied moves, the point before them (`reproducible_point`).
     """
     k = result.selected if point is None else point
     if k is None:
@@ -198,10 +225,13 @@ def policy_from_result(result: BatchRunResult, point: int | None = None) -> Poli
     if front.method != "hull":
         hull = optimize(result.prediction.scores, allocated.cost, method="hull")
         k, front = hull.index_for_budget(float(front.cost[k]) * (1 + 1e-12)), hull
+    k = reproducible_point(front, k)
     low, high = rate_interval(front, k)
     config = result.config
-    assert result.cost_model is not None
-    return Policy(result.prediction.featuriser, result.prediction.predictor, result.cost_model,
+    featuriser, predictor = result.prediction.featuriser, result.prediction.predictor
+    # A batch run has all three; only a run reopened from a file lacks its fitted models.
+    assert result.cost_model is not None and featuriser is not None and predictor is not None
+    return Policy(featuriser, predictor, result.cost_model,
                   config.alpha,
                   rate_for_point(front, k),
                   {"point": int(k), "cost": float(front.cost[k]),
@@ -211,11 +241,11 @@ def policy_from_result(result: BatchRunResult, point: int | None = None) -> Poli
                    "dataset": result.dataset.title})
 
 
-def route_queries(policy: Policy, query_ids: Iterable[object], queries: Iterable[object]
-                  ) -> tuple[pa.Table, np.ndarray]:
+def route_queries(policy: Policy, query_ids: Iterable[object], queries: Iterable[object],
+                  columns: pd.DataFrame | None = None) -> tuple[pa.Table, np.ndarray]:
     """Each query's model by the policy's rule, with its cost, score, probability and
     uncertainty (a table, one row per query in input order), and the chosen model index."""
-    costs, P, U, S = policy.predict(queries)
+    costs, P, U, S = policy.predict(queries, columns)
     choice = route_scores(S, costs, policy.rate)
     return choice_table(query_ids, policy.models, choice, (costs, P, U, S)), choice
 
@@ -276,6 +306,22 @@ class _Writer:
             self.file.close()
 
 
+def policy_chunks(policy: Policy, src: str | os.PathLike[str], chunk_rows: int,
+                  query_column: str) -> Iterator[ColumnChunk]:
+    """(query_ids, queries, columns) per chunk of `src`, with the columns the policy's
+    predictor reads (a chunk without one raises DatasetError naming the file)."""
+    for ids, queries, columns in iter_batch_columns(
+            src, chunk_rows, query_column, with_columns=bool(policy.feature_columns)):
+        missing = [c for c in policy.feature_columns if c not in columns.columns]
+        if missing:
+            raise DatasetError(
+                f"{src}: no column {', '.join(repr(c) for c in missing)}: the policy's "
+                f"predictor reads {', '.join(repr(c) for c in policy.feature_columns)}"
+                f"; columns found besides the query and id: "
+                f"{', '.join(repr(str(c)) for c in columns.columns) or 'none'}")
+        yield ids, queries, columns
+
+
 def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, force: bool = False,
                progress: ProgressCallback | None = None,
@@ -289,9 +335,9 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
     with atomic_path(dst, force=force) as tmp:
         writer: _Writer | None = None
         try:
-            for ids, queries in iter_batch(src, chunk_rows, query_column):
+            for ids, queries, columns in policy_chunks(policy, src, chunk_rows, query_column):
                 check_cancelled(should_stop, "route")
-                table, choice = route_queries(policy, ids, queries)
+                table, choice = route_queries(policy, ids, queries, columns)
                 if writer is None:
                     writer = _Writer(tmp, kind, gz, table.schema)
                 writer.write(table)

@@ -9,7 +9,6 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,8 @@ from optllm.exceptions import ConfigError
 from optllm.optimizers.api import StepEvent, iter_optimize
 from optllm.optimizers.front import Front
 from optllm.predict import select as auto
-from optllm.predict.xgboost import robust_score
+from optllm.predict.base import Featuriser, Learner, robust_score
+from optllm.predict.columns import choose_columns, featurise, used_columns
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Points of a front written to front.csv and summary.json at most (evenly by cost).
@@ -59,11 +59,14 @@ class Prediction:
     mean: np.ndarray
     spread: np.ndarray
     scores: np.ndarray
-    predictor: Any | None
+    predictor: Learner | None
     quality: pd.DataFrame
-    featuriser: Any | None
+    featuriser: Featuriser | None
     choice: auto.Choice | None = None
     learning_curve: pd.DataFrame | None = None
+    #: The extra columns the predictor reads, and those it was offered (`feature_columns`).
+    feature_columns: list[str] = field(default_factory=list)
+    offered_columns: list[str] = field(default_factory=list)
 
 
 def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
@@ -73,14 +76,19 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
     """Choose (or take from `config`) the featuriser and learner, fit them on the training
     sample, and predict the queries to allocate."""
     timings = timings if timings is not None else {}
+    offered = choose_columns(dataset.metadata, dataset.models, config.feature_columns,
+                             dataset.source or dataset.title)
+    columns = dataset.metadata[offered] if offered else None
     featuriser, predictor, choice = auto.fit_predictor(
         dataset.queries, split.train, dataset.labels[split.train],
         featuriser=config.featuriser, learner=config.learner, n_bootstraps=config.bootstraps,
         model_names=list(dataset.models), random_state=config.seed, n_jobs=config.n_jobs,
-        progress=progress, should_stop=should_stop, timings=timings)
+        progress=progress, should_stop=should_stop, timings=timings, columns=columns)
     t0 = time.perf_counter()
     report(progress, "features", 0, 1, "featurising the queries to allocate")
-    features = featuriser.transform(dataset.queries[split.allocate], should_stop=should_stop)
+    features = featurise(featuriser, dataset.queries[split.allocate],
+                         None if columns is None else columns.iloc[split.allocate],
+                         should_stop=should_stop)
     report(progress, "features", 1, 1)
     timings["features"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -95,7 +103,8 @@ def train_and_predict(dataset: Dataset, split: Split, config: RunConfig, *,
                                     random_state=config.seed, should_stop=should_stop)
         timings["learning_curve"] = time.perf_counter() - t0
     return Prediction(mean, spread, robust_score(mean, spread, config.alpha), predictor,
-                      predictor.quality_, featuriser, choice, curve)
+                      predictor.quality_, featuriser, choice, curve,
+                      feature_columns=used_columns(featuriser), offered_columns=offered)
 
 
 def optimise_steps(prediction: Prediction, allocated: Dataset, config: RunConfig, *,
@@ -234,7 +243,10 @@ class RunResult:
         return {
             "learner": p.choice.candidate.learner if p.choice else self.config.learner,
             "featuriser": p.choice.candidate.featuriser if p.choice else self.config.featuriser,
-            "requested": {"learner": self.config.learner, "featuriser": self.config.featuriser},
+            "requested": {"learner": self.config.learner, "featuriser": self.config.featuriser,
+                          "feature_columns": self.config.feature_columns},
+            "feature_columns": p.feature_columns,
+            "feature_columns_offered": p.offered_columns,
             "bootstraps": self.config.bootstraps,
             "alpha": self.config.alpha,
             "quality": p.quality.to_dict(orient="records"),
@@ -422,7 +434,7 @@ def write_outputs(result: RunResult, out_dir: str | Path, *, force: bool = False
         write_table(front_frame(result.front, result.evaluation, result.prediction.spread,
                                 models=result.dataset.models), staging / "front.csv")
         write_json(result.summary(), staging / "summary.json")
-        names = OUTPUT_NAMES[:3]
+        names: tuple[str, ...] = OUTPUT_NAMES[:3]
         if result.selected is not None:
             table = allocation_table(result.allocated, result.prediction,
                                      result.front.allocation(result.selected))

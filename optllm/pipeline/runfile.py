@@ -20,6 +20,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,11 +31,15 @@ from optllm.data.savefile import Fields, Spec, Stored, read_saved, write_saved
 from optllm.exceptions import ConfigError, SavedFileError
 from optllm.optimizers.front import Front
 from optllm.pipeline.run import Prediction
+from optllm.predict.columns import ColumnFeaturiser
 from optllm.predict.state import load_quality, quality_arrays
 
 FILE_FORMAT = "optllm-run"
 FILE_VERSION = 2
 MAX_SAVED_POINTS = 256
+#: Run parameters added after run files of this version were first written; a file without
+#: one takes the default (the behaviour the run had then).
+ADDED_PARAMETERS = ("feature_columns",)
 
 
 class RunFileError(SavedFileError):
@@ -64,11 +69,15 @@ class SavedRun:
     front_accuracy: np.ndarray
     front_allocations: np.ndarray
     selected: int | None
+    #: The extra columns the predictor read, and each one's levels (as text).
+    feature_columns: tuple[str, ...] = ()
+    feature_levels: tuple[tuple[str, ...], ...] = ()
 
     def prediction(self) -> Prediction:
         """The saved predictions; the fitted ensemble and featuriser are not kept, so
         `predictor` and `featuriser` are None."""
-        return Prediction(self.mean, self.spread, self.scores, None, self.quality, None)
+        return Prediction(self.mean, self.spread, self.scores, None, self.quality, None,
+                          feature_columns=list(self.feature_columns))
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise RunFileError when `dataset` is not the one the run was made on."""
@@ -111,6 +120,7 @@ def save_run(path: str | os.PathLike[str], *, dataset_source: str | None, datase
         "front_method": front.method,
         "front_status": front.status,
         "selected": None if selected is None else int(np.searchsorted(points, selected)),
+        "feature_columns": feature_levels(prediction.featuriser),
     }, {
         "train": split.train,
         "allocate": split.allocate,
@@ -158,22 +168,41 @@ def load_run(path: str | os.PathLike[str]) -> SavedRun:
         models=tuple(models), n_queries=n_queries, config=config,
         split=Split(train, allocate), mean=mean, spread=spread, scores=scores,
         quality=load_quality(fields, models),
+        **_load_feature_columns(fields, header),
         front_method=fields.value(header, "front_method", str),
         front_status=fields.value(header, "front_status", str),
         front_cost=front_cost, front_accuracy=front_accuracy,
         front_allocations=allocations, selected=selected)
 
 
+def feature_levels(featuriser: object) -> dict[str, list[str]]:
+    """Each extra column the featuriser reads with its levels, in its order."""
+    if not isinstance(featuriser, ColumnFeaturiser):
+        return {}
+    return dict(zip(featuriser.encoder.columns, featuriser.encoder.levels_, strict=True))
+
+
+def _load_feature_columns(fields: Fields, header: dict) -> dict[str, tuple]:
+    """The saved feature columns and their levels (absent in files of runs without any)."""
+    data = fields.value(header, "feature_columns", dict) if "feature_columns" in header else {}
+    part = fields.part("feature_columns")
+    levels = tuple(tuple(part.strings(data, name, unique=True)) for name in data)
+    return {"feature_columns": tuple(data), "feature_levels": levels}
+
+
 def _load_config(fields: Fields, data: dict) -> RunConfig:
     """The run's parameters: each field of RunConfig with its type, then its own checks."""
     part = fields.part("config")
     kinds = {"float": float, "int": int, "str": str, "bool": bool}
-    values = {}
+    # Each value is checked against its field's declared type, which mypy cannot follow.
+    values: dict[str, Any] = {}
     for spec in dataclasses.fields(RunConfig):
+        if spec.name in ADDED_PARAMETERS and spec.name not in data:
+            continue  # a file from before the parameter existed: its default applies
         kind = str(spec.type).removesuffix(" | None")
         values[spec.name] = part.value(data, spec.name, kinds[kind],
                                        optional=str(spec.type).endswith("| None"))
-    if set(data) - set(values):
+    if set(data) - {spec.name for spec in dataclasses.fields(RunConfig)}:
         raise part.fail(sorted(set(data) - set(values))[0], "is not a run parameter")
     try:
         return RunConfig(**values).check()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from optllm.data.texts import common_prefix, shared_prefix
 from optllm.exceptions import ConfigError, NotFittedError
+from optllm.predict.base import Featuriser
 from optllm.predict.registry import (
     DEFAULT_FEATURISER,
     FEATURISER_CHOICES,
@@ -98,7 +99,7 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, texts: Iterable[object], y: object = None, *,
-            should_stop: ShouldStop | None = None) -> TfidfFeaturiser:
+            should_stop: ShouldStop | None = None) -> Self:
         """Learn the common affixes, the vocabulary and the idf weights; returns self.
         `should_stop` is checked every thousand texts (raises `Cancelled`)."""
         self._fit_tfidf(as_texts(texts), should_stop)
@@ -169,10 +170,10 @@ class TfidfSvdFeaturiser(TfidfFeaturiser):
         self.n_components = n_components
 
     def fit(self, texts: Iterable[object], y: object = None, *,
-            should_stop: ShouldStop | None = None) -> TfidfSvdFeaturiser:
+            should_stop: ShouldStop | None = None) -> Self:
         """Learn affixes, TF-IDF and the SVD basis; returns self. `should_stop` is checked
         while vectorising and before the SVD (which runs in one piece)."""
-        vars(self).pop("components_", None)  # a failed refit must not look fitted
+        self.__dict__.pop("components_", None)  # a failed refit must not look fitted
         matrix = self._fit_tfidf(as_texts(texts), should_stop)
         check_cancelled(should_stop, "features")
         if matrix.shape[1] < 2:
@@ -243,10 +244,13 @@ class WordCharFeaturiser(TransformerMixin, BaseEstimator):
         """Fit both blocks on the same texts; returns self. `should_stop` as in
         `TfidfFeaturiser.fit`."""
         texts = as_texts(texts)
-        kw = {"max_features": self.max_features, "min_df": self.min_df,
-              "fit_sample": self.fit_sample, "random_state": self.random_state}
-        self.word_ = TfidfFeaturiser(**kw).fit(texts, should_stop=should_stop)
-        self.char_ = CharTfidfFeaturiser(**kw).fit(texts, should_stop=should_stop)
+
+        def block(cls: type[TfidfFeaturiser]) -> TfidfFeaturiser:
+            return cls(max_features=self.max_features, min_df=self.min_df,
+                       fit_sample=self.fit_sample, random_state=self.random_state)
+
+        self.word_ = block(TfidfFeaturiser).fit(texts, should_stop=should_stop)
+        self.char_ = block(CharTfidfFeaturiser).fit(texts, should_stop=should_stop)
         self.n_features_out_ = self.word_.n_features_out_ + self.char_.n_features_out_
         return self
 
@@ -278,7 +282,7 @@ class NoFeatures(TransformerMixin, BaseEstimator):
         return sp.csr_matrix((len(as_texts(texts)), 0), dtype=np.float32)
 
 
-def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object) -> Any:
+def make_featuriser(name: str = DEFAULT_FEATURISER, **kw: object) -> Featuriser:
     """A new, unfitted featuriser by registry name (optllm.predict.registry), with `kw`."""
     if name in HIDDEN_FEATURISERS:
         raise ConfigError(f"unknown featuriser {name!r}; choose one of "

@@ -21,12 +21,13 @@ Sentence embeddings would be a further featuriser (an optional extra); they are 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -34,15 +35,23 @@ from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 from optllm.exceptions import ConfigError, NotFittedError
+from optllm.predict.base import (
+    Features,
+    Labels,
+    Learner,
+    ModelNames,
+    is_sparse,
+    quality_frame,
+)
 from optllm.predict.registry import learner_class
-from optllm.predict.xgboost import quality_frame
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before a log-loss, so one confident mistake
 #: costs a bounded amount (about 9 nats) rather than infinity.
 EPS = 1e-4
 
-_PREDICT_BATCH = 20_000
+#: Rows predicted at once: bounds the (rows x models) intermediates of a large batch.
+PREDICT_BATCH = 20_000
 
 #: Similarities (query x labelled row) sorted per batch by the KNN learner: a batch then
 #: takes a fraction of a second, so `should_stop` is honoured that often, and memory stays
@@ -59,7 +68,7 @@ def fold_ids(n: int, cv: int, random_state: int | None) -> np.ndarray:
     return folds
 
 
-def smoothed_rate(positives: np.ndarray, n: np.ndarray | float) -> np.ndarray:
+def smoothed_rate(positives: np.ndarray | float, n: np.ndarray | float) -> np.ndarray:
     """Jeffreys posterior mean (positives + 1/2) / (n + 1): the mean label, kept off 0 and 1
     so that a constant label column does not give certain (log-loss infinite) predictions."""
     return (positives + 0.5) / (np.asarray(n, dtype=np.float64) + 1.0)
@@ -80,12 +89,12 @@ def fold_prior(Y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return smoothed_rate(pos, size[:, None])[folds]
 
 
-def _check_xy(X: Any, Y: Any, model_names: list[str] | None
-              ) -> tuple[Any, np.ndarray, list[Any]]:
+def check_xy(X: Features, Y: Labels, model_names: Sequence[str] | None
+             ) -> tuple[Features, np.ndarray, ModelNames]:
     """X as CSR float64 or a 2-D float64 array, Y as (n, M) 0/1 float64, and model names."""
     if model_names is None and isinstance(Y, pd.DataFrame):
         model_names = [str(c) for c in Y.columns]
-    X = X.tocsr().astype(np.float64) if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    X = X.tocsr().astype(np.float64) if is_sparse(X) else np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim == 1:
         Y = Y[:, None]
@@ -101,10 +110,20 @@ def _check_xy(X: Any, Y: Any, model_names: list[str] | None
     return X, Y, list(model_names) if model_names is not None else list(range(Y.shape[1]))
 
 
-class _Learner(BaseEstimator):
+class LearnerBase(BaseEstimator, ABC):
     """Shared fitted state and checks: names, prior, out-of-fold quality."""
 
-    def _fit_common(self, Y: np.ndarray, names: list[Any], folds: np.ndarray,
+    #: The feature blocks the pipeline gives this learner (`optllm.predict.columns`):
+    #: "text" (the featuriser's), "columns" (one-hot extra columns), both, or none.
+    feature_blocks: tuple[str, ...] = ("text",)
+
+    @abstractmethod
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
+                         should_stop: ShouldStop | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """The success probability P and its spread U, (N, M) float64 each."""
+
+    def _fit_common(self, Y: np.ndarray, names: ModelNames, folds: np.ndarray,
                     oof: np.ndarray, n_features: int) -> None:
         self.n_models_ = Y.shape[1]
         self.n_features_in_ = n_features
@@ -113,10 +132,10 @@ class _Learner(BaseEstimator):
         self.oof_proba_ = oof
         self.quality_ = quality_frame(names, Y, oof, fold_prior(Y, folds), self.base_rate_)
 
-    def _check_X(self, X: Any) -> Any:
+    def _check_X(self, X: Features) -> Features:
         if not hasattr(self, "quality_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(X, Y) first")
-        X = X.tocsr() if sp.issparse(X) else np.asarray(X)
+        X = X.tocsr() if is_sparse(X) else np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ConfigError(f"X must have shape (n, {self.n_features_in_}), got {X.shape}")
         return X
@@ -124,12 +143,12 @@ class _Learner(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "quality_")
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Features) -> np.ndarray:
         """The mean success probability P, (N, M) float64."""
         return self.predict_mean_std(X)[0]
 
 
-class PriorPredictor(_Learner):
+class PriorPredictor(LearnerBase):
     """The base-rate prior: every query gets each model's (smoothed) success rate.
 
     P is the Jeffreys posterior mean (positives + 1/2) / (n + 1), i.e. the mean label up to
@@ -139,15 +158,17 @@ class PriorPredictor(_Learner):
     Fitted attributes: `rate_` (M,), `se_` (M,), and those of every learner (module docs).
     """
 
+    feature_blocks = ()
+
     def __init__(self, cv: int = 5, random_state: int | None = None) -> None:
         self.cv = cv
         self.random_state = random_state
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> PriorPredictor:
         """Per-model rate and its standard error; returns self."""
-        X, Y, names = _check_xy(X, Y, model_names)
+        X, Y, names = check_xy(X, Y, model_names)
         check_cancelled(should_stop, "train")
         n = Y.shape[0]
         self.rate_ = smoothed_rate(Y.sum(axis=0), n)
@@ -158,17 +179,18 @@ class PriorPredictor(_Learner):
         report(progress, "train", 1, 1)
         return self
 
-    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None
                          ) -> tuple[np.ndarray, np.ndarray]:
         """The rate and its standard error, repeated for every row: (N, M) float64 each."""
         n = self._check_X(X).shape[0]
+        check_cancelled(should_stop, "predict")
         report(progress, "predict", n, n)
         return (np.repeat(self.rate_[None, :], n, axis=0),
                 np.repeat(self.se_[None, :], n, axis=0))
 
 
-class LogisticPredictor(_Learner):
+class LogisticPredictor(LearnerBase):
     """Per-model L2 logistic regression; bootstrap refits give the spread.
 
     Linear models on sparse TF-IDF are the strongest per-query predictor at a few hundred
@@ -194,6 +216,9 @@ class LogisticPredictor(_Learner):
     learner (module docs).
     """
 
+    #: Categorical columns enter one-hot beside the text features.
+    feature_blocks = ("text", "columns")
+
     def __init__(self, Cs: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0), n_bootstraps: int = 30,
                  cv: int = 5, random_state: int | None = None, warm_start: bool = False
                  ) -> None:
@@ -203,14 +228,14 @@ class LogisticPredictor(_Learner):
         self.random_state = random_state
         self.warm_start = warm_start
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> LogisticPredictor:
         """Choose C per model, fit on all rows, then the bootstrap refits; returns self."""
-        X, Y, names = _check_xy(X, Y, model_names)
+        X, Y, names = check_xy(X, Y, model_names)
         if not self.Cs or min(self.Cs) <= 0 or self.n_bootstraps < 0:
             raise ConfigError("Cs must be positive values and n_bootstraps >= 0")
-        if not sp.issparse(X):
+        if not is_sparse(X):
             X = sp.csr_matrix(X)
         n, n_models = Y.shape
         columns = np.flatnonzero(X.getnnz(axis=0) > 0)
@@ -241,7 +266,7 @@ class LogisticPredictor(_Learner):
             boots.append(self._fit_all(Xu, Y, C, counts.astype(np.float64), should_stop))
             report(progress, "train", n_models * (b + 2), total,
                    f"bootstrap {b + 1}/{self.n_bootstraps}; {fits}")
-        self.C_ = C
+        self.C_: np.ndarray = C
         self.columns_ = columns
         self.coef_, self.intercept_ = coef, intercept
         self.boot_coef_ = (np.hstack([w for w, _ in boots]).astype(np.float32) if boots
@@ -302,7 +327,7 @@ class LogisticPredictor(_Learner):
                 best_C, best_p, best_loss = C, p, loss
         return best_C, best_p
 
-    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None
                          ) -> tuple[np.ndarray, np.ndarray]:
         """P from the fit on all rows, U the std over the bootstrap refits; (N, M) float64."""
@@ -311,9 +336,9 @@ class LogisticPredictor(_Learner):
         n, n_models = X.shape[0], self.n_models_
         P = np.empty((n, n_models))
         U = np.zeros((n, n_models))
-        for start in range(0, n, _PREDICT_BATCH):
+        for start in range(0, n, PREDICT_BATCH):
             check_cancelled(should_stop, "predict")
-            rows = Xu[start:start + _PREDICT_BATCH]
+            rows = Xu[start:start + PREDICT_BATCH]
             P[start:start + rows.shape[0]] = _sigmoid(rows @ self.coef_ + self.intercept_)
             if self.boot_intercept_.size:
                 Z = np.asarray(rows @ self.boot_coef_) + self.boot_intercept_
@@ -323,7 +348,7 @@ class LogisticPredictor(_Learner):
         return P, U
 
 
-class KNNPredictor(_Learner):
+class KNNPredictor(LearnerBase):
     """Cosine k-nearest neighbours, shrunk toward the base rate.
 
     P = (successes among the k most similar labelled queries + m * base rate) / (k + m): with
@@ -343,11 +368,11 @@ class KNNPredictor(_Learner):
         self.cv = cv
         self.random_state = random_state
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> KNNPredictor:
         """Store the unit-norm labelled rows; neighbour predictions out of fold; returns self."""
-        X, Y, names = _check_xy(X, Y, model_names)
+        X, Y, names = check_xy(X, Y, model_names)
         if self.n_neighbors < 1 or self.prior_strength < 0:
             raise ConfigError("n_neighbors must be >= 1 and prior_strength >= 0")
         self.X_ = normalize(X)
@@ -371,7 +396,7 @@ class KNNPredictor(_Learner):
         size = max(1, _KNN_BATCH_CELLS // self.Y_.shape[0])
         return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
-    def _similarity(self, X: Any) -> np.ndarray:
+    def _similarity(self, X: Features) -> np.ndarray:
         S = X @ self.X_.T
         return S.toarray() if sp.issparse(S) else np.asarray(S)
 
@@ -386,7 +411,7 @@ class KNNPredictor(_Learner):
         U = np.sqrt(P * (1.0 - P) / (total + 1.0))
         return P, U
 
-    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None
                          ) -> tuple[np.ndarray, np.ndarray]:
         """Shrunk neighbour success rate P and its Beta posterior std U, (N, M) float64."""
@@ -402,10 +427,10 @@ class KNNPredictor(_Learner):
         return P, U
 
 
-def _sigmoid(z: Any) -> np.ndarray:
+def _sigmoid(z: ArrayLike) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z)))
 
 
-def make_learner(name: str, **kw: Any) -> Any:
+def make_learner(name: str, **kw: object) -> Learner:
     """A new, unfitted learner by registry name (optllm.predict.registry), with parameters `kw`."""
     return learner_class(name)(**kw)

@@ -40,6 +40,11 @@ LEARNERS: dict[str, Entry] = _by_name(
           "one L2 logistic regression per model, strength by cross-validation"),
     Entry("knn", "optllm.predict.learners:KNNPredictor",
           "success rate of the nearest labelled queries, k by cross-validation"),
+    Entry("group-rate", "optllm.predict.rates:GroupRatePredictor",
+          "per group of the extra columns' values, each model's rate shrunk toward its overall "
+          "rate"),
+    Entry("cluster-rate", "optllm.predict.rates:ClusterRatePredictor",
+          "per k-means cluster of the texts, each model's rate shrunk toward its overall rate"),
     Entry("prior", "optllm.predict.learners:PriorPredictor",
           "each model's base rate on the labelled queries"),
 )

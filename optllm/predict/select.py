@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,25 @@ import pandas as pd
 from optllm.evaluation import evaluate
 from optllm.exceptions import ConfigError
 from optllm.optimizers.api import optimize
-from optllm.predict.features import NoFeatures, as_texts, make_featuriser
-from optllm.predict.learners import fold_ids, fold_prior, log_loss_rows, make_learner
-from optllm.predict.xgboost import quality_frame
+from optllm.predict.base import (
+    Features,
+    Featuriser,
+    Labels,
+    Learner,
+    OutOfFoldLearner,
+    Texts,
+    quality_frame,
+)
+from optllm.predict.columns import CategoryEncoder, ColumnFeaturiser, featurise, hstack_blocks
+from optllm.predict.features import NoFeatures, WordCharFeaturiser, as_texts, make_featuriser
+from optllm.predict.learners import (
+    LogisticPredictor,
+    fold_ids,
+    fold_prior,
+    log_loss_rows,
+    make_learner,
+)
+from optllm.predict.registry import learner_class
 from optllm.progress import (
     Progress,
     ProgressCallback,
@@ -62,11 +78,11 @@ class Candidate:
 
     featuriser: str
     learner: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return self.learner if self.learner == "prior" else f"{self.learner} on {self.featuriser}"
+        return self.learner if self.featuriser == "none" else f"{self.learner} on {self.featuriser}"
 
 
 PRIOR = Candidate("none", "prior")
@@ -78,6 +94,8 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
     Candidate("word+char", "logistic"),
     Candidate("word+char", "knn"),
     Candidate("tfidf-svd", "xgboost"),
+    Candidate("tfidf", "cluster-rate"),
+    Candidate("none", "group-rate"),
     PRIOR,
 )
 
@@ -90,25 +108,31 @@ class Choice:
     XGBoost (fitted per fold only)."""
 
     candidate: Candidate
-    featurisers: dict[str, Any]
+    featurisers: dict[str, Featuriser]
     scores: pd.DataFrame
     reason: str
-    learner: Any
+    learner: Learner | None
+    encoder: CategoryEncoder | None = None
 
     @property
-    def featuriser(self) -> Any:
-        """The chosen candidate's fitted featuriser."""
-        return self.featurisers[self.candidate.featuriser]
+    def featuriser(self) -> Featuriser:
+        """The chosen candidate's fitted featuriser, with the extra columns beside it when
+        its learner uses them (a `ColumnFeaturiser`)."""
+        text = self.featurisers[self.candidate.featuriser]
+        blocks = feature_blocks(self.candidate.learner)
+        if self.encoder is None or not self.encoder.columns or "columns" not in blocks:
+            return text
+        return ColumnFeaturiser(text, self.encoder, use_text="text" in blocks)
 
 
 def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | None,
-                     should_stop: ShouldStop | None) -> dict[str, Any]:
+                     should_stop: ShouldStop | None) -> dict[str, Featuriser]:
     """Each named featuriser fitted on all texts; word and char TF-IDF are taken from a
     fitted word+char featuriser when it is needed anyway (its blocks are the same)."""
-    fitted: dict[str, Any] = {"none": NoFeatures().fit(texts_all)}
+    fitted: dict[str, Featuriser] = {"none": NoFeatures().fit(texts_all)}
     if "word+char" in names:
-        both = make_featuriser("word+char", random_state=random_state).fit(
-            texts_all, should_stop=should_stop)
+        both = WordCharFeaturiser(random_state=random_state).fit(texts_all,
+                                                                 should_stop=should_stop)
         fitted |= {"word+char": both, "tfidf": both.word_, "char-tfidf": both.char_}
     for name in names - fitted.keys():
         fitted[name] = make_featuriser(name, random_state=random_state).fit(
@@ -117,10 +141,10 @@ def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | 
 
 
 def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps: int,
-          n_jobs: int = 1) -> Any:
+          n_jobs: int = 1) -> Learner:
     """The candidate's learner: spread from `n_bootstraps` refits (0 where it can be
     skipped, for scoring), folds from `cv` and `random_state`, XGBoost on `n_jobs` threads."""
-    kw: dict[str, Any] = {"random_state": random_state}
+    kw: dict[str, object] = {"random_state": random_state}
     if candidate.learner == "xgboost":
         kw |= {"n_bootstraps": max(n_bootstraps, _XGBOOST_CV_BOOTSTRAPS), "n_jobs": n_jobs}
     else:
@@ -130,16 +154,17 @@ def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps:
     return make_learner(candidate.learner, **(kw | candidate.params))
 
 
-def _out_of_fold(candidate: Candidate, X: Any, Y: np.ndarray, folds: np.ndarray, cv: int,
-                 random_state: int | None, should_stop: ShouldStop | None,
-                 progress: ProgressCallback | None = None) -> tuple[np.ndarray, Any]:
+def _out_of_fold(candidate: Candidate, X: Features, Y: np.ndarray, folds: np.ndarray,
+                 cv: int, random_state: int | None, should_stop: ShouldStop | None,
+                 progress: ProgressCallback | None = None
+                 ) -> tuple[np.ndarray, Learner | None]:
     """(n, M) out-of-fold probabilities and the learner fitted on all rows: from one fit
     where the learner keeps them, else by refitting on each fold's complement (learner None).
     `progress` gets the learner's reports, per fold for the refits."""
     learner = _make(candidate, cv, random_state, 0)
     if candidate.learner != "xgboost":
         learner.fit(X, Y, progress=progress, should_stop=should_stop)
-        return learner.oof_proba_, learner
+        return cast(OutOfFoldLearner, learner).oof_proba_, learner
     P = np.empty(Y.shape)
     n_folds = int(folds.max()) + 1
     for k in range(n_folds):
@@ -160,7 +185,7 @@ def _in_fold(progress: ProgressCallback, k: int, n_folds: int) -> ProgressCallba
     return inner
 
 
-def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> pd.DataFrame:
+def _score_table(rows: list[dict[str, object]], losses: dict[str, np.ndarray]) -> pd.DataFrame:
     """Candidates best first, with each one's paired log-loss gain over the prior and the
     standard error of that gain (rows: labelled queries, averaged over models)."""
     prior = losses[PRIOR.name]
@@ -171,11 +196,26 @@ def _score_table(rows: list[dict[str, Any]], losses: dict[str, np.ndarray]) -> p
     return frame.sort_values("log_loss", kind="stable").reset_index(drop=True)
 
 
-def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Sequence[object],
+def feature_blocks(learner: str) -> tuple[str, ...]:
+    """The feature blocks the registered learner takes ("text", "columns")."""
+    return cast("tuple[str, ...]", learner_class(learner).feature_blocks)  # type: ignore[attr-defined]
+
+
+def _candidate_features(candidate: Candidate, text: dict[str, Any], onehot: Any) -> Any:
+    """The features a candidate's learner takes: its text block, the one-hot columns, or
+    both (`feature_blocks` of the learner class)."""
+    blocks = feature_blocks(candidate.learner)
+    X = text[candidate.featuriser] if "text" in blocks else text["none"]
+    return hstack_blocks(X, onehot) if "columns" in blocks and onehot is not None else X
+
+
+def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
                      *, candidates: Sequence[Candidate] = DEFAULT_CANDIDATES, cv: int = 5,
                      random_state: int | None = 0, force: bool = False,
                      progress: ProgressCallback | None = None,
-                     should_stop: ShouldStop | None = None) -> Choice:
+                     should_stop: ShouldStop | None = None,
+                     encoder: CategoryEncoder | None = None,
+                     columns_train: pd.DataFrame | None = None) -> Choice:
     """Score each candidate by K-fold log-loss on the labelled rows; pick the best.
 
     The prior is always scored. A per-query candidate is chosen only when its mean gain in
@@ -184,15 +224,21 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
     the best non-prior candidate regardless. Folds: min(cv, n) near-equal seeded folds, the
     same for every candidate. XGBoost is skipped below `XGBOOST_MIN_ROWS` labelled rows.
     Reports `("choose", i, n_candidates)`; `should_stop` is checked throughout (featurising,
-    every fold and fit of every candidate).
+    every fold and fit of every candidate). With a fitted `encoder` of extra columns and
+    their training rows `columns_train`, learners that use columns get them one-hot; the
+    group-rate learner is tried only then.
     """
     Y = np.asarray(Y_train, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[0] < 2 or Y.shape[0] != len(texts_train):
         raise ConfigError(f"need at least 2 labelled texts with one label row each; got "
                           f"{len(texts_train)} texts and labels of shape {Y.shape}")
     n = Y.shape[0]
+    onehot = (encoder.transform(columns_train) if encoder is not None and encoder.columns
+              and columns_train is not None else None)
     tried = [c for c in candidates if c != PRIOR
-             and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)]
+             and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)
+             and (feature_blocks(c.learner) != ("columns",)
+                  or onehot is not None)]
     tried.append(PRIOR)
     texts_all = as_texts(texts_all)
     names = sorted({c.featuriser for c in tried} - {"none"})
@@ -211,7 +257,8 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
         t0 = time.perf_counter()
         what = f"cross-validating {c.name}"
         report(progress, "choose", i, len(tried), what)
-        P, learners[c.name] = _out_of_fold(c, features[c.featuriser], Y, folds, cv,
+        P, learners[c.name] = _out_of_fold(c, _candidate_features(c, features, onehot), Y,
+                                           folds, cv,
                                            random_state, should_stop,
                                            relabelled(progress, "choose", i, len(tried), what))
         loss = log_loss_rows(Y, P)
@@ -240,16 +287,17 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
         reason = ("no per-query predictor clearly beats the per-model base rate on the "
                   "labelled rows, so every query gets the base rate")
     scores["chosen"] = scores["candidate"] == chosen.name
-    return Choice(chosen, featurisers, scores, reason, learners[chosen.name])
+    return Choice(chosen, featurisers, scores, reason, learners[chosen.name], encoder)
 
 
-def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any, *,
+def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Labels, *,
                   featuriser: str = AUTO, learner: str = AUTO, n_bootstraps: int = 30,
                   model_names: list[str] | None = None, cv: int = 5,
                   random_state: int | None = 0, n_jobs: int = 1,
                   progress: ProgressCallback | None = None,
                   should_stop: ShouldStop | None = None,
-                  timings: dict[str, float] | None = None) -> tuple[Any, Any, Choice]:
+                  timings: dict[str, float] | None = None,
+                  columns: pd.DataFrame | None = None) -> tuple[Featuriser, Learner, Choice]:
     """What `pipeline.train_and_predict` needs: (fitted featuriser, fitted predictor, Choice).
 
     `featuriser` and `learner` are registry names or "auto": "auto" lets `choose_predictor`
@@ -259,9 +307,15 @@ def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any,
     is refitted on all labelled rows with `n_bootstraps` refits for the spread. Transform the
     queries to allocate with the returned featuriser, then call `predict_mean_std`.
     `timings` receives the seconds spent choosing (featurisers included) and training.
-    `n_jobs` threads train a final XGBoost predictor (scoring uses one).
+    `n_jobs` threads train a final XGBoost predictor (scoring uses one). `columns`: the
+    chosen extra feature columns, one row per text (their levels are learnt from all rows,
+    like the text features); the returned featuriser then reads them too when its learner
+    uses them (`optllm.predict.columns.featurise`).
     """
     timings = timings if timings is not None else {}
+    if learner == "group-rate" and (columns is None or not len(columns.columns)):
+        raise ConfigError("the group-rate learner needs feature columns (categorical extra "
+                          "columns of the data); none are chosen")
     t0 = time.perf_counter()
     texts = as_texts(texts)
     train_rows = np.asarray(train_rows)
@@ -273,13 +327,21 @@ def fit_predictor(texts: Sequence[object], train_rows: np.ndarray, Y_train: Any,
     elif not pool:
         pool = [Candidate("word+char" if featuriser == AUTO else featuriser,
                           "logistic" if learner == AUTO else learner)]
+    encoder, columns_train = None, None
+    if columns is not None and len(columns.columns):
+        encoder = CategoryEncoder(tuple(str(c) for c in columns.columns)).fit(columns)
+        columns_train = columns.iloc[train_rows]
     choice = choose_predictor([texts[i] for i in train_rows], Y_train, texts,
                               candidates=[*pool, PRIOR], cv=cv, random_state=random_state,
-                              force=force, progress=progress, should_stop=should_stop)
+                              force=force, progress=progress, should_stop=should_stop,
+                              encoder=encoder, columns_train=columns_train)
     timings["choose"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
-    if choice.candidate.learner == "logistic":  # keep the C chosen per model, add the spread
+    X = featurise(choice.featuriser, [texts[i] for i in train_rows], columns_train,
+                  should_stop=should_stop)
+    predictor: Learner
+    if choice.candidate.learner == "logistic" and choice.learner is not None:
+        # keep the C chosen per model, add the spread
         predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True)
     else:
         predictor = _make(choice.candidate, cv, random_state, n_bootstraps, n_jobs)
@@ -309,7 +371,7 @@ def verdict(quality: pd.DataFrame) -> str:
             f"(mean AUC {auc:.2f}).")
 
 
-def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.ndarray,
+def learning_curve(texts_train: Texts, Y_train: Labels, costs_train: np.ndarray,
                    choice: Choice, *,
                    fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), cv: int = 5,
                    random_state: int | None = 0, should_stop: ShouldStop | None = None
@@ -329,7 +391,7 @@ def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.
     others = choice.scores[choice.scores["candidate"] != PRIOR.name]
     if candidate == PRIOR and len(others):
         candidate = Candidate(others["featuriser"].iloc[0], others["learner"].iloc[0])
-    elif candidate.learner == "logistic":
+    elif isinstance(choice.learner, LogisticPredictor):
         chosen = choice.learner.C_[~np.isnan(choice.learner.C_)]
         if chosen.size:
             candidate = Candidate(candidate.featuriser, candidate.learner,

@@ -10,14 +10,18 @@ imply (`savefile.Fields`) before it is used.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import xgboost as xgb
+from sklearn.base import BaseEstimator
 
 from optllm.data.savefile import Fields, Spec, Stored
+from optllm.predict.base import Features, Featuriser, Learner, quality_table
+from optllm.predict.columns import CategoryEncoder, ColumnFeaturiser
 from optllm.predict.features import (
     NoFeatures,
     TfidfFeaturiser,
@@ -29,8 +33,9 @@ from optllm.predict.learners import (
     LogisticPredictor,
     PriorPredictor,
 )
+from optllm.predict.rates import ClusterRatePredictor, GroupRatePredictor
 from optllm.predict.registry import FEATURISERS, LEARNERS, Entry, registered_name
-from optllm.predict.xgboost import BootstrapXGBoostPredictor, quality_table
+from optllm.predict.xgboost import BootstrapXGBoostPredictor
 
 #: Parameters files from earlier versions carry that no class takes any more (XGBoost's
 #: `alpha`: the robust score's weight is the run's, `RunConfig.alpha`).
@@ -39,13 +44,14 @@ _RETIRED_PARAMS = frozenset({"alpha"})
 _MAX_SIZE = 2**31 - 1
 
 
-def _params(estimator: Any) -> dict[str, Any]:
+def _params(estimator: Featuriser | Learner) -> dict[str, object]:
     """Constructor parameters as JSON values (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v
             for k, v in estimator.get_params(deep=False).items()}
 
 
-def _checked_params(fields: Fields, manifest: dict[str, Any], cls: type) -> dict[str, Any]:
+def _checked_params(fields: Fields, manifest: Mapping[str, object], cls: type
+                    ) -> dict[str, object]:
     """The stored parameters: exactly the class's names, each a JSON number, string, bool,
     null or a flat list of numbers (as every parameter here is)."""
     params = fields.value(manifest, "params", dict)
@@ -62,8 +68,8 @@ def _checked_params(fields: Fields, manifest: dict[str, Any], cls: type) -> dict
     return params
 
 
-def _construct(fields: Fields, manifest: dict[str, Any], registry: dict[str, Entry],
-               kind: str) -> Any:
+def _construct(fields: Fields, manifest: Mapping[str, object], registry: dict[str, Entry],
+               kind: str) -> BaseEstimator:
     """A new estimator of the registered class the manifest names, with its parameters."""
     name = fields.value(manifest, "name", str)
     if name not in registry:
@@ -75,10 +81,22 @@ def _construct(fields: Fields, manifest: dict[str, Any], registry: dict[str, Ent
 # ------------------------------------------------------------------ featurisers
 
 
-def save_featuriser(featuriser: Any) -> tuple[dict[str, Any], Stored]:
+#: The manifest name of a text featuriser with extra columns beside it (not a registry name:
+#: it wraps one).
+WITH_COLUMNS = "with-columns"
+
+
+def save_featuriser(featuriser: Featuriser) -> tuple[dict[str, object], Stored]:
     """The manifest fields and arrays of a fitted featuriser."""
+    if isinstance(featuriser, ColumnFeaturiser):
+        text, text_arrays = save_featuriser(featuriser.text)
+        stored = Stored({})
+        stored.add("text", text_arrays)
+        return {"name": WITH_COLUMNS, "text": text, "use_text": featuriser.use_text,
+                "columns": list(featuriser.encoder.columns),
+                "levels": featuriser.encoder.levels_}, stored
     name = registered_name(featuriser, FEATURISERS)
-    manifest: dict[str, Any] = {"name": name, "params": _params(featuriser)}
+    manifest: dict[str, object] = {"name": name, "params": _params(featuriser)}
     stored = Stored({})
     if isinstance(featuriser, WordCharFeaturiser):
         for part, block in (("word", featuriser.word_), ("char", featuriser.char_)):
@@ -97,27 +115,44 @@ def save_featuriser(featuriser: Any) -> tuple[dict[str, Any], Stored]:
     return manifest, stored
 
 
-def load_featuriser(fields: Fields, manifest: dict[str, Any]) -> Any:
+def load_featuriser(fields: Fields, manifest: Mapping[str, object]) -> Featuriser:
     """A fitted featuriser rebuilt from checked fields; `fields` holds its arrays."""
+    if manifest.get("name") == WITH_COLUMNS:
+        return _load_with_columns(fields, manifest)
     featuriser = _construct(fields, manifest, FEATURISERS, "featuriser")
     if isinstance(featuriser, NoFeatures):
         featuriser.n_features_out_ = 0
     elif isinstance(featuriser, WordCharFeaturiser):
-        blocks = []
+        blocks: list[TfidfFeaturiser] = []
         for part, kind in (("word", "tfidf"), ("char", "char-tfidf")):
             block_manifest = fields.value(manifest, part, dict)
             block = load_featuriser(fields.part(part), block_manifest)
             if registered_name(block, FEATURISERS) != kind:
                 raise fields.fail(f"{part}.name", f"must be {kind!r}")
-            blocks.append(block)
+            blocks.append(cast(TfidfFeaturiser, block))  # both kinds are TF-IDF classes
         featuriser.word_, featuriser.char_ = blocks
         featuriser.n_features_out_ = sum(b.n_features_out_ for b in blocks)
     else:
-        _load_tfidf(fields, manifest, featuriser)
-    return featuriser
+        _load_tfidf(fields, manifest, cast(TfidfFeaturiser, featuriser))  # the other kinds
+    return cast(Featuriser, featuriser)  # every registered featuriser is one (test_base.py)
 
 
-def _load_tfidf(fields: Fields, manifest: dict[str, Any], featuriser: TfidfFeaturiser) -> None:
+def _load_with_columns(fields: Fields, manifest: Mapping[str, object]) -> ColumnFeaturiser:
+    """A text featuriser with its extra columns: the names and each one's levels."""
+    columns = fields.strings(manifest, "columns", "C", unique=True)
+    levels = fields.value(manifest, "levels", list)
+    if len(levels) != len(columns):
+        raise fields.fail("levels", f"has {len(levels)} entries for {len(columns)} columns")
+    encoder = CategoryEncoder(tuple(columns))
+    encoder.levels_ = [fields.strings({"levels": value}, "levels", unique=True)
+                       for value in levels]
+    encoder.n_features_out_ = sum(len(v) for v in encoder.levels_)
+    text = load_featuriser(fields.part("text"), fields.value(manifest, "text", dict))
+    return ColumnFeaturiser(text, encoder, fields.value(manifest, "use_text", bool))
+
+
+def _load_tfidf(fields: Fields, manifest: Mapping[str, object],
+                featuriser: TfidfFeaturiser) -> None:
     terms = fields.strings(manifest, "vocabulary", "V", unique=True)
     idf = fields.array("idf", Spec(("V",), low=1.0))  # idf = 1 + log(...) >= 1
     featuriser.prefix_ = fields.value(manifest, "prefix", str)
@@ -152,6 +187,14 @@ _ARRAYS: dict[type, dict[str, Spec]] = {
                         "intercept_": Spec(("M",)),
                         "boot_coef_": Spec(("D", "BM")),
                         "boot_intercept_": Spec(("BM",))},
+    GroupRatePredictor: {"groups_": Spec(("G", "F")),
+                         "group_rows_": Spec(("G",), low=1.0),
+                         "group_positives_": Spec(("G", "M"), low=0.0),
+                         "rate_": Spec(("M",), low=0.0, high=1.0)},
+    ClusterRatePredictor: {"centers_": Spec(("G", "F")),
+                           "group_rows_": Spec(("G",), low=0.0),
+                           "group_positives_": Spec(("G", "M"), low=0.0),
+                           "rate_": Spec(("M",), low=0.0, high=1.0)},
     KNNPredictor: {"Y_": Spec(("N", "M"), low=0.0, high=1.0),
                    "rate_": Spec(("M",), low=0.0, high=1.0)},
     BootstrapXGBoostPredictor: {"seeds_": Spec(("B",), kind="i", low=0),
@@ -174,15 +217,17 @@ def load_quality(fields: Fields, names: list[str]) -> pd.DataFrame:
     return quality_table(names, q["auc"], q["brier"], base_rate, q["prior_brier"], q["n_oob"])
 
 
-def save_learner(learner: Any) -> tuple[dict[str, Any], Stored]:
+def save_learner(learner: Learner) -> tuple[dict[str, object], Stored]:
     """The manifest fields and arrays of a fitted learner."""
     name = registered_name(learner, LEARNERS)
-    manifest: dict[str, Any] = {
+    manifest: dict[str, object] = {
         "name": name, "params": _params(learner),
         "model_names": [str(m) for m in learner.model_names_],
         "n_features_in": int(learner.n_features_in_)}
     stored = Stored({}, quality_arrays(learner.quality_))
     stored.arrays |= {attr: getattr(learner, attr) for attr in _ARRAYS[type(learner)]}
+    if isinstance(learner, GroupRatePredictor | ClusterRatePredictor):
+        manifest["strength"] = float(learner.strength_)
     if isinstance(learner, KNNPredictor):
         X = learner.X_
         manifest["X_sparse"] = bool(sp.issparse(X))
@@ -195,24 +240,25 @@ def save_learner(learner: Any) -> tuple[dict[str, Any], Stored]:
     return manifest, stored
 
 
-def load_learner(fields: Fields, manifest: dict[str, Any]) -> Any:
+def load_learner(fields: Fields, manifest: Mapping[str, object]) -> Learner:
     """A fitted learner rebuilt from checked fields; `fields` holds its arrays and blobs."""
-    learner = _construct(fields, manifest, LEARNERS, "learner")
-    cls = type(learner)
+    # Every registered learner is one (tests/predict/test_base.py) and has these attributes.
+    learner = cast(Learner, _construct(fields, manifest, LEARNERS, "learner"))
     names = fields.strings(manifest, "model_names", "M", unique=True)
-    learner.model_names_ = names
-    learner.n_models_ = len(names)
-    learner.n_features_in_ = fields.value(manifest, "n_features_in", int, low=0, high=_MAX_SIZE)
-    fields.dims["F"] = learner.n_features_in_
-    learner.quality_ = load_quality(fields, names)
-    learner.base_rate_ = learner.quality_["base_rate"].to_numpy()
-    for attr, spec in _ARRAYS[cls].items():
-        setattr(learner, attr, fields.array(attr, spec))
+    n_features = fields.value(manifest, "n_features_in", int, low=0, high=_MAX_SIZE)
+    fields.dims["F"] = n_features
+    quality = load_quality(fields, names)
+    fitted: dict[str, object] = {
+        "model_names_": names, "n_models_": len(names), "n_features_in_": n_features,
+        "quality_": quality, "base_rate_": quality["base_rate"].to_numpy()}
+    fitted |= {attr: fields.array(attr, spec) for attr, spec in _ARRAYS[type(learner)].items()}
+    for attr, value in fitted.items():
+        setattr(learner, attr, value)
     _check_learner(fields, manifest, learner)
     return learner
 
 
-def _check_learner(fields: Fields, manifest: dict[str, Any], learner: Any) -> None:
+def _check_learner(fields: Fields, manifest: Mapping[str, object], learner: Learner) -> None:
     """Checks that tie fields together, and the parameters prediction uses."""
     if isinstance(learner, LogisticPredictor):
         columns = learner.columns_
@@ -223,23 +269,31 @@ def _check_learner(fields: Fields, manifest: dict[str, Any], learner: Any) -> No
         if learner.boot_intercept_.size % learner.n_models_:
             raise fields.fail("boot_intercept_", f"size {learner.boot_intercept_.size} is not "
                               f"a multiple of the {learner.n_models_} models")
+    elif isinstance(learner, GroupRatePredictor | ClusterRatePredictor):
+        learner.strength_ = fields.value(manifest, "strength", float, low=1e-12)
+        if (learner.group_positives_ > learner.group_rows_[:, None]).any():
+            raise fields.fail("group_positives_", "has more successes than rows in a group")
+        if isinstance(learner, ClusterRatePredictor):
+            learner.n_clusters_ = learner.centers_.shape[0]
     elif isinstance(learner, KNNPredictor):
         params = fields.part("params")
-        params.value(manifest["params"], "n_neighbors", int, low=1)
-        params.value(manifest["params"], "prior_strength", float, low=0)
+        values = fields.value(manifest, "params", dict)
+        params.value(values, "n_neighbors", int, low=1)
+        params.value(values, "prior_strength", float, low=0)
         if not np.isin(learner.Y_, (0.0, 1.0)).all():
             raise fields.fail("Y_", "must hold only 0/1 labels")
         learner.X_ = _load_rows(fields, manifest, learner.Y_.shape[0])
     elif isinstance(learner, BootstrapXGBoostPredictor):
         params = fields.part("params")
-        if params.value(manifest["params"], "n_jobs", int, low=-1, high=1024) == 0:
+        values = fields.value(manifest, "params", dict)
+        if params.value(values, "n_jobs", int, low=-1, high=1024) == 0:
             raise params.fail("n_jobs", "is 0, expected -1 (all CPUs) or 1-1024")
         if not learner.weights_.sum() > 0:
             raise fields.fail("weights_", "must not all be zero")
         learner.boosters_ = _load_boosters(fields, manifest, learner)
 
 
-def _load_rows(fields: Fields, manifest: dict[str, Any], n: int) -> Any:
+def _load_rows(fields: Fields, manifest: Mapping[str, object], n: int) -> Features:
     """The neighbours' unit-norm rows (N, F), dense or CSR."""
     if not fields.value(manifest, "X_sparse", bool):
         return fields.array("X", Spec(("N", "F")))
@@ -254,7 +308,7 @@ def _load_rows(fields: Fields, manifest: dict[str, Any], n: int) -> Any:
     return sp.csr_matrix((data, indices, indptr), shape=(n, width))
 
 
-def _load_boosters(fields: Fields, manifest: dict[str, Any],
+def _load_boosters(fields: Fields, manifest: Mapping[str, object],
                    learner: BootstrapXGBoostPredictor) -> list[xgb.Booster | None]:
     """Each member's booster from its UBJSON blob, checked to read `n_features_in_` features
     and give one output per trained model column."""

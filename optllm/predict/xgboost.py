@@ -24,20 +24,20 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict, TypeVar, Unpack
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import xgboost as xgb
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 
 from optllm.exceptions import ConfigError, NotFittedError
+from optllm.predict.base import Features, Labels, quality_frame
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 # Fewer histogram bins than XGBoost's default 256: about twice as fast to train with no
@@ -62,8 +62,21 @@ class _Member:
     oob_proba: np.ndarray
 
 
-def _in_order(pool: ThreadPoolExecutor, workers: int, fn: Callable[[Any], Any],
-              items: Iterable[Any], should_stop: ShouldStop | None, stage: str) -> Iterator[Any]:
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+class PredictOptions(TypedDict, total=False):
+    """The keyword options of `predict_mean_std`, which its shortcuts pass on."""
+
+    batch_size: int
+    progress: ProgressCallback | None
+    should_stop: ShouldStop | None
+
+
+def _in_order(pool: ThreadPoolExecutor, workers: int, fn: Callable[[_Item], _Result],
+              items: Iterable[_Item], should_stop: ShouldStop | None, stage: str
+              ) -> Iterator[_Result]:
     """fn(item) for each item, computed in `pool`, yielded in order. At most `workers` tasks
     are in flight, and `should_stop` is checked before each is started; when the caller
     stops (an exception, `Cancelled` included), tasks not yet started never start."""
@@ -89,13 +102,9 @@ class _StopCheck(xgb.callback.TrainingCallback):
         super().__init__()
         self.should_stop = should_stop
 
-    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: Any) -> bool:
+    def after_iteration(self, model: xgb.Booster, epoch: int,
+                        evals_log: xgb.callback.TrainingCallback.EvalsLog) -> bool:
         return bool(self.should_stop())
-
-
-def robust_score(P: np.ndarray, U: np.ndarray, alpha: float) -> np.ndarray:
-    """`clip(P + alpha * U, 0, 1)`: alpha > 0 favours uncertain models, alpha < 0 penalises them."""
-    return np.clip(P + alpha * U, 0.0, 1.0)
 
 
 class BootstrapXGBoostPredictor(BaseEstimator):
@@ -126,6 +135,10 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         beats_prior, n_oob (out-of-bag estimates; see `fit`).
     """
 
+    #: The feature blocks the pipeline gives this learner: the text features only
+    #: (`optllm.predict.learners`).
+    feature_blocks: tuple[str, ...] = ("text",)
+
     def __init__(self, n_bootstraps: int = 100, n_estimators: int = 60, max_depth: int = 4,
                  learning_rate: float = 0.15, subsample: float = 1.0, n_jobs: int = 2,
                  random_state: int | None = None) -> None:
@@ -139,7 +152,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> BootstrapXGBoostPredictor:
         """Train the B members and measure out-of-bag quality; returns self.
@@ -210,7 +223,8 @@ class BootstrapXGBoostPredictor(BaseEstimator):
             prior_sum[seen] / oob_weight[seen, None], self.base_rate_)
         return self
 
-    def _check_fit_args(self, X: Any, Y: np.ndarray, model_names: list[str] | None) -> None:
+    def _check_fit_args(self, X: Features, Y: np.ndarray, model_names: Sequence[str] | None
+                        ) -> None:
         if self.n_bootstraps < 1:
             raise ConfigError(f"n_bootstraps must be >= 1, got {self.n_bootstraps}")
         self._n_workers()
@@ -223,7 +237,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         if model_names is not None and len(model_names) != Y.shape[1]:
             raise ConfigError(f"{len(model_names)} model_names for {Y.shape[1]} label columns")
 
-    def _train_member(self, dtrain: xgb.QuantileDMatrix, X: Any, Y: np.ndarray,
+    def _train_member(self, dtrain: xgb.QuantileDMatrix, X: Features, Y: np.ndarray,
                       seed: int, should_stop: ShouldStop | None = None) -> _Member:
         """Member `seed`: resample, one multi-output booster on the columns that are not
         constant in the resample (rows weighted by draw count), its out-of-bag predictions.
@@ -266,11 +280,11 @@ class BootstrapXGBoostPredictor(BaseEstimator):
 
     @staticmethod
     def _member_proba(booster: xgb.Booster | None, trained: np.ndarray, rate: np.ndarray,
-                      X: Any) -> np.ndarray:
+                      X: Features) -> np.ndarray:
         """(n, M) float64 probabilities of one member: booster columns, constant rate elsewhere."""
         if X.shape[0] == 0:
             return np.empty((0, rate.size))
-        if trained.all():
+        if trained.all() and booster is not None:
             return booster.inplace_predict(X).reshape(X.shape[0], -1).astype(np.float64)
         p = np.repeat(rate[None, :], X.shape[0], axis=0)
         if booster is not None:
@@ -279,7 +293,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
 
     # -------------------------------------------------------------- predict
 
-    def predict_mean_std(self, X: Any, *, batch_size: int = 100_000,
+    def predict_mean_std(self, X: Features, *, batch_size: int = 100_000,
                          progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean P and weighted std U over the members, both (N, M) float64.
@@ -315,7 +329,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
                 report(progress, "predict", stop, n)
         return P, U
 
-    def _mean_std(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _mean_std(self, X: Features) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and std over the members for rows X, one member at a time."""
         X = check_array(X, accept_sparse="csr", dtype=np.float32, ensure_all_finite="allow-nan",
                         ensure_min_samples=0)
@@ -328,7 +342,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
             s2 += w[b] * p * p
         return np.clip(s1, 0.0, 1.0), np.sqrt(np.maximum(s2 - s1 * s1, 0.0))
 
-    def predict_proba(self, X: Any, **kw: Any) -> np.ndarray:
+    def predict_proba(self, X: Features, **kw: Unpack[PredictOptions]) -> np.ndarray:
         """The mean success probability P, (N, M) float64."""
         return self.predict_mean_std(X, **kw)[0]
 
@@ -338,47 +352,3 @@ class BootstrapXGBoostPredictor(BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "boosters_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(X, Y) first")
-
-
-def quality_frame(names: list[Any], Y: np.ndarray, P: np.ndarray, prior: np.ndarray,
-                   base_rate: np.ndarray) -> pd.DataFrame:
-    """Per-model AUC and Brier score of out-of-bag predictions P against labels Y, and the
-    Brier score of the prior; rows of Y/P/prior are the labelled rows seen out of bag."""
-    n = Y.shape[0]
-    pos = Y.sum(axis=0)
-    neg = n - pos
-    ranks = rankdata(P, axis=0) if n else P  # average ranks handle tied predictions
-    both = (pos > 0) & (neg > 0)
-    auc = np.full(Y.shape[1], np.nan)
-    auc[both] = (((ranks * Y).sum(axis=0) - pos * (pos + 1) / 2)[both]
-                 / (pos * neg)[both])
-    brier = ((P - Y) ** 2).sum(axis=0) / n if n else np.full(Y.shape[1], np.nan)
-    prior_brier = ((prior - Y) ** 2).sum(axis=0) / n if n else np.full(Y.shape[1], np.nan)
-    return quality_table(names, auc, brier, base_rate, prior_brier, np.full(Y.shape[1], n))
-
-
-def quality_table(names: list[Any], auc: np.ndarray, brier: np.ndarray,
-                   base_rate: np.ndarray, prior_brier: np.ndarray,
-                   n_oob: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({
-        "model": names,
-        "auc": auc,
-        "brier": brier,
-        "base_rate": base_rate,
-        "prior_brier": prior_brier,
-        "beats_prior": vs_prior(auc, brier, prior_brier) == "better",
-        "n_oob": n_oob.astype(np.int64),
-    })
-
-
-def vs_prior(auc: Any, brier: Any, prior_brier: Any) -> np.ndarray:
-    """Per model "better", "same" or "worse" than the base-rate prior.
-
-    Better means a lower Brier score and a ranking at least as good as chance: a model
-    whose AUC is below 0.5 ranks its queries backwards, and routing by it would send the
-    hard ones to it, however calibrated. Brier scores equal up to rounding (the prior
-    itself, a learner that fell back to the base rate) are "same", not "worse"."""
-    auc, brier, prior_brier = (np.asarray(a, dtype=np.float64) for a in (auc, brier, prior_brier))
-    same = np.isclose(brier, prior_brier, rtol=1e-6, atol=1e-9)
-    better = (brier < prior_brier) & ~same & ~(auc < 0.5)
-    return np.where(better, "better", np.where(same & ~(auc < 0.5), "same", "worse"))

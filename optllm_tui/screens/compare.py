@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, SelectionList, Static
@@ -96,7 +96,7 @@ class CompareScreen(ModeScreen):
                 yield ComparePlot(id="compare-plot")
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
         self._show_status()  # the run config may have changed on screen 2
 
     def on_resize(self) -> None:

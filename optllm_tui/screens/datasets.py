@@ -102,7 +102,7 @@ class DatasetsScreen(ModeScreen):
         if session.batch is None:
             preview.update("")
             return
-        ids, queries = session.batch
+        ids, queries, _ = session.batch
         prices = display_path(session.prices) if session.prices else "the bundled price table"
         lines = [f"Batch to allocate: {display_path(session.batch_source or '')}: "
                  f"{len(ids):,} new unlabelled queries. Training uses every labelled row "

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
-from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, SelectionList, Static
 
 from optllm_tui.commands import bindings_for
 from optllm_tui.formatting import literal, ratio, seconds
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from optllm.pipeline.run import Prediction
 
 #: (RunConfig field, label, Input type) of the numeric fields.
-FIELDS = (
+FIELDS: tuple[tuple[str, str, Literal["integer", "number"]], ...] = (
     ("train_fraction", "train frac.", "number"),
     ("bootstraps", "bootstraps", "integer"),
     ("alpha", "alpha", "number"),
@@ -58,6 +58,8 @@ class PredictorScreen(ModeScreen):
     BINDINGS = bindings_for("predictor")
     AUTO_FOCUS = "#quality"
     _hint = TRAIN_HINT
+    #: The dataset whose extra columns the list shows (refilled when another is loaded).
+    _columns_of: object = None
 
     def compose_body(self) -> ComposeResult:
         from optllm.predict.registry import FEATURISER_CHOICES, LEARNER_CHOICES
@@ -80,6 +82,8 @@ class PredictorScreen(ModeScreen):
                     yield Label("learn. curve")
                     yield Select([("off", False), ("on", True)], value=config.learning_curve,
                                  allow_blank=False, id="learning_curve", compact=True)
+                yield Label("feature columns", id="feature-columns-label")
+                yield SelectionList[str](id="feature-columns", compact=True)
                 yield Static(TRAIN_HINT, classes="hint", id="train-hint", markup=False)
                 yield Static("", id="param-status", markup=False)
             with Vertical(id="results"):
@@ -97,7 +101,7 @@ class PredictorScreen(ModeScreen):
         """The parameters as typed, checked; raises ConfigError naming the bad one."""
         from optllm.exceptions import ConfigError
 
-        values: dict[str, object] = {}
+        values: dict[str, float] = {}  # an "integer" field holds an int
         for name, _, kind in FIELDS:
             text = self.query_one(f"#{name}", Input).value.strip()
             try:
@@ -106,12 +110,50 @@ class PredictorScreen(ModeScreen):
                 word = "a whole number" if kind == "integer" else "a number"
                 raise ConfigError(f"{name.replace('_', ' ')} must be {word}; got {text!r}"
                                   ) from None
-        if int(values["seed"]) < 0:  # type: ignore[call-overload]
+        if values["seed"] < 0:
             raise ConfigError(f"seed must be 0 or more; got {values['seed']}")
-        values["featuriser"] = str(self.query_one("#featuriser", Select).value)
-        values["learner"] = str(self.query_one("#learner", Select).value)
-        values["learning_curve"] = bool(self.query_one("#learning_curve", Select).value)
-        return dataclasses.replace(self.session.config, **values).check()
+        return dataclasses.replace(
+            self.session.config, train_fraction=values["train_fraction"],
+            bootstraps=int(values["bootstraps"]), alpha=values["alpha"],
+            seed=int(values["seed"]),
+            featuriser=str(self.query_one("#featuriser", Select).value),
+            learner=str(self.query_one("#learner", Select).value),
+            learning_curve=bool(self.query_one("#learning_curve", Select).value),
+            feature_columns=self._ticked_columns()).check()
+
+    def _ticked_columns(self) -> str:
+        """The ticked extra columns as `RunConfig.feature_columns`: "auto" while they are
+        the automatic choice, "none" when none is ticked, else their names."""
+        from optllm.predict.columns import auto_columns
+
+        ticked = list(self.query_one("#feature-columns", SelectionList).selected)
+        dataset = self.session.dataset
+        if dataset is None:
+            return self.session.config.feature_columns
+        if set(ticked) == set(auto_columns(dataset.metadata, dataset.models)):
+            return "auto"
+        return ",".join(ticked) if ticked else "none"
+
+    def _fill_columns(self) -> None:
+        """The dataset's extra columns (a model's own never), ticked as the config says;
+        a choice the dataset cannot honour (another file's columns) falls back to auto."""
+        from optllm.exceptions import ConfigError
+        from optllm.predict.columns import auto_columns, candidate_columns, choose_columns
+
+        widget = self.query_one("#feature-columns", SelectionList)
+        dataset = self._columns_of = self.session.dataset
+        widget.clear_options()
+        if dataset is None:
+            return
+        try:
+            ticked = choose_columns(dataset.metadata, dataset.models,
+                                    self.session.config.feature_columns)
+        except ConfigError:
+            ticked = auto_columns(dataset.metadata, dataset.models)
+        widget.add_options([(literal(name), name, name in ticked)
+                            for name in candidate_columns(dataset.metadata, dataset.models)])
+        if widget.option_count:
+            widget.highlighted = 0  # space ticks at once, without a first arrow key
 
     def _checked_config(self) -> RunConfig | None:
         from optllm.exceptions import ConfigError
@@ -135,6 +177,18 @@ class PredictorScreen(ModeScreen):
         if config is not None:
             self.session.config = config
             self.query_one("#quality", DataTable).focus()
+
+    @on(SelectionList.SelectedChanged)
+    def _apply_ticks(self) -> None:
+        """A tick applies at once (as Enter does in a field), so it survives a screen
+        switch; a field typed wrong is left to Enter or training to report."""
+        from optllm.exceptions import ConfigError
+
+        try:
+            self.session.config = dataclasses.replace(
+                self.session.config, feature_columns=self._ticked_columns()).check()
+        except ConfigError:
+            pass
 
     def action_train(self) -> None:
         config = self._checked_config()
@@ -174,6 +228,8 @@ class PredictorScreen(ModeScreen):
             self._fill_hint()
             if change.group == "run":
                 self._fill_inputs()
+            if change.group == "run" or self._columns_of is not self.session.dataset:
+                self._fill_columns()
             self._fill_quality(topic == Topic.PREDICTION, change.payload)
 
     def _fill_hint(self) -> None:
@@ -207,7 +263,7 @@ class PredictorScreen(ModeScreen):
                     "Not trained yet. Press t to train." if self.session.dataset is not None
                     else "Not trained yet. Load a dataset first (screen 1).")
             return
-        from optllm.predict.xgboost import vs_prior
+        from optllm.predict.base import vs_prior
 
         quality = prediction.quality
         verdicts = vs_prior(quality["auc"], quality["brier"], quality["prior_brier"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from textual_plotext import PlotextPlot
@@ -87,8 +88,9 @@ class ParetoPlot(PlotextPlot):
         """Points outside the zoomed cost range, drawn at its edge ('<' or '>') with their
         label and cost written beside them, so nothing silently leaves the plot."""
         low, high = limits
-        for side, mask, marker, align in (
-                (low, cost < low, "<", "left"), (high, cost > high, ">", "right")):
+        edges: tuple[tuple[float, np.ndarray, str, Literal["left", "right"]], ...] = (
+            (low, cost < low, "<", "left"), (high, cost > high, ">", "right"))
+        for side, mask, marker, align in edges:
             if not mask.any():
                 continue
             self.plt.scatter([side] * int(mask.sum()), accuracy[mask].tolist(), marker=marker,

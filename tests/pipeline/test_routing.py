@@ -26,6 +26,7 @@ from optllm.pipeline.routing import (
     policy_from_result,
     rate_for_point,
     rate_interval,
+    reproducible_point,
     route_file,
     route_queries,
     route_scores,
@@ -39,7 +40,9 @@ def new_queries():
 
 @pytest.fixture(scope="module")
 def result(new_queries):
-    config = RunConfig(bootstraps=3, method="hull", budget=0.1)
+    # A per-query learner: the rate learners tie whole groups, whose inner points no rate
+    # reproduces (test_tied_moves_route_to_the_point_before_them).
+    config = RunConfig(bootstraps=3, method="hull", budget=0.1, learner="logistic")
     return run_batch(generate(150, 3, seed=0), (new_queries.query_ids, new_queries.queries),
                      config, token_method="estimate")
 
@@ -70,6 +73,21 @@ def test_every_hull_point_is_reproduced_by_its_rate(seed):
         assert low <= rate_for_point(front, k) <= high
         np.testing.assert_array_equal(route_scores(scores, costs, rate_for_point(front, k)),
                                       front.allocation(k))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tied_moves_route_to_the_point_before_them(seed):
+    """Group-level scores (the rate learners) tie whole groups of moves; every point then
+    maps to one a rate reproduces, no dearer."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 4, 60)
+    scores, costs = rng.random((4, 3))[group], np.tile(rng.random(3), (60, 1))
+    front = optimize(scores, costs, method="hull")
+    for k in range(len(front)):
+        j = reproducible_point(front, k)
+        assert j <= k
+        np.testing.assert_array_equal(route_scores(scores, costs, rate_for_point(front, j)),
+                                      front.allocation(j))
 
 
 def test_a_single_point_front_routes_to_the_best_model_at_rate_zero():
@@ -192,3 +210,31 @@ def test_route_file_writes_gzipped_csv_and_jsonl(policy, new_queries, tmp_path):
     route_file(policy, src, tmp_path / "out.jsonl.gz", chunk_rows=30)
     jsonl = pd.read_json(tmp_path / "out.jsonl.gz", lines=True, dtype={"query_id": str})
     assert jsonl["model"].tolist() == whole["model"].tolist()
+
+
+@pytest.fixture(scope="module")
+def group_policy(new_queries):
+    config = RunConfig(bootstraps=2, method="hull", budget=0.1, learner="group-rate",
+                       feature_columns="topic")
+    result = run_batch(generate(150, 3, seed=0),
+                       (new_queries.query_ids, new_queries.queries, new_queries.metadata),
+                       config, token_method="estimate")
+    return policy_from_result(result)
+
+
+def test_routing_needs_the_feature_columns(group_policy, new_queries, tmp_path):
+    assert group_policy.feature_columns == ["topic"]
+    src = tmp_path / "new.csv"
+    pd.DataFrame({"query": new_queries.queries, "lang": "en"}).to_csv(src, index=False)
+    with pytest.raises(DatasetError, match=r"new.csv: no column 'topic'.*'lang'"):
+        route_file(group_policy, src, tmp_path / "out.csv")
+    pd.DataFrame({"query": new_queries.queries, "topic": new_queries.metadata["topic"]}
+                 ).to_csv(src, index=False)
+    summary = route_file(group_policy, src, tmp_path / "out.csv")
+    assert summary.n_queries == new_queries.n_queries
+
+
+def test_an_unseen_level_gets_the_models_overall_rate(group_policy, new_queries):
+    unseen = pd.DataFrame({"topic": ["a topic never seen"] * 3})
+    _, P, _, _ = group_policy.predict(new_queries.queries[:3], unseen)
+    np.testing.assert_allclose(P, np.tile(group_policy.predictor.rate_, (3, 1)))

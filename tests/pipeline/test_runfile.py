@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -162,3 +163,32 @@ def test_saved_file_errors_share_one_base() -> None:
                        r"\(this version reads 2\)$"):
         PolicyFileError.check_header("p", {"format": "fmt", "version": 99}, "fmt", 2)
     RunFileError.check_header("r", {"format": "fmt", "version": 3}, "fmt", 3)
+
+
+def test_the_feature_columns_and_their_levels_are_saved(run: dict, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from optllm.predict.columns import CategoryEncoder, ColumnFeaturiser
+    from optllm.predict.features import NoFeatures
+
+    encoder = CategoryEncoder(("topic",)).fit(run["dataset"].metadata)
+    featuriser = ColumnFeaturiser(NoFeatures().fit([]), encoder, use_text=False)
+    with_columns = dict(run, prediction=replace(run["prediction"], featuriser=featuriser))
+    saved = load_run(save(with_columns, tmp_path / "run.optllm"))
+    assert saved.feature_columns == ("topic",)
+    assert saved.feature_levels == (tuple(encoder.levels_[0]),)
+    assert saved.prediction().feature_columns == ["topic"]
+    assert load_run(save(run, tmp_path / "plain.optllm")).feature_columns == ()
+    bad = rewrite(tmp_path / "run.optllm", tmp_path / "bad.optllm",
+                  manifest={"feature_columns.topic": [1, 2]})
+    with pytest.raises(RunFileError, match="feature_columns/topic: must be a list of strings"):
+        load_run(bad)
+
+
+def test_a_file_from_before_feature_columns_still_opens(run: dict, tmp_path: Path) -> None:
+    path = save(run, tmp_path / "run.optllm")
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    config = {k: v for k, v in manifest["config"].items() if k != "feature_columns"}
+    older = rewrite(path, tmp_path / "older.optllm", manifest={"config": config})
+    assert load_run(older).config.feature_columns == "auto"

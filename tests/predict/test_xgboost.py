@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 
 from optllm.exceptions import Cancelled, ConfigError, NotFittedError
-from optllm.predict.xgboost import BootstrapXGBoostPredictor, robust_score
+from optllm.predict.xgboost import BootstrapXGBoostPredictor
 from optllm.progress import Progress
 
 B = 5
@@ -46,14 +46,6 @@ def test_probabilities_in_range_and_std_nonnegative(fitted) -> None:
     assert est.seeds_.shape == est.weights_.shape == (B,)
     assert ((est.weights_ > 0) & (est.weights_ <= 1)).all()
     assert (est.n_models_, est.n_features_in_) == (3, X.shape[1])
-
-
-def test_robust_score_clips() -> None:
-    P = np.array([[0.2, 0.9]])
-    U = np.array([[0.1, 0.3]])
-    np.testing.assert_allclose(robust_score(P, U, 1.0), [[0.3, 1.0]])
-    np.testing.assert_allclose(robust_score(P, U, -1.0), [[0.1, 0.6]])
-    np.testing.assert_array_equal(robust_score(P, U, 0.0), P)
 
 
 def test_same_seed_is_bit_identical_and_other_seeds_differ() -> None:
@@ -210,17 +202,3 @@ def test_results_do_not_depend_on_n_jobs() -> None:
         np.testing.assert_array_equal(P, Q)
     with pytest.raises(ConfigError, match="n_jobs"):
         small(n_jobs=0).fit(X, Y)
-
-
-def test_vs_prior_says_same_for_a_tie_and_never_better_below_chance() -> None:
-    from optllm.predict.learners import PriorPredictor
-    from optllm.predict.xgboost import vs_prior
-
-    rng = np.random.default_rng(0)
-    Y = (rng.random((50, 3)) < 0.4).astype(float)
-    q = PriorPredictor(random_state=0).fit(np.zeros((50, 1)), Y).quality_
-    assert list(vs_prior(q["auc"], q["brier"], q["prior_brier"])) == ["same"] * 3
-    assert not q["beats_prior"].any()
-    verdicts = vs_prior([0.8, 0.45, 0.7, np.nan], [0.20, 0.20, 0.25, 0.20],
-                        [0.24, 0.24, 0.24, 0.24])
-    assert list(verdicts) == ["better", "worse", "worse", "better"]
