@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from optllm.cli.common import add_query_column, check_out_file
+from optllm.cli.distributed import add_engine_arguments, check_engine, route_dask
 from optllm.cli.progress_bar import ProgressBar
 
 
@@ -16,14 +17,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     "with the policy saved by `optllm run ... --save-policy`; streams files "
                     "larger than memory.")
     route.add_argument("policy", help="policy file")
-    route.add_argument("queries", help="file of queries: 'query' and optionally 'query_id'")
+    route.add_argument("queries", help="file of queries: 'query' and optionally 'query_id' "
+                                       "(with --engine dask: a Parquet folder or glob too)")
     route.add_argument("--out", required=True,
                        help="output file (.csv, .parquet or .jsonl; .csv.gz or .jsonl.gz "
-                            "gzipped), written atomically")
+                            "gzipped), written atomically; with --engine dask a folder of "
+                            "one Parquet file per partition")
     route.add_argument("--chunk-rows", type=int, default=50_000,
                        help="queries per chunk (default 50000)")
     route.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     add_query_column(route)
+    add_engine_arguments(route)
     route.set_defaults(handler=run)
     return route
 
@@ -33,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from optllm.data.formats import output_format
     from optllm.pipeline.routing import Policy, route_file
 
+    if check_engine(args):
+        return route_dask(args)
     check_out_file(args.out, force=args.force, option="--out")
     output_format(args.out)  # an unknown extension is refused before the policy loads
     policy = Policy.load(args.policy)

@@ -14,6 +14,7 @@ from optllm.cli.common import (
     check_out_file,
     report_unmet,
 )
+from optllm.cli.distributed import add_engine_arguments, check_engine, run_dask
 from optllm.cli.limits import add_limit_arguments, limits_from_args
 from optllm.cli.progress_bar import ProgressBar
 from optllm.config import COST_UNITS, DEFAULT_ALPHA, RunConfig, parse_accuracy, parse_usd
@@ -99,6 +100,7 @@ def _add_batch_arguments(run_parser: argparse.ArgumentParser) -> None:
     group.add_argument("--save-policy", metavar="FILE",
                        help="save the chosen point (--budget / --target-accuracy) as a "
                             "routing policy for `optllm route`")
+    add_engine_arguments(group)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -142,7 +144,7 @@ def load_run_data(args: argparse.Namespace) -> Dataset:
 
 def uses_batch_options(args: argparse.Namespace) -> bool:
     """Whether a `run` asked for the batch path (so `run_batch` should take it)."""
-    return args.allocate is not None or args.save_policy is not None
+    return args.allocate is not None or args.save_policy is not None or check_engine(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,6 +177,8 @@ def run_batch(args: argparse.Namespace) -> int:
     from optllm.pipeline.run import OUTPUT_NAMES, write_outputs
     from optllm.pricing.prices import parse_output_tokens
 
+    if check_engine(args):
+        return run_dask(args, config_from_args(args))
     if args.allocate is None:
         raise ConfigError("--save-policy applies only with --allocate BATCH")
     if args.train_fraction is not None:

@@ -24,6 +24,16 @@ def non_dominated(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     return order[acc_sorted > best_before]
 
 
+def thin_by_cost(cost: np.ndarray, max_points: int) -> np.ndarray:
+    """At most `max_points` indices of the increasing `cost` spread evenly by cost, both
+    ends included."""
+    if cost.size <= max_points:
+        return np.arange(cost.size)
+    targets = np.linspace(cost[0], cost[-1], max_points)
+    idx = np.searchsorted(cost, targets).clip(0, cost.size - 1)
+    return np.unique(np.concatenate(([0], idx, [cost.size - 1])))
+
+
 def allocation_totals(allocations: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per allocation (rows of `allocations`, (P, N)), the sum over queries of values[i, a_i]."""
     return np.take_along_axis(values, allocations.T.astype(np.intp), axis=1).sum(axis=0)
@@ -178,11 +188,7 @@ class Front:
 
     def thin(self, max_points: int) -> np.ndarray:
         """At most `max_points` point indices spread evenly by cost, both ends included."""
-        if len(self) <= max_points:
-            return np.arange(len(self))
-        targets = np.linspace(self.cost[0], self.cost[-1], max_points)
-        idx = np.searchsorted(self.cost, targets).clip(0, len(self) - 1)
-        return np.unique(np.concatenate(([0], idx, [len(self) - 1])))
+        return thin_by_cost(self.cost, max_points)
 
     def index_for_budget(self, budget: float) -> int:
         """The most accurate point costing at most `budget` USD."""

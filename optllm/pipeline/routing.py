@@ -18,7 +18,7 @@ naming the file and the field.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +36,12 @@ from optllm.data.savefile import Fields, Stored, read_saved, write_saved
 from optllm.exceptions import ConfigError, DatasetError, SavedFileError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.front import Front
-from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS, BatchRunResult, iter_batch_columns
+from optllm.pipeline.batch import (
+    DEFAULT_CHUNK_ROWS,
+    BatchRunResult,
+    ColumnChunk,
+    iter_batch_columns,
+)
 from optllm.pipeline.stream_limits import StreamCounter
 from optllm.predict.base import Featuriser, Learner, robust_score
 from optllm.predict.columns import featurise, used_columns
@@ -303,7 +308,6 @@ def route_queries(policy: Policy, query_ids: Iterable[object], queries: Iterable
     """Each query's model by the policy's rule, with its cost, score, probability and
     uncertainty (a table, one row per query in input order), and the chosen model index.
     With a `counter`, the policy's limits hold over every query it has counted."""
-    query_ids = np.asarray(list(query_ids), dtype=object)
     costs, P, U, S = policy.predict(queries, columns)
     if counter is not None:
         choice = counter.choose(policy.values(S, costs), costs)
@@ -311,15 +315,24 @@ def route_queries(policy: Policy, query_ids: Iterable[object], queries: Iterable
         choice = route_scores(policy.values(S, costs), costs, 0.0)
     else:
         choice = route_scores(S, costs, policy.rate)
+    return choice_table(query_ids, policy.models, choice, (costs, P, U, S)), choice
+
+
+def choice_table(query_ids: Iterable[object], models: tuple[str, ...], choice: np.ndarray,
+                 predicted: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> pa.Table:
+    """One row per query: its chosen model with that model's cost, score, probability and
+    uncertainty, from `predicted` = `Policy.predict`'s (costs, P, U, S)."""
+    costs, P, U, S = predicted
+    query_ids = np.asarray(list(query_ids), dtype=object)
     rows = np.arange(choice.size)
     return pa.table({
         "query_id": pa.array(pd.Series(query_ids, dtype=object).astype(str), type=pa.string()),
-        "model": pa.array(np.asarray(policy.models, dtype=object)).take(pa.array(choice)),
+        "model": pa.array(np.asarray(models, dtype=object)).take(pa.array(choice)),
         "cost": pa.array(costs[rows, choice]),
         "score": pa.array(S[rows, choice]),
         "probability": pa.array(P[rows, choice]),
         "uncertainty": pa.array(U[rows, choice]),
-    }), choice
+    })
 
 
 @dataclass(frozen=True)
@@ -363,6 +376,22 @@ class _Writer:
             self.file.close()
 
 
+def policy_chunks(policy: Policy, src: str | os.PathLike[str], chunk_rows: int,
+                  query_column: str) -> Iterator[ColumnChunk]:
+    """(query_ids, queries, columns) per chunk of `src`, with the columns the policy's
+    predictor reads (a chunk without one raises DatasetError naming the file)."""
+    for ids, queries, columns in iter_batch_columns(
+            src, chunk_rows, query_column, with_columns=bool(policy.feature_columns)):
+        missing = [c for c in policy.feature_columns if c not in columns.columns]
+        if missing:
+            raise DatasetError(
+                f"{src}: no column {', '.join(repr(c) for c in missing)}: the policy's "
+                f"predictor reads {', '.join(repr(c) for c in policy.feature_columns)}"
+                f"; columns found besides the query and id: "
+                f"{', '.join(repr(str(c)) for c in columns.columns) or 'none'}")
+        yield ids, queries, columns
+
+
 def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, force: bool = False,
                progress: ProgressCallback | None = None,
@@ -378,16 +407,8 @@ def route_file(policy: Policy, src: str | os.PathLike[str], dst: str | os.PathLi
     with atomic_path(dst, force=force) as tmp:
         writer: _Writer | None = None
         try:
-            for ids, queries, columns in iter_batch_columns(
-                    src, chunk_rows, query_column, with_columns=bool(policy.feature_columns)):
+            for ids, queries, columns in policy_chunks(policy, src, chunk_rows, query_column):
                 check_cancelled(should_stop, "route")
-                missing = [c for c in policy.feature_columns if c not in columns.columns]
-                if missing:
-                    raise DatasetError(
-                        f"{src}: no column {', '.join(repr(c) for c in missing)}: the policy's "
-                        f"predictor reads {', '.join(repr(c) for c in policy.feature_columns)}"
-                        f"; columns found besides the query and id: "
-                        f"{', '.join(repr(str(c)) for c in columns.columns) or 'none'}")
                 table, choice = route_queries(policy, ids, queries, columns, counter)
                 if writer is None:
                     writer = _Writer(tmp, kind, gz, table.schema)

@@ -1,0 +1,202 @@
+"""The Dask engine gives what the in-memory path gives on 200,000 queries: the same routed
+rows, the same allocation at a budget or target, front points within 1e-9; bad partitions
+are named; a stop cancels the round and writes nothing.
+
+The cluster is a LocalCluster of 2 workers with processes=False (threads in this process):
+the tasks, futures, scatter and rounds are the same as with worker processes, which only
+add start-up time; the command-line tests reach it through --scheduler, the remote path."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("distributed", reason="dask is not installed: pip install 'optllm[dask]'")
+
+from optllm.cli import main as cli
+from optllm.config import RunConfig
+from optllm.data.synthetic import generate
+from optllm.data.tables import write_wide
+from optllm.exceptions import Cancelled, DatasetError
+from optllm.optimizers.hull import hull_front
+from optllm.pipeline.cluster import connect, partitions
+from optllm.pipeline.distributed import allocate_partitions, route_partitions, train_policy
+from optllm.pipeline.routing import choice_table, route_scores
+
+N_QUERIES = 200_000
+N_PARTS = 8
+
+
+@pytest.fixture(scope="module")
+def history():
+    return generate(600, 12, seed=0)
+
+
+@pytest.fixture(scope="module")
+def policy(history):
+    config = RunConfig(learner="logistic", featuriser="tfidf", bootstraps=2)
+    trained, _ = train_policy(history, config, token_method="estimate")
+    return trained
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    queries = generate(N_QUERIES, 12, seed=2)
+    folder = tmp_path_factory.mktemp("batch") / "queries"
+    folder.mkdir()
+    bounds = np.linspace(0, N_QUERIES, N_PARTS + 1).astype(int)
+    for i in range(N_PARTS):
+        rows = slice(bounds[i], bounds[i + 1])
+        pq.write_table(pa.table({"query_id": queries.query_ids[rows].astype(str),
+                                 "query": queries.queries[rows].astype(str)}),
+                       folder / f"part-{i:02d}.parquet")
+    return folder, queries
+
+
+@pytest.fixture(scope="module")
+def predicted(policy, batch):
+    """The in-memory path: every query predicted at once, and its exact hull front."""
+    costs, P, U, S = policy.predict(batch[1].queries)
+    return (costs, P, U, S), hull_front(S, costs)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    with connect(cluster.scheduler_address) as connected:
+        yield connected
+
+
+def read_parts(files) -> pa.Table:
+    return pa.concat_tables([pq.read_table(f) for f in files])
+
+
+def model_index(table: pa.Table, models) -> np.ndarray:
+    lookup = {m: j for j, m in enumerate(models)}
+    return np.array([lookup[m] for m in table.column("model").to_pylist()])
+
+
+def test_routing_partitions_gives_the_in_memory_rows_exactly(client, policy, batch, predicted,
+                                                             tmp_path):
+    (costs, P, U, S), _ = predicted
+    routing = dataclasses.replace(policy, rate=float(np.median(S.max(1) / costs.max(1))))
+    events = []
+    totals, files = route_partitions(client, routing, partitions(batch[0]), tmp_path / "out",
+                                     progress=events.append)
+    expected = choice_table(batch[1].query_ids, routing.models,
+                            route_scores(S, costs, routing.rate), (costs, P, U, S))
+    assert read_parts(files).equals(expected)
+    assert [f.name for f in files] == [f"part-{i:02d}.parquet" for i in range(N_PARTS)]
+    assert totals.n_queries == N_QUERIES
+    assert len(set(totals.counts.nonzero()[0])) > 1  # the rate is a real trade-off
+    assert events[-1].done == events[-1].total == N_PARTS
+
+
+@pytest.mark.parametrize("goal", ["budget", "target"])
+def test_allocation_and_front_points_match_the_in_memory_hull(client, policy, batch,
+                                                              predicted, tmp_path, goal):
+    _, front = predicted
+    share = 0.37
+    if goal == "budget":
+        budget = front.cost[0] + share * (front.cost[-1] - front.cost[0])
+        k, kw = front.index_for_budget(budget), {"budget": budget}
+    else:
+        target = front.accuracy[0] + share * (front.accuracy[-1] - front.accuracy[0])
+        k, kw = front.index_for_accuracy(target), {"target": target}
+    # A small gather limit makes the walk refine bins over several map-reduce rounds; the
+    # target's allocation is not written (one prediction pass less: the same code writes).
+    out = tmp_path / "alloc" if goal == "budget" else None
+    result = allocate_partitions(client, policy, partitions(batch[0]), out,
+                                 gather_limit=2000, **kw)
+    assert result.point.cost == pytest.approx(front.cost[k], rel=1e-9)
+    assert result.point.score / N_QUERIES == pytest.approx(front.accuracy[k], rel=1e-9)
+    if out is not None:
+        table = read_parts(result.files)
+        assert np.array_equal(model_index(table, policy.models), front.allocation(k))
+        assert table.column("query_id").to_pylist() == list(batch[1].query_ids)
+        assert result.written.cost == pytest.approx(front.cost[k], rel=1e-9)
+    assert len(result.front_cost) > 100
+    at = np.searchsorted(front.cost, result.front_cost * (1 - 1e-12)).clip(0, len(front) - 1)
+    np.testing.assert_allclose(front.cost[at], result.front_cost, rtol=1e-9)
+    np.testing.assert_allclose(front.accuracy[at], result.front_accuracy, rtol=1e-9)
+    assert (result.front_cost[0], result.front_cost[-1]) == pytest.approx(
+        (front.cost[0], front.cost[-1]), rel=1e-9)
+
+
+def test_an_empty_folder_and_a_partition_without_the_column_are_named(client, policy, batch,
+                                                                      tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match=f"{empty}: no .parquet files"):
+        partitions(empty)
+    with pytest.raises(DatasetError, match="no file matches"):
+        partitions(tmp_path / "nothing-*.parquet")
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for i in range(3):
+        column = "text" if i == 2 else "query"
+        pq.write_table(pa.table({column: ["what is 2+2?"] * 10}), folder / f"p{i}.parquet")
+    out = tmp_path / "out"
+    with pytest.raises(DatasetError, match=r"p2\.parquet: no 'query' column"):
+        route_partitions(client, policy, partitions(folder), out)
+    with pytest.raises(DatasetError, match=r"p2\.parquet: no 'query' column"):
+        allocate_partitions(client, policy, partitions(folder), out, budget=1.0)
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_a_stop_cancels_the_round_and_writes_nothing(client, policy, batch, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(Cancelled):
+        route_partitions(client, policy, partitions(batch[0]), out, should_stop=lambda: True)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_the_commands_on_the_engine(cluster, policy, batch, tmp_path, capsys):
+    """run --engine dask trains, allocates and writes; route --engine dask routes every
+    partition; both through --scheduler, with user errors as messages and exit 2."""
+    small = tmp_path / "small"
+    small.mkdir()
+    for src in partitions(batch[0])[:2]:
+        pq.write_table(pq.read_table(src).slice(0, 500), small / src.name)
+    # Models genai-prices knows (a reloaded synthetic file is priced like real data).
+    data = write_wide(generate(600, 6, seed=0), tmp_path / "history.parquet")
+    common = ["--learner", "logistic", "--featuriser", "tfidf", "--bootstraps", "2",
+              "--tokens", "estimate", "--engine", "dask", "--scheduler",
+              cluster.scheduler_address]
+    assert cli.main(["run", str(data), "--allocate", str(small), "--budget", "1",
+                     "--out", str(tmp_path / "run"), *common]) == 0
+    written = read_parts(sorted((tmp_path / "run" / "allocation").iterdir()))
+    assert written.num_rows == 1000
+    assert {"config.json", "front.csv", "summary.json"} <= {
+        p.name for p in (tmp_path / "run").iterdir()}
+    assert "selected point" in capsys.readouterr().out
+    assert cli.main(["run", str(data), "--allocate", str(small), "--budget", "1e-9",
+                     "--out", str(tmp_path / "low"), *common]) == 2
+    assert "below the cheapest allocation" in capsys.readouterr().err
+    assert not (tmp_path / "low" / "allocation").exists()
+    assert cli.main(["run", str(data), "--allocate", str(small), "--save-policy", "p",
+                     "--budget", "1", "--out", str(tmp_path / "x"), *common]) == 2
+    assert "--save-policy does not apply with --engine dask" in capsys.readouterr().err
+    saved = policy.save(tmp_path / "policy.optllm")
+    route = ["route", str(saved), str(small / "*.parquet"), "--engine", "dask", "--scheduler",
+             cluster.scheduler_address]
+    assert cli.main([*route, "--out", str(tmp_path / "routed")]) == 0
+    assert read_parts(sorted((tmp_path / "routed").iterdir())).num_rows == 1000
+    assert cli.main([*route, "--out", str(tmp_path / "routed")]) == 2
+    assert "use --force" in capsys.readouterr().err
+    pq.write_table(pa.table({"text": ["hi"]}), small / "zz.parquet")
+    assert cli.main([*route, "--out", str(tmp_path / "again"), "--force"]) == 2
+    assert "zz.parquet: no 'query' column" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists()
