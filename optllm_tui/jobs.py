@@ -237,10 +237,10 @@ class Jobs:
         self._run("load", f"load {source or 'the default dataset'}", work)
 
     def load_batch(self, source: str) -> None:
-        """Read a batch of new unlabelled queries (`optllm.pipeline.batch.load_batch`)."""
+        """Read a batch of new unlabelled queries (`optllm.data.queries.load_batch`)."""
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.pipeline.batch import load_batch_columns
+            from optllm.data.queries import load_batch_columns
 
             ids, queries, columns = load_batch_columns(source)
             post(BatchLoaded(worker, source, ids, queries, columns))

@@ -61,7 +61,7 @@ class DatasetLoaded(JobMessage):
 
 @dataclass(eq=False)
 class BatchLoaded(JobMessage):
-    """A batch of new unlabelled queries to allocate, read by `optllm.pipeline.batch.load_batch`."""
+    """A batch of new unlabelled queries to allocate, read by `optllm.data.queries.load_batch`."""
 
     source: str
     ids: np.ndarray

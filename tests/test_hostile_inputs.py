@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optllm.cli.main import main
+from optllm.data.queries import iter_batch, load_batch
 from optllm.data.tables import MAX_QUERY_CHARS, load_dataset
 from optllm.exceptions import OptLLMError
-from optllm.pipeline.batch import iter_batch, load_batch
 
 FAST = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

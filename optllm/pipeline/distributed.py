@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from optllm.config import MIN_TRAIN_ROWS, RunConfig
 from optllm.data.dataset import Dataset
 from optllm.data.files import atomic_path, replaced_folder
+from optllm.data.queries import DEFAULT_CHUNK_ROWS
 from optllm.exceptions import ConfigError, DatasetError
 from optllm.optimizers.front import thin_by_cost
 from optllm.optimizers.rate_search import (
@@ -49,7 +50,6 @@ from optllm.optimizers.rate_search import (
     reaching,
     target_point,
 )
-from optllm.pipeline.batch import DEFAULT_CHUNK_ROWS
 from optllm.pipeline.cluster import gathered, output_names, wait_for
 from optllm.pipeline.routing import (
     Policy,

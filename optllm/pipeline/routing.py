@@ -32,16 +32,12 @@ import xgboost
 
 from optllm.data.files import atomic_path, neutralise_formulas, open_output, write_jsonl
 from optllm.data.formats import output_format
+from optllm.data.queries import DEFAULT_CHUNK_ROWS, ColumnChunk, iter_batch_columns
 from optllm.data.savefile import Fields, Stored, read_saved, write_saved
 from optllm.exceptions import ConfigError, DatasetError, SavedFileError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.front import Front
-from optllm.pipeline.batch import (
-    DEFAULT_CHUNK_ROWS,
-    BatchRunResult,
-    ColumnChunk,
-    iter_batch_columns,
-)
+from optllm.pipeline.batch import BatchRunResult
 from optllm.pipeline.stream_limits import StreamCounter
 from optllm.predict.base import Featuriser, Learner, robust_score
 from optllm.predict.columns import featurise, used_columns

@@ -408,7 +408,7 @@ def test_logparsing_is_fast() -> None:
 def test_a_folder_given_as_data_is_called_a_folder(tmp_path):
     """A directory named by mistake read "file not found", which sends the user looking
     for a typo instead of the right file inside it."""
-    from optllm.pipeline.batch import iter_batch
+    from optllm.data.queries import iter_batch
 
     with pytest.raises(DatasetError, match="is a directory, not a data file"):
         load_dataset(tmp_path)

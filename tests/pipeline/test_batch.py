@@ -16,10 +16,11 @@ import pytest
 from optllm.cli import main as cli
 from optllm.cli.run import run_batch as run_batch_command
 from optllm.cli.run import uses_batch_options
+from optllm.data.queries import iter_batch, load_batch
 from optllm.data.synthetic import generate
 from optllm.data.tables import write_wide
 from optllm.exceptions import ConfigError, DatasetError
-from optllm.pipeline.batch import iter_batch, load_batch, run_batch
+from optllm.pipeline.batch import run_batch
 from optllm.pipeline.run import RunConfig, accuracy_std, write_outputs
 from optllm.pricing.tokens import estimate_tokens
 

@@ -153,8 +153,8 @@ def test_query_column_names_the_text_of_datasets_and_batches(data_csv, tmp_path)
     frame.to_csv(renamed, index=False)
     batch = tmp_path / "batch.csv"
     frame[["prompt"]].head(30).to_csv(batch, index=False)
+    from optllm.data.queries import load_batch
     from optllm.data.tables import load_dataset
-    from optllm.pipeline.batch import load_batch
 
     dataset = load_dataset(renamed, query_column="prompt")
     assert list(dataset.queries) == list(frame["prompt"])
