@@ -54,7 +54,7 @@ from optllm_tui.messages import (
     TrainingFinished,
     TrainingProgress,
 )
-from optllm_tui.session import AllocationView, PointDetails, Stepper
+from optllm_tui.session import AllocationView, Stepper
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -387,6 +387,8 @@ class Jobs:
     def point_details(self, front: Front, index: int, prediction: Prediction,
                       allocated: Dataset, evaluation: Evaluation | None) -> None:
         def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.pipeline.views import point_details
+
             details = point_details(front, index, prediction, allocated, evaluation)
             post(PointDetailsReady(worker, details))
 
@@ -399,6 +401,8 @@ class Jobs:
         and build the table widget's backend, all off the UI thread."""
 
         def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.pipeline.views import browser_table, table_view
+
             table = base if base is not None else browser_table(
                 allocated, prediction, front.allocation(index))
             shown, rows = table_view(table, sort, descending, model, max_rows, text)
@@ -490,101 +494,6 @@ def bug_message(exc: Exception, log: Path | None) -> str:
     except OSError:
         return text
     return f"{text} (a bug; the traceback is in {log})"
-
-
-def point_details(front: Front, index: int, prediction: Prediction, allocated: Dataset,
-                  evaluation: Evaluation | None) -> PointDetails:
-    """Cost, expected and true accuracy, uncertainty band, baseline and model shares of a
-    point (see PointDetails for the band and the baseline)."""
-    from optllm.pipeline.run import single_model_rows
-    from optllm.predict.calibration import relative_position
-
-    allocation = front.allocation(index)
-    models = allocated.models
-    shares = np.bincount(allocation, minlength=len(models)) / max(1, allocation.size)
-    if evaluation is not None:
-        best = evaluation.best_single
-        baseline = (best.model, best.cost, best.true_accuracy, True)
-        true_accuracy: float | None = float(evaluation.true_accuracy[index])
-    else:
-        expected = prediction.scores.mean(axis=0)
-        totals = allocated.cost.sum(axis=0)
-        j = int(np.lexsort((totals, -expected))[0])
-        baseline = (models[j], float(totals[j]), float(expected[j]), False)
-        true_accuracy = None
-    band = prediction.band(front.take(np.array([index])),
-                           relative_position(front)[index:index + 1])
-    return PointDetails(
-        index=index,
-        cost=float(front.cost[index]),
-        expected=float(band.expected[0]),
-        band=float(band.half_width[0]),
-        true_accuracy=true_accuracy,
-        baseline_model=baseline[0],
-        baseline_cost=baseline[1],
-        baseline_accuracy=baseline[2],
-        baseline_is_true=baseline[3],
-        shares=tuple(zip(models, (float(s) for s in shares), strict=True)),
-        singles=tuple((s["model"], s["cost"], s["predicted_accuracy"], s["true_accuracy"])
-                      for s in single_model_rows(allocated, prediction, evaluation)),
-    )
-
-
-def browser_table(allocated: Dataset, prediction: Prediction, allocation: np.ndarray
-                  ) -> pa.Table:
-    """What the allocation browser shows of a point, the long query text last.
-
-    The export writes `pipeline.allocation_table` (every column); this builds only the
-    shown ones, and builds the text columns with Arrow straight from the object arrays:
-    the library's numpy `astype(str)` takes 2.7 s per million queries (and a fixed-width
-    copy of every text), which alone would blow the one-second budget of this screen.
-    The query prefix every query shares (a few-shot prompt) is left out, and named in
-    the table's metadata (`stripped_prefix`).
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    rows = np.arange(allocation.size)
-    label = np.where(allocated.labelled, allocated.labels[rows, allocation], -1)
-    return pa.table({
-        "query_id": pa.array(allocated.query_ids, type=pa.string()),
-        "model": pa.DictionaryArray.from_arrays(pa.array(allocation.astype(np.int32)),
-                                                pa.array(list(allocated.models))),
-        "cost": pa.array(allocated.cost[rows, allocation]),
-        "score": pa.array(prediction.scores[rows, allocation]),
-        "uncertainty": pa.array(prediction.spread[rows, allocation]),
-        "label": pa.array(label, mask=label < 0, type=pa.int8()),
-        "query": pc.utf8_slice_codeunits(pa.array(allocated.queries, type=pa.string()),
-                                         len(allocated.shared_prefix)),
-    }, metadata={"stripped_prefix": allocated.shared_prefix})
-
-
-def table_view(table: pa.Table, sort: str | None, descending: bool, model: str | None,
-               limit: int, text: str | None = None) -> tuple[pa.Table, int]:
-    """The first `limit` rows of the browser table filtered to one model and to queries
-    containing `text` (ignoring case), sorted, and the number of rows before the cut, with
-    pyarrow compute. Only the rows shown are gathered and rounded for reading (costs as
-    8-decimal numbers, not 2.985e-05)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    view = table
-    if model is not None:
-        view = view.filter(pc.equal(view["model"], model))
-    if text:
-        view = view.filter(pc.match_substring(view["query"], text, ignore_case=True))
-    rows = view.num_rows
-    if sort is not None:
-        order = "descending" if descending else "ascending"
-        view = view.take(pc.sort_indices(view, sort_keys=[(sort, order)])[:limit])
-    else:
-        view = view.slice(0, limit)
-    cost = pc.cast(pc.round(view["cost"], 8), pa.decimal128(18, 8), safe=False)
-    view = view.set_column(view.schema.get_field_index("cost"), "cost", cost)
-    for name in ("score", "uncertainty"):
-        view = view.set_column(view.schema.get_field_index(name), name,
-                               pc.round(view[name], 4))
-    return view, rows
 
 
 def _backend(view: pa.Table) -> Any:

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from optllm.optimizers.front import Front
     from optllm.pipeline.compare import Comparison, FrontUpdate
     from optllm.pipeline.run import Prediction
+    from optllm.pipeline.views import PointDetails
     from optllm.pricing.prices import CostModel
-    from optllm_tui.session import AllocationView, PointDetails, Stepper
+    from optllm_tui.session import AllocationView, Stepper
 
 
 @dataclass(eq=False)

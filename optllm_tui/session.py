@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from optllm.optimizers.front import Front
     from optllm.pipeline.compare import Comparison, FrontUpdate, Trained
     from optllm.pipeline.run import Prediction
+    from optllm.pipeline.views import PointDetails
     from optllm.pricing.prices import CostModel
 
 
@@ -96,32 +97,6 @@ class Stepper:
             self.taken += not self._done
             return item
 
-
-
-@dataclass(frozen=True)
-class PointDetails:
-    """What the Front screen shows beside the plot for one point.
-
-    `expected` is the honest expected accuracy and `band` the half-width of its
-    `NOMINAL_COVERAGE` band, the predictor's own error included (`Prediction.band`, as in
-    front.csv and summary.json).
-    The baseline is the best single model: by true accuracy when labels exist, else by
-    expected accuracy.
-    """
-
-    index: int
-    cost: float
-    expected: float
-    band: float
-    true_accuracy: float | None
-    baseline_model: str
-    baseline_cost: float
-    baseline_accuracy: float
-    baseline_is_true: bool
-    shares: tuple[tuple[str, float], ...]
-    #: Every single-model allocation (model, cost, expected, true accuracy or None): a
-    #: user's other choices, which the front may not contain.
-    singles: tuple[tuple[str, float, float, float | None], ...] = ()
 
 
 @dataclass(frozen=True)

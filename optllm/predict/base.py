@@ -59,6 +59,9 @@ class Featuriser(Protocol):
     def transform(self, texts: Iterable[object], *,
                   should_stop: ShouldStop | None = None) -> Features: ...
 
+    def fit_transform(self, texts: Iterable[object], y: object = None, *,
+                      should_stop: ShouldStop | None = None) -> Features: ...
+
     def get_params(self, deep: bool = True) -> dict[str, object]: ...
 
 

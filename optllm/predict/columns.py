@@ -20,7 +20,7 @@ the encoder side by side, for learners that use both.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from optllm.config import parse_feature_columns
 from optllm.exceptions import ConfigError, NotFittedError
+from optllm.predict.base import Features, Featuriser
 from optllm.progress import ShouldStop
 
 AUTO = "auto"
@@ -152,7 +153,7 @@ class ColumnFeaturiser(TransformerMixin, BaseEstimator):
     a missing column is a ConfigError naming it. Output as in `hstack_blocks`.
     """
 
-    def __init__(self, text: Any, encoder: CategoryEncoder, use_text: bool = True) -> None:
+    def __init__(self, text: Featuriser, encoder: CategoryEncoder, use_text: bool = True) -> None:
         self.text = text
         self.encoder = encoder
         self.use_text = use_text
@@ -175,7 +176,7 @@ class ColumnFeaturiser(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, texts: Iterable[object], columns: pd.DataFrame | None = None, *,
-                  should_stop: ShouldStop | None = None) -> Any:
+                  should_stop: ShouldStop | None = None) -> Features:
         """Text features (when used) then the one-hot columns of `columns`."""
         if columns is None:
             raise ConfigError(f"the predictor needs the feature column(s) "
@@ -186,7 +187,7 @@ class ColumnFeaturiser(TransformerMixin, BaseEstimator):
         return hstack_blocks(self.text.transform(texts, should_stop=should_stop), onehot)
 
 
-def hstack_blocks(text: Any, onehot: sp.csr_matrix) -> Any:
+def hstack_blocks(text: Features, onehot: sp.csr_matrix) -> Features:
     """Text features beside the one-hot columns: CSR when the text block is sparse, else
     dense float32 (gradient boosting on an SVD projection)."""
     if onehot.shape[1] == 0:
@@ -196,8 +197,9 @@ def hstack_blocks(text: Any, onehot: sp.csr_matrix) -> Any:
     return np.hstack([np.asarray(text, dtype=np.float32), onehot.toarray()])
 
 
-def featurise(featuriser: Any, texts: Iterable[object], columns: pd.DataFrame | None = None,
-              *, should_stop: ShouldStop | None = None) -> Any:
+def featurise(featuriser: Featuriser, texts: Iterable[object],
+              columns: pd.DataFrame | None = None, *,
+              should_stop: ShouldStop | None = None) -> Features:
     """Features of `texts` by any fitted featuriser: a `ColumnFeaturiser` also reads
     `columns`, a text featuriser ignores them."""
     if isinstance(featuriser, ColumnFeaturiser):
@@ -205,6 +207,6 @@ def featurise(featuriser: Any, texts: Iterable[object], columns: pd.DataFrame | 
     return featuriser.transform(texts, should_stop=should_stop)
 
 
-def used_columns(featuriser: Any) -> list[str]:
+def used_columns(featuriser: Featuriser | None) -> list[str]:
     """The extra columns a fitted featuriser reads (none for a text featuriser)."""
     return featuriser.feature_columns if isinstance(featuriser, ColumnFeaturiser) else []

@@ -14,7 +14,6 @@ predictions on the same folds, `quality_`, `predict_mean_std`).
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import normalize
 
 from optllm.exceptions import ConfigError
+from optllm.predict.base import Features, Labels, is_sparse
 from optllm.predict.learners import (
     PREDICT_BATCH,
     LearnerBase,
@@ -103,7 +103,7 @@ class _RateLearner(LearnerBase):
         if not self.strengths or min(self.strengths) <= 0:
             raise ConfigError("strengths must be positive values")
 
-    def predict_mean_std(self, X: Any, *, progress: ProgressCallback | None = None,
+    def predict_mean_std(self, X: Features, *, progress: ProgressCallback | None = None,
                          should_stop: ShouldStop | None = None
                          ) -> tuple[np.ndarray, np.ndarray]:
         """The shrunk rate of each row's group (the model's overall rate for a row in no
@@ -126,14 +126,14 @@ class _RateLearner(LearnerBase):
             report(progress, "predict", stop, n)
         return P, U
 
-    def _codes(self, X: Any) -> np.ndarray:
+    def _codes(self, X: Features) -> np.ndarray:
         """(n,) group code of each row of X, -1 for a row in no known group."""
         raise NotImplementedError(f"{type(self).__name__} defines no groups")
 
 
-def _row_keys(X: Any) -> np.ndarray:
+def _row_keys(X: Features) -> np.ndarray:
     """Each row of X as one hashable bytes value (dense copy; -0.0 read as 0.0)."""
-    dense = (X.toarray() if sp.issparse(X) else np.asarray(X)).astype(np.float64) + 0.0
+    dense = (X.toarray() if is_sparse(X) else np.asarray(X)).astype(np.float64) + 0.0
     dense = np.ascontiguousarray(dense)
     return dense.view(np.dtype((np.void, max(1, dense.shape[1]) * 8)))[:, 0] if (
         dense.shape[1]) else np.zeros(dense.shape[0], dtype="V8")
@@ -165,7 +165,7 @@ class GroupRatePredictor(_RateLearner):
         self.cv = cv
         self.random_state = random_state
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: list[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> GroupRatePredictor:
         """Group the rows, count each group's successes, choose the strength; returns self."""
@@ -173,7 +173,7 @@ class GroupRatePredictor(_RateLearner):
         self._check_strengths()
         check_cancelled(should_stop, "train")
         keys, first, codes = np.unique(_row_keys(X), return_index=True, return_inverse=True)
-        dense = X.toarray() if sp.issparse(X) else X
+        dense = X.toarray() if is_sparse(X) else X
         self.groups_ = np.asarray(dense[first], dtype=np.float64).reshape(keys.size, -1)
         folds = fold_ids(Y.shape[0], self.cv, self.random_state)
         oof = self._fit_rates(codes.ravel(), keys.size, Y, folds)
@@ -181,7 +181,7 @@ class GroupRatePredictor(_RateLearner):
         report(progress, "train", 1, 1)
         return self
 
-    def _codes(self, X: Any) -> np.ndarray:
+    def _codes(self, X: Features) -> np.ndarray:
         index = pd.Index(_row_keys(self.groups_))
         return index.get_indexer(_row_keys(X))
 
@@ -220,7 +220,7 @@ class ClusterRatePredictor(_RateLearner):
         top = max(2, min(self.max_clusters, n // max(1, self.rows_per_cluster), n - 1))
         return [2**i for i in range(1, int(np.log2(top)) + 1)] or [2]
 
-    def fit(self, X: Any, Y: Any, *, model_names: list[str] | None = None,
+    def fit(self, X: Features, Y: Labels, *, model_names: list[str] | None = None,
             progress: ProgressCallback | None = None,
             should_stop: ShouldStop | None = None) -> ClusterRatePredictor:
         """Cluster for each k of the grid, keep the k and strength of lowest K-fold
@@ -253,9 +253,9 @@ class ClusterRatePredictor(_RateLearner):
         self._fit_common(Y, names, folds, oof, X.shape[1])
         return self
 
-    def _codes(self, X: Any) -> np.ndarray:
+    def _codes(self, X: Features) -> np.ndarray:
         """The nearest centre of each unit-norm row."""
-        Xn = normalize(X.astype(np.float64) if not sp.issparse(X) else X.tocsr())
+        Xn = normalize(X.tocsr() if is_sparse(X) else X.astype(np.float64))
         near = np.asarray(Xn @ self.centers_.T) - 0.5 * np.square(self.centers_).sum(axis=1)
         return np.argmax(near, axis=1).astype(np.int64)
 

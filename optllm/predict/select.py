@@ -18,10 +18,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from optllm.evaluation import (
     best_single_model,
@@ -33,7 +34,7 @@ from optllm.evaluation import (
 from optllm.exceptions import ConfigError
 from optllm.optimizers.api import optimize
 from optllm.optimizers.hull import hull_front
-from optllm.predict.base import Texts, quality_frame
+from optllm.predict.base import Features, Featuriser, Labels, Learner, Texts, quality_frame
 from optllm.predict.calibration import (
     Calibration,
     SelectionGap,
@@ -43,6 +44,7 @@ from optllm.predict.calibration import (
 from optllm.predict.columns import CategoryEncoder, ColumnFeaturiser, featurise, hstack_blocks
 from optllm.predict.features import NoFeatures, WordCharFeaturiser, as_texts, make_featuriser
 from optllm.predict.learners import (
+    LogisticPredictor,
     fold_ids,
     fold_prior,
     log_loss_rows,
@@ -91,7 +93,7 @@ class Candidate:
 
     featuriser: str
     learner: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -120,16 +122,16 @@ class Choice:
     probabilities to calibrated ones; `gap` is its hull selection's measured optimism."""
 
     candidate: Candidate
-    featurisers: dict[str, Any]
+    featurisers: dict[str, Featuriser]
     scores: pd.DataFrame
     reason: str
-    learner: Any
+    learner: Learner | None
     calibration: Calibration | None = None
     gap: SelectionGap | None = None
     encoder: CategoryEncoder | None = None
 
     @property
-    def featuriser(self) -> Any:
+    def featuriser(self) -> Featuriser:
         """The chosen candidate's fitted featuriser, with the extra columns beside it when
         its learner uses them (a `ColumnFeaturiser`)."""
         text = self.featurisers[self.candidate.featuriser]
@@ -140,14 +142,15 @@ class Choice:
 
 
 def _fit_featurisers(names: set[str], texts_all: list[str], random_state: int | None,
-                     should_stop: ShouldStop | None) -> tuple[dict[str, Any], dict[str, Any]]:
+                     should_stop: ShouldStop | None
+                     ) -> tuple[dict[str, Featuriser], dict[str, Features]]:
     """Each named featuriser fitted on all texts, and (up to `REUSE_FEATURES_MAX` texts)
     the features of all texts, which fitting computes anyway: each text is vectorised once,
     not again to predict. Word and char TF-IDF are the blocks of word+char when it is
     needed anyway (they are the same)."""
     reuse = len(texts_all) <= REUSE_FEATURES_MAX
-    fitted: dict[str, Any] = {"none": NoFeatures().fit(texts_all)}
-    features: dict[str, Any] = {}
+    fitted: dict[str, Featuriser] = {"none": NoFeatures().fit(texts_all)}
+    features: dict[str, Features] = {}
     if "word+char" in names:
         both = WordCharFeaturiser(random_state=random_state)
         word, char = both.fit_blocks(texts_all, should_stop=should_stop)
@@ -171,7 +174,7 @@ def default_candidates() -> tuple[Candidate, ...]:
 
 
 def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps: int,
-          n_jobs: int = 1) -> Any:
+          n_jobs: int = 1) -> Learner:
     """The candidate's learner: spread from `n_bootstraps` refits (0 where it can be
     skipped, for scoring; XGBoost keeps at least `_XGBOOST_CV_BOOTSTRAPS`), folds from `cv`
     and `random_state`, `n_jobs` threads; each passed only where the learner takes it."""
@@ -184,9 +187,9 @@ def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps:
                                               | candidate.params))
 
 
-def _out_of_fold(candidate: Candidate, X: Any, Y: np.ndarray, folds: np.ndarray, cv: int,
+def _out_of_fold(candidate: Candidate, X: Features, Y: np.ndarray, folds: np.ndarray, cv: int,
                  random_state: int | None, should_stop: ShouldStop | None,
-                 progress: ProgressCallback | None = None) -> tuple[np.ndarray, Any]:
+                 progress: ProgressCallback | None = None) -> tuple[np.ndarray, Learner | None]:
     """(n, M) out-of-fold probabilities and the learner fitted on all rows: from one fit
     where the learner keeps them on the shared folds (`oof_proba_`), else by refitting on
     each fold's complement (learner None). `progress` gets the learner's reports, per fold
@@ -235,7 +238,7 @@ def fold_hypervolumes(P: np.ndarray, Y: np.ndarray, costs: np.ndarray, folds: np
     return out
 
 
-def _score_table(rows: list[dict[str, Any]], hypervolumes: dict[str, np.ndarray]
+def _score_table(rows: list[dict[str, object]], hypervolumes: dict[str, np.ndarray]
                  ) -> pd.DataFrame:
     """Candidates best first (mean out-of-fold hypervolume), with each one's mean paired
     gain in hypervolume over the prior and the standard error of that gain (over folds
@@ -259,7 +262,8 @@ def feature_blocks(learner: str) -> tuple[str, ...]:
     return cast("tuple[str, ...]", getattr(learner_class(learner), "feature_blocks", ("text",)))
 
 
-def _candidate_features(candidate: Candidate, text: dict[str, Any], onehot: Any) -> Any:
+def _candidate_features(candidate: Candidate, text: dict[str, Features],
+                        onehot: sp.csr_matrix | None) -> Features:
     """The features a candidate's learner takes: its text block, the one-hot columns, or
     both (`feature_blocks` of the learner class)."""
     blocks = feature_blocks(candidate.learner)
@@ -267,11 +271,11 @@ def _candidate_features(candidate: Candidate, text: dict[str, Any], onehot: Any)
     return hstack_blocks(X, onehot) if "columns" in blocks and onehot is not None else X
 
 
-def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Sequence[object],
-                     *, costs: Any, candidates: Sequence[Candidate] | None = None,
+def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
+                     *, costs: np.ndarray, candidates: Sequence[Candidate] | None = None,
                      cv: int = 5, random_state: int | None = 0, force: bool = False,
                      train_rows: np.ndarray | None = None,
-                     features_out: dict[str, Any] | None = None,
+                     features_out: dict[str, Features] | None = None,
                      progress: ProgressCallback | None = None,
                      should_stop: ShouldStop | None = None,
                      encoder: CategoryEncoder | None = None,
@@ -374,16 +378,16 @@ def choose_predictor(texts_train: Sequence[object], Y_train: Any, texts_all: Seq
                   encoder)
 
 
-def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Any, *,
-                  costs_train: Any, featuriser: str = AUTO, learner: str = AUTO,
+def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Labels, *,
+                  costs_train: np.ndarray, featuriser: str = AUTO, learner: str = AUTO,
                   n_bootstraps: int = 30,
                   model_names: list[str] | None = None, cv: int = 5,
                   random_state: int | None = 0, n_jobs: int = 1,
                   progress: ProgressCallback | None = None,
                   should_stop: ShouldStop | None = None,
                   timings: dict[str, float] | None = None,
-                  features_out: dict[str, Any] | None = None,
-                  columns: pd.DataFrame | None = None) -> tuple[Any, Any, Choice]:
+                  features_out: dict[str, Features] | None = None,
+                  columns: pd.DataFrame | None = None) -> tuple[Featuriser, Learner, Choice]:
     """What `pipeline.train_and_predict` needs: (fitted featuriser, fitted predictor, Choice).
 
     `featuriser` and `learner` are registry names or "auto": "auto" lets `choose_predictor`
@@ -408,7 +412,7 @@ def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Any, *,
     t0 = time.perf_counter()
     texts = as_texts(texts)
     train_rows = np.asarray(train_rows)
-    features: dict[str, Any] = {}
+    features: dict[str, Features] = {}
     pool = [c for c in default_candidates() if c != PRIOR
             and featuriser in (AUTO, c.featuriser) and learner in (AUTO, c.learner)]
     force = learner not in (AUTO, "prior")
@@ -439,7 +443,8 @@ def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Any, *,
             features_out["all"] = features[name]
     else:
         X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
-    if choice.candidate.learner == "logistic":  # keep the C chosen per model, add the spread
+    if choice.candidate.learner == "logistic" and choice.learner is not None:
+        # keep the C chosen per model, add the spread
         predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True)
     else:
         predictor = _make(choice.candidate, cv, random_state, n_bootstraps, n_jobs)
@@ -469,7 +474,7 @@ def verdict(quality: pd.DataFrame) -> str:
             f"(mean AUC {auc:.2f}).")
 
 
-def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.ndarray,
+def learning_curve(texts_train: Texts, Y_train: Labels, costs_train: np.ndarray,
                    choice: Choice, *,
                    fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), cv: int = 5,
                    random_state: int | None = 0, should_stop: ShouldStop | None = None
@@ -490,7 +495,8 @@ def learning_curve(texts_train: Sequence[object], Y_train: Any, costs_train: np.
     if candidate == PRIOR and len(others):
         candidate = Candidate(others["featuriser"].iloc[0], others["learner"].iloc[0])
     elif candidate.learner == "logistic":
-        chosen = choice.learner.C_[~np.isnan(choice.learner.C_)]
+        fitted = cast(LogisticPredictor, choice.learner)
+        chosen = fitted.C_[~np.isnan(fitted.C_)]
         if chosen.size:
             candidate = Candidate(candidate.featuriser, candidate.learner,
                                   candidate.params | {"Cs": (float(np.median(chosen)),)})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widgets import Static
 
 from optllm_tui.formatting import percent, points, ratio, usd
-from optllm_tui.session import PointDetails
+
+if TYPE_CHECKING:
+    from optllm.pipeline.views import PointDetails
 
 #: The widest a share bar gets, and the narrowest a name is cut to before the bar shrinks.
 BAR_WIDTH = 8

@@ -3,6 +3,7 @@ computed are each taken in order, and the last step ends the run (no extra press
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -16,15 +17,21 @@ from .conftest import run_opened, show, until
 
 
 @pytest.fixture
-def slow_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each step takes 200 ms, so key presses arrive while one is being computed."""
+def slow_steps(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Each step takes 200 ms, so key presses arrive while one is being computed; a step
+    also waits while the returned gate is closed (a test closes it to hold a step open
+    however slowly a loaded machine delivers the key presses)."""
     advance = Stepper.advance
+    gate = threading.Event()
+    gate.set()
 
     def slow(self: Stepper) -> object:
+        gate.wait(timeout=60)
         time.sleep(0.2)
         return advance(self)
 
     monkeypatch.setattr(Stepper, "advance", slow)
+    return gate
 
 
 async def reset_optimiser(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -40,12 +47,14 @@ def status(app) -> str:  # type: ignore[no-untyped-def]
 
 
 async def test_step_presses_during_a_step_are_queued(run_settings: Settings,
-                                                     slow_steps: None) -> None:
+                                                     slow_steps: threading.Event) -> None:
     app = make_app(run_settings)
     async with app.run_test() as pilot:
         await reset_optimiser(pilot)
+        slow_steps.clear()  # the first step stays open while the other nine presses arrive
         await pilot.press(*["s"] * 10)
         assert "queued" in status(app)
+        slow_steps.set()
         await until(pilot, lambda: len(app.session.events) == 10
                     and not app.jobs.running("optimise"), "ten steps")
         await pilot.pause(0.2)

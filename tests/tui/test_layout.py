@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from textual.widgets import DataTable
 
+from optllm.pipeline.views import PointDetails
 from optllm_tui.app import OptLLMApp, make_app
 from optllm_tui.commands import COMMANDS
-from optllm_tui.session import PointDetails
 from optllm_tui.settings import Settings
 from optllm_tui.widgets.point_panel import describe
 

@@ -10,8 +10,8 @@ from textual.widgets import DataTable, Static
 
 from optllm.data.tables import load_dataset
 from optllm.pipeline.run import Prediction
+from optllm.pipeline.views import browser_table
 from optllm_tui.app import OptLLMApp
-from optllm_tui.jobs import browser_table
 from optllm_tui.settings import Settings
 
 from .conftest import RUN, loaded
