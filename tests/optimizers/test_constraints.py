@@ -56,11 +56,22 @@ def milp_optimum(scores: np.ndarray, costs: np.ndarray, names: list[str], limits
     one_each = sparse.kron(sparse.eye_array(n), np.ones((1, m)))
     constraints = [LinearConstraint(one_each, 1, 1)]
     if rows:
-        constraints.append(LinearConstraint(np.array(rows), lower, upper))
+        # Each row scaled to a largest coefficient of 1: HiGHS allows an absolute 1e-6 row
+        # violation, which on dollar rows of 1e-4 per query would be most of a query.
+        matrix = np.array(rows)
+        scale = np.maximum(np.abs(matrix).max(axis=1), 1e-300)
+        constraints.append(LinearConstraint(matrix / scale[:, None], np.array(lower) / scale,
+                                            np.array(upper) / scale))
     objective = costs.ravel() if target is not None else -scores.ravel()
     res = milp(objective, constraints=constraints, integrality=np.ones(n * m),
                bounds=Bounds(0, 1), options={"mip_rel_gap": 1e-12})
     assert res.status == 0, res.message
+    # What HiGHS calls feasible may still break a limit by its tolerance; the limits are
+    # exact, so such a solution is none (AssertionError, as for an infeasible problem).
+    allocation = np.asarray(res.x).reshape(n, m).argmax(axis=1)
+    assert_within_limits(allocation, scores, costs, names, limits)
+    if target is not None:
+        assert scores[np.arange(n), allocation].mean() >= target - 1e-12
     return float(res.fun if target is not None else -res.fun)
 
 
