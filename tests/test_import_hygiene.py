@@ -39,13 +39,10 @@ print(json.dumps({"modules": names,
 
 
 def test_no_optllm_source_imports_the_ui() -> None:
-    offenders = []
-    for path in Path(optllm.__file__).parent.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.name}: {n}" for n in names
-                          if n.split(".")[0] in UI_PACKAGES]
+    offenders = [f"{name}: {module}" for name, path in _modules().items()
+                 if name.split(".")[0] == "optllm"
+                 for module, _, _ in _imports(name, path)
+                 if module.split(".")[0] in UI_PACKAGES]
     assert offenders == []
 
 
