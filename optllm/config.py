@@ -203,6 +203,30 @@ def finite_number(text: str, what: str, typed: str) -> float:
     return value
 
 
+def parse_whole(text: str, what: str) -> float:
+    """A count of queries as typed: a whole number >= 0 ("300", "3e2")."""
+    value = finite_number(text, what, text)
+    if not value.is_integer() or value < 0:
+        raise ConfigError(f"{what} must be a whole number of queries >= 0; got {text!r}")
+    return value
+
+
+def parse_limit(kind: str, model: str, text: str) -> float:
+    """One per-model limit as typed, in the command (`--cap MODEL=N`) and the app's limits
+    editor alike, refused with the same message naming the option and the model.
+
+    >>> parse_limit("min_share", "m", "20%")
+    0.2
+    >>> parse_limit("max_queries", "m", "1.5")
+    Traceback (most recent call last):
+    ...
+    optllm.exceptions.ConfigError: --cap m must be a whole number of queries >= 0; got '1.5'
+    """
+    parsers = {"max_queries": parse_whole, "max_spend": parse_usd,
+               "min_share": parse_accuracy}
+    return parsers[kind](text, f"{LIMIT_OPTIONS[kind]} {model}")
+
+
 def allocated_rows_note(n_train: int, n_allocated: int) -> str:
     """Why an allocation has fewer rows than the data: said wherever one is shown or
     written, since a user counting rows otherwise suspects lost queries."""

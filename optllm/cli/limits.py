@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from optllm.config import LIMIT_OPTIONS, finite_number, parse_accuracy, parse_usd
+from optllm.config import LIMIT_OPTIONS, parse_limit
 from optllm.exceptions import ConfigError
 
 
@@ -22,17 +22,8 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
                        help="send at least a share F of the queries to MODEL (0.2 or 20%%)")
 
 
-def _whole(text: str, what: str) -> float:
-    value = finite_number(text, what, text)
-    if not value.is_integer() or value < 0:
-        raise ConfigError(f"{what} must be a whole number of queries >= 0; got {text!r}")
-    return value
-
-
 def limits_from_args(args: argparse.Namespace) -> dict[str, dict[str, float]] | None:
     """The limits given as {kind: {model: value}} (RunConfig.limits), or None."""
-    parsers = {"max_queries": _whole, "max_spend": parse_usd,
-               "min_share": parse_accuracy}
     limits: dict[str, dict[str, float]] = {}
     for kind, option in LIMIT_OPTIONS.items():
         for given in getattr(args, option.lstrip("-").replace("-", "_")):
@@ -43,5 +34,5 @@ def limits_from_args(args: argparse.Namespace) -> dict[str, dict[str, float]] | 
             values = limits.setdefault(kind, {})
             if model in values:
                 raise ConfigError(f"{option} is given twice for model {model!r}")
-            values[model] = parsers[kind](text, f"{option} {model}")
+            values[model] = parse_limit(kind, model, text)
     return limits or None

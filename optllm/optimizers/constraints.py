@@ -713,3 +713,21 @@ def routing_prices(point: ConstrainedPoint, n_models: int) -> tuple[float, np.nd
                                                             strict=True)
                                if limit.kind == "budget")
     return budget_w / score_w, cost_w / score_w, offset / score_w
+
+
+def priced_point(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
+                 constraints: Constraints, model_names: Sequence[str], *,
+                 should_stop: ShouldStop | None = None) -> ConstrainedPoint:
+    """`allocation` (meeting the limits) reported as a constrained point: the limits' prices
+    at its own cost (the budget set to what it spends) and its gap to the dual bound there.
+    A point of a repaired front has no prices of its own; the bound holds for any
+    allocation spending no more, so its gap is honest, and for a point of the exact
+    constrained front it is that point's own."""
+    scores, costs = check_problem(scores, costs)
+    rows = np.arange(allocation.size)
+    spent = float(costs[rows, allocation].sum())
+    solved = constrained_point(scores, costs, constraints.with_budget(spent), model_names,
+                               should_stop=should_stop)
+    problem = _problem(scores, costs, list(solved.limits), maximise="accuracy",
+                       should_stop=None)
+    return _point(problem, allocation, solved.multipliers, solved.bound, "accuracy")

@@ -16,6 +16,7 @@ from optllm.optimizers.constraints import (
     Limit,
     constrained_point,
     front_under_limits,
+    priced_point,
 )
 from optllm.optimizers.front import Front
 from optllm.progress import ProgressCallback, ShouldStop
@@ -107,11 +108,36 @@ def limited_front(front: Front, scores: np.ndarray, costs: np.ndarray, config: R
             unmet = str(error)
     spend: tuple[float, ...] = ()
     if point is not None:
-        rows = np.arange(point.allocation.size)
-        spend = tuple(np.bincount(point.allocation, weights=costs[rows, point.allocation],
-                                  minlength=len(models)).tolist())
+        spend = model_spend(point, costs, len(models))
         allocations = np.stack([limited.allocation(k) for k in range(len(limited))]
                                + [point.allocation])
         limited = Front.from_allocations(allocations, scores, costs, method=limited.method,
                                          status=front.status, elapsed_s=front.elapsed_s)
     return limited, LimitedRun(constraints, tuple(models), point, spend), unmet
+
+
+def limited_point(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
+                  config: RunConfig, models: Sequence[str], *,
+                  should_stop: ShouldStop | None = None) -> LimitedRun:
+    """The limits' report at one point of a front under them (the app's chosen point):
+    its prices at its own cost, its gap, the queries and spend per model."""
+    constraints = config.constraints()
+    assert constraints is not None
+    point = priced_point(allocation, scores, costs, constraints, models,
+                         should_stop=should_stop)
+    return LimitedRun(point_constraints(point, constraints), tuple(models), point,
+                      model_spend(point, costs, len(models)))
+
+
+def point_constraints(point: ConstrainedPoint, constraints: Constraints) -> Constraints:
+    """`constraints` with the budget `point` was solved under (the given one or its cost)."""
+    budget = next((limit.bound for limit in point.limits if limit.kind == "budget"), None)
+    return constraints.with_budget(budget)
+
+
+def model_spend(point: ConstrainedPoint, costs: np.ndarray, n_models: int
+                ) -> tuple[float, ...]:
+    """USD spent on each model at `point`."""
+    rows = np.arange(point.allocation.size)
+    return tuple(np.bincount(point.allocation, weights=costs[rows, point.allocation],
+                             minlength=n_models).tolist())
