@@ -19,7 +19,7 @@ from textual.signal import Signal
 
 from optllm_tui.commands import SCREENS, CommandProvider, bindings_for
 from optllm_tui.formatting import display_path, seconds, typed_path
-from optllm_tui.jobs import Jobs
+from optllm_tui.jobs import Jobs, LimitsExport, summary_path
 from optllm_tui.messages import (
     AllocationReady,
     BatchLoaded,
@@ -34,6 +34,8 @@ from optllm_tui.messages import (
     LabelsChosen,
     LabelsMerged,
     LibraryReady,
+    LimitsApplied,
+    LimitsProgress,
     OptimiseFinished,
     OptimiseStopped,
     PicksWritten,
@@ -50,7 +52,7 @@ from optllm_tui.screens.base import ModeScreen
 from optllm_tui.screens.help import HelpScreen
 from optllm_tui.screens.label_next import LabelNextScreen
 from optllm_tui.screens.modals import ConfirmModal, ValueModal, WaitModal
-from optllm_tui.session import Change, CompareState, Session, Stepper, Topic
+from optllm_tui.session import Change, CompareState, LimitedFront, Session, Stepper, Topic
 from optllm_tui.settings import Settings
 from optllm_tui.textual_fixes import apply as apply_textual_fixes
 
@@ -544,6 +546,8 @@ class OptLLMApp(App[None]):
         self.session.set_front(message.front, message.evaluation)
         self.publish(Topic.FRONT)
         self._describe_selected()
+        if self.session.limits:
+            self.apply_limits(self.session.limits)  # the new front goes under them too
 
     # ----------------------------------------------------------------- compare
 
@@ -621,7 +625,7 @@ class OptLLMApp(App[None]):
     # ------------------------------------------------------------------- front
 
     def select_point(self, index: int) -> None:
-        front = self.session.front
+        front = self.session.shown_front
         if front is None:
             return
         index = max(0, min(len(front) - 1, index))
@@ -642,7 +646,7 @@ class OptLLMApp(App[None]):
     def _select_by(self, find: Callable[[Front], int]) -> None:
         from optllm.exceptions import ConfigError
 
-        front = self.session.front
+        front = self.session.shown_front
         if front is None:
             return
         try:
@@ -654,16 +658,107 @@ class OptLLMApp(App[None]):
 
     def _describe_selected(self) -> None:
         session = self.session
-        if (session.front is None or session.selected is None or session.prediction is None
+        front = session.shown_front
+        if (front is None or session.selected is None or session.prediction is None
                 or session.allocated is None):
             return
-        self.jobs.point_details(session.front, session.selected, session.prediction,
-                                session.allocated, session.evaluation)
+        limited = session.limited
+        self.jobs.point_details(front, session.selected, session.prediction,
+                                session.allocated, session.shown_evaluation,
+                                None if limited is None else self.limits_config(limited.limits))
 
     def on_point_details_ready(self, message: PointDetailsReady) -> None:
         if not message.stale and message.details.index == self.session.selected:
             self.session.details = message.details
+            self.session.point_limits = (None if message.limits is None
+                                         else (message.details.index, message.limits))
             self.publish(Topic.DETAILS)
+
+    # ------------------------------------------------------------------ limits
+
+    def limits_config(self, limits: dict[str, dict[str, float]]) -> RunConfig:
+        """The config the front was made with, carrying `limits` and no budget or target
+        (the app chooses points on the front itself); ConfigError when the limits do not
+        suit it (spend limits with cost unit calls)."""
+        session = self.session
+        return dataclasses.replace(session.trained_config or session.config, limits=limits,
+                                   budget=None, target_accuracy=None).check()
+
+    def apply_limits(self, limits: dict[str, dict[str, float]]) -> bool:
+        """Put the front under `limits` in a worker (empty: clear them); False (and the
+        error shown) when there is no front or the limits do not suit the run."""
+        from optllm.exceptions import ConfigError
+
+        session = self.session
+        if not any(limits.values()):
+            self.clear_limits()
+            return True
+        if session.front is None or session.prediction is None or session.allocated is None:
+            self.report_error("limits", "Run the optimiser first (screen 3): limits apply "
+                              "to its front.")
+            return False
+        try:
+            config = self.limits_config(limits)
+            constraints = config.constraints()
+            assert constraints is not None
+            constraints.limits(session.allocated.models, session.allocated.n_queries)
+        except ConfigError as exc:
+            self.report_error("limits", str(exc))
+            return False
+        self.jobs.apply_limits(session.front, session.prediction, session.allocated, config)
+        self.publish(Topic.LIMITS_PROGRESS, text="Putting the front under the limits ...")
+        return True
+
+    def cancel_limits(self) -> bool:
+        """Escape while the front under limits is computed: it stops at the library's next
+        check and what was shown stays."""
+        if self.jobs.cancel("limits"):
+            self.publish(Topic.LIMITS, group="cancelled",
+                         text="Cancelled: what was shown before is kept.")
+            self.notify("Limits not applied (cancelled).", timeout=3)
+            return True
+        return False
+
+    def clear_limits(self) -> None:
+        """Back to the unconstrained front and the point chosen on it before."""
+        self.jobs.cancel("limits")
+        session = self.session
+        session.limits = None
+        if session.limited is not None:
+            session.set_limited(None, session.limited.unconstrained_selected)
+            self.publish(Topic.FRONT)
+            self._describe_selected()
+        self.publish(Topic.LIMITS, group="cleared", text="No limits.")
+
+    def on_limits_progress(self, message: LimitsProgress) -> None:
+        if not message.stale:
+            self.publish(Topic.LIMITS_PROGRESS, payload=message)
+
+    def on_limits_applied(self, message: LimitsApplied) -> None:
+        """The front under the limits replaces what the Front screen moves along; the
+        chosen point becomes the most accurate one spending no more than the point chosen
+        before (the cheapest when every one costs more)."""
+        session = self.session
+        if message.stale or message.source is not session.front:
+            return
+        from optllm.exceptions import ConfigError
+
+        front = session.shown_front
+        unconstrained = (session.limited.unconstrained_selected if session.limited is not None
+                         else session.selected)
+        selected = 0
+        if front is not None and session.selected is not None:
+            try:
+                selected = message.front.index_for_budget(float(front.cost[session.selected]))
+            except ConfigError:
+                selected = 0
+        session.limits = message.limits
+        session.set_limited(LimitedFront(message.limits, message.front, message.evaluation,
+                                         unconstrained), selected)
+        self.publish(Topic.FRONT)
+        self.publish(Topic.LIMITS, group="applied",
+                     text=f"Limits applied: {len(message.front):,} points under them.")
+        self._describe_selected()
 
     # -------------------------------------------------------------- allocation
 
@@ -671,12 +766,13 @@ class OptLLMApp(App[None]):
                            text: str | None = None) -> bool:
         """Build the selected point's table sorted and filtered as asked, in a worker."""
         session = self.session
-        if (session.front is None or session.selected is None or session.prediction is None
+        front = session.shown_front
+        if (front is None or session.selected is None or session.prediction is None
                 or session.allocated is None):
             return False
         cached = session.allocation_base
         base = cached[1] if cached is not None and cached[0] == session.selected else None
-        self.jobs.allocation(base, session.front, session.selected, session.allocated,
+        self.jobs.allocation(base, front, session.selected, session.allocated,
                              session.prediction, sort, descending, model,
                              self.settings.max_table_rows, text)
         return True
@@ -692,12 +788,19 @@ class OptLLMApp(App[None]):
 
     def export(self, path: str, file_format: str, force: bool) -> bool:
         session = self.session
-        if (session.front is None or session.selected is None or session.prediction is None
+        front = session.shown_front
+        if (front is None or session.selected is None or session.prediction is None
                 or session.allocated is None):
             self.report_error("export", "Nothing to export yet: run the optimiser first.")
             return False
-        self.jobs.export(session.front, session.selected, session.allocated,
-                         session.prediction, path, file_format, force)
+        limits = None
+        if (session.limited is not None and session.split is not None
+                and session.dataset is not None):
+            limits = LimitsExport(self.limits_config(session.limited.limits),
+                                  session.trained_dataset or session.dataset, session.split,
+                                  session.limited.evaluation)
+        self.jobs.export(front, session.selected, session.allocated, session.prediction,
+                         path, file_format, force, limits)
         self.publish(Topic.EXPORTING, text=f"Writing {display_path(path)} ...")
         return True
 
@@ -713,6 +816,8 @@ class OptLLMApp(App[None]):
                              text=f"Not written: {display_path(message.path)} exists.")
 
         shown = display_path(message.path)
+        if self.session.limited is not None:
+            shown += f" or its summary {display_path(summary_path(message.path))}"
         self.publish(Topic.EXPORTING, text=f"{shown} exists: overwrite it? (answer above)")
         self.push_screen(ConfirmModal("File exists", f"{shown} exists. Overwrite it?"), answered)
 
@@ -730,10 +835,13 @@ class OptLLMApp(App[None]):
                 or session.prediction is None or session.split is None):
             return
         self._saving = (session.prediction, session.front)
+        # A run file keeps the unconstrained front and the point chosen on it.
+        selected = (session.selected if session.limited is None
+                    else session.limited.unconstrained_selected)
         self.jobs.save_run(typed_path(path), source=session.source,
                            dataset=session.dataset, config=session.config,
                            prediction=session.prediction, split=session.split,
-                           front=session.front, selected=session.selected, force=force)
+                           front=session.front, selected=selected, force=force)
 
     def on_run_save_exists(self, message: RunSaveExists) -> None:
         self.push_screen(

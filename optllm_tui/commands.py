@@ -116,6 +116,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("front", "b", "budget", "Budget", "Select the best point within a budget (USD)"),
     Command("front", "t", "target", "Target", "Select the cheapest point reaching a target "
             "accuracy"),
+    Command("front", "c", "limits", "Limits", "Edit per-model limits (cap, max spend, min "
+            "share); the front is put under them"),
     Command("front", "enter", "open_allocation", "Table", "Show the chosen allocation"),
     Command("front", "z", "cycle_cost_scale", "Scale", "Cost axis: zoomed to the front, "
             "log scale or full range"),

@@ -19,6 +19,7 @@ quitting does not wait for it: see `OptLLMApp.action_quit` and `optllm_tui.cli.m
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 import traceback
@@ -42,6 +43,8 @@ from optllm_tui.messages import (
     LabelsChosen,
     LabelsMerged,
     LibraryReady,
+    LimitsApplied,
+    LimitsProgress,
     OptimiseFinished,
     OptimiseStopped,
     PicksWritten,
@@ -385,12 +388,23 @@ class Jobs:
         self._run("compare", f"compare {', '.join(methods)}", work)
 
     def point_details(self, front: Front, index: int, prediction: Prediction,
-                      allocated: Dataset, evaluation: Evaluation | None) -> None:
+                      allocated: Dataset, evaluation: Evaluation | None,
+                      limits: RunConfig | None = None) -> None:
+        """The point's details; with `limits` (a config carrying them) also the limits'
+        report at the point (`optllm.pipeline.limits.limited_point`)."""
+
         def work(worker: Worker[Any], post: Post) -> None:
             from optllm.pipeline.views import point_details
 
             details = point_details(front, index, prediction, allocated, evaluation)
-            post(PointDetailsReady(worker, details))
+            report = None
+            if limits is not None:
+                from optllm.pipeline.limits import limited_point
+
+                report = limited_point(front.allocation(index), prediction.scores,
+                                       allocated.cost, limits, allocated.models,
+                                       should_stop=lambda: worker.is_cancelled)
+            post(PointDetailsReady(worker, details, report))
 
         self._run("point", f"describe point {index}", work)
 
@@ -414,18 +428,46 @@ class Jobs:
 
         self._run("table", f"build the allocation of point {index}", work)
 
-    def export(self, front: Front, index: int, allocated: Dataset, prediction: Prediction,
-               path: str, file_format: str, force: bool) -> None:
-        """Write the point's whole allocation atomically; an existing file is not touched
-        unless `force` (the UI asks first)."""
+    def apply_limits(self, front: Front, prediction: Prediction, allocated: Dataset,
+                     config: RunConfig) -> None:
+        """Put `front` under `config.limits` as `optllm run` does
+        (`optllm.pipeline.limits.limited_front`: the hull's front becomes the exact
+        constrained front, OptLLM-M's points are repaired), and evaluate it."""
+        assert config.limits is not None
+        limits = config.limits
 
         def work(worker: Worker[Any], post: Post) -> None:
-            from optllm.data.files import write_table
+            from optllm.pipeline.limits import limited_front
+            from optllm.pipeline.run import evaluate_front
+
+            limited, _, _ = limited_front(
+                front, prediction.scores, allocated.cost, config, allocated.models,
+                should_stop=lambda: worker.is_cancelled,
+                progress=Throttle(worker, post, message=LimitsProgress))
+            post(LimitsApplied(worker, limits, front, limited,
+                               evaluate_front(limited, allocated)))
+
+        self._run("limits", "put the front under the limits", work)
+
+    def export(self, front: Front, index: int, allocated: Dataset, prediction: Prediction,
+               path: str, file_format: str, force: bool,
+               limits: LimitsExport | None = None) -> None:
+        """Write the point's whole allocation atomically; an existing file is not touched
+        unless `force` (the UI asks first). Under `limits`, also the run's summary.json
+        (`RunResult.summary`, with the "limits" section `optllm run` writes) beside it."""
+
+        def work(worker: Worker[Any], post: Post) -> None:
+            from optllm.data.files import write_json, write_table
             from optllm.pipeline.run import allocation_table
 
-            if Path(path).exists() and not force:
+            targets = [path] if limits is None else [path, summary_path(path)]
+            if any(Path(target).exists() for target in targets) and not force:
                 post(ExportExists(worker, path, file_format))
                 return
+            if limits is not None:
+                summary = limits.summary(front, index, allocated, prediction,
+                                         lambda: worker.is_cancelled)
+                self._write(targets[1], lambda: write_json(summary, targets[1], force=force))
             table = allocation_table(allocated, prediction, front.allocation(index))
             self._write(path, lambda: write_table(table, path, file_format=file_format,
                                                   force=force))
@@ -478,6 +520,39 @@ class Jobs:
                            saved.selected))
 
         self._run("run", f"open the run {path}", work)
+
+
+@dataclasses.dataclass(frozen=True)
+class LimitsExport:
+    """What an export under limits needs besides the point to write the run's
+    summary.json: the config carrying the limits, the data the split indexes, the split,
+    and the evaluation of the front under the limits."""
+
+    config: RunConfig
+    dataset: Dataset
+    split: Split
+    evaluation: Evaluation | None
+
+    def summary(self, front: Front, index: int, allocated: Dataset, prediction: Prediction,
+                should_stop: Callable[[], bool]) -> dict[str, Any]:
+        """summary.json of the point as `optllm run` writes it (`RunResult.summary`)."""
+        from optllm.pipeline.limits import limited_point
+        from optllm.pipeline.run import RunResult, in_cost_unit
+
+        report = limited_point(front.allocation(index), prediction.scores, allocated.cost,
+                               self.config, allocated.models, should_stop=should_stop)
+        result = RunResult(in_cost_unit(self.dataset, self.config.cost_unit), self.config,
+                           self.split, prediction, front, self.evaluation, index,
+                           band=prediction.band(front), limits=report)
+        return result.summary()
+
+
+def summary_path(path: str) -> str:
+    """Where an export under limits writes its summary.json: beside the allocation, named
+    after it (`alloc.csv.gz` -> `alloc.summary.json`)."""
+    from optllm.data.formats import with_format
+
+    return str(Path(with_format(path, "csv")).with_suffix(".summary.json"))
 
 
 def bug_message(exc: Exception, log: Path | None) -> str:

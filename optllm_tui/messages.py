@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from optllm.optimizers.api import StepEvent
     from optllm.optimizers.front import Front
     from optllm.pipeline.compare import Comparison, FrontUpdate
+    from optllm.pipeline.limits import LimitedRun
     from optllm.pipeline.run import Prediction
     from optllm.pipeline.views import PointDetails
     from optllm.pricing.prices import CostModel
@@ -157,6 +158,24 @@ class OptimiseStopped(JobMessage):
 @dataclass(eq=False)
 class PointDetailsReady(JobMessage):
     details: PointDetails
+    #: The limits' report at the point (prices, binding limits, gap) when limits are set.
+    limits: LimitedRun | None = None
+
+
+@dataclass(eq=False)
+class LimitsProgress(ProgressMessage):
+    """Putting the front under the limits: each point repaired or solved."""
+
+
+@dataclass(eq=False)
+class LimitsApplied(JobMessage):
+    """The front put under `limits` (`optllm.pipeline.limits.limited_front`), for the
+    unconstrained `source` front it was computed from."""
+
+    limits: dict[str, dict[str, float]]
+    source: Front
+    front: Front
+    evaluation: Evaluation | None
 
 
 @dataclass(eq=False)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from optllm.optimizers.api import StepEvent
     from optllm.optimizers.front import Front
     from optllm.pipeline.compare import Comparison, FrontUpdate, Trained
+    from optllm.pipeline.limits import LimitedRun
     from optllm.pipeline.run import Prediction
     from optllm.pipeline.views import PointDetails
     from optllm.pricing.prices import CostModel
@@ -51,6 +52,10 @@ class Topic(StrEnum):
     COMPARE_FRONT = "compare-front"
     BATCH = "batch"
     BATCH_LOADING = "batch-loading"
+    #: The limits editor's work: `LIMITS` when the front under limits is in or gone,
+    #: `LIMITS_PROGRESS` while it is computed.
+    LIMITS = "limits"
+    LIMITS_PROGRESS = "limits-progress"
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,18 @@ class CompareState:
     runs_total: int = 0
 
 
+@dataclass(frozen=True)
+class LimitedFront:
+    """The front put under the limits (`optllm.pipeline.limits.limited_front`), its
+    evaluation, and the point that was chosen on the unconstrained front before, to go
+    back to when the limits are cleared."""
+
+    limits: dict[str, dict[str, float]]
+    front: Front
+    evaluation: Evaluation | None
+    unconstrained_selected: int | None
+
+
 @dataclass
 class Session:
     """Everything known about the current run. `config` is created on first use, so the
@@ -151,6 +168,15 @@ class Session:
     evaluation: Evaluation | None = None
     selected: int | None = None
     details: PointDetails | None = None
+    #: The limits' report at the chosen point (prices, binding limits, gap), while limits
+    #: are set: the point's index and the report.
+    point_limits: tuple[int, LimitedRun] | None = None
+    #: The per-model limits the user set in the editor ({kind: {model: value}}, as
+    #: `RunConfig.limits`), kept for the next front until cleared or other data loads.
+    limits: dict[str, dict[str, float]] | None = None
+    #: The front under the limits while limits are set; the Front screen then moves along
+    #: it, and the allocation browser and export take its points (`shown_front`).
+    limited: LimitedFront | None = None
     allocation_base: tuple[int, pa.Table] | None = None
     allocation_view: AllocationView | None = None
     #: The batch of new unlabelled queries to allocate (Datasets screen), if any: its
@@ -188,6 +214,7 @@ class Session:
     def set_dataset(self, dataset: Dataset, source: str | None, summary: pd.DataFrame) -> None:
         """A new dataset: everything learnt from the old one goes."""
         self.dataset, self.source, self.summary = dataset, source, summary
+        self.limits = None
         self.split = self.allocated = self.prediction = self.hull = None
         self.trained_dataset = self.cost_model = None
         self.clear_optimiser()
@@ -235,6 +262,8 @@ class Session:
         self.front = self.evaluation = None
         self.selected = None
         self.details = None
+        self.point_limits = None
+        self.limited = None
         self.allocation_base = self.allocation_view = None
 
     def set_front(self, front: Front, evaluation: Evaluation | None,
@@ -242,7 +271,27 @@ class Session:
         self.front, self.evaluation = front, evaluation
         self.selected = len(front) // 2 if selected is None else selected
         self.details = None
+        self.point_limits = None
+        self.limited = None
         self.allocation_base = self.allocation_view = None
+
+    def set_limited(self, limited: LimitedFront | None, selected: int | None) -> None:
+        """Limits set (`limited`) or cleared (None): the chosen point moves to `selected`
+        on the front now shown."""
+        self.limited = limited
+        self.selected = selected
+        self.details = None
+        self.point_limits = None
+        self.allocation_base = self.allocation_view = None
+
+    @property
+    def shown_front(self) -> Front | None:
+        """The front the chosen point is on: the one under the limits while they are set."""
+        return self.limited.front if self.limited is not None else self.front
+
+    @property
+    def shown_evaluation(self) -> Evaluation | None:
+        return self.limited.evaluation if self.limited is not None else self.evaluation
 
     @property
     def unsaved_work(self) -> str | None:

@@ -152,7 +152,7 @@ class AllocationScreen(ModeScreen):
         """One line at 100 columns (the footer names the keys): point, rows, order and
         the filters in force."""
         session = self.session
-        front, k = session.front, session.selected
+        front, k = session.shown_front, session.selected
         assert front is not None and k is not None
         order = "unsorted" if self.sort is None else (
             f"{self.sort} {'desc' if self.descending else 'asc'}")

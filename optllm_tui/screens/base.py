@@ -38,7 +38,7 @@ class ModeScreen(Screen[None]):
         cls.TITLE = next(f"OptLLM - {key} {title}" for mode, key, title in SCREENS
                          if mode == cls.SCOPE)
     IGNORES: ClassVar[frozenset[Topic]] = frozenset(
-        {Topic.COMPARE, Topic.COMPARE_PROGRESS, Topic.COMPARE_FRONT})
+        {Topic.COMPARE, Topic.COMPARE_PROGRESS, Topic.COMPARE_FRONT, Topic.LIMITS_PROGRESS})
 
     def __init__(self) -> None:
         super().__init__()

@@ -102,11 +102,13 @@ class ExportScreen(ModeScreen):
             self.query_one("#export-what", Static).update(self._what())
 
     def _what(self) -> str:
-        front, k = self.session.front, self.session.selected
+        front, k = self.session.shown_front, self.session.selected
         if front is None or k is None:
             return "Nothing to export yet: run the optimiser (screen 3) and pick a point."
         point = (f"The allocation of point {k + 1} of {len(front):,} ({usd(front.cost[k])}, "
                  f"expected accuracy {ratio(front.accuracy[k])})")
+        if self.session.limited is not None:
+            point += " under the limits, with its summary.json (the limits' report) beside it"
         split = self.session.split
         if split is None:
             return f"{point}: {front.n_queries:,} rows."

@@ -33,33 +33,42 @@ class FrontScreen(ModeScreen):
                 yield PointPanel("", id="point", markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("move", "jump", "move_to", "budget", "target", "open_allocation"):
+        if action in ("move", "jump", "move_to", "budget", "target", "open_allocation",
+                      "limits"):
             return self.session.front is not None or None
         return True
+
+    def action_limits(self) -> None:
+        """c: the limits editor, one row per model of the data the front allocates."""
+        from optllm_tui.screens.limits import LimitsScreen
+
+        allocated = self.session.allocated
+        if self.session.front is not None and allocated is not None:
+            self.app.push_screen(LimitsScreen(allocated.models, self.session.limits))
 
     def action_move(self, delta: int) -> None:
         if self.session.selected is not None:
             self.opt_app.select_point(self.session.selected + delta)
 
     def action_jump(self, direction: int) -> None:
-        front = self.session.front
+        front = self.session.shown_front
         if front is not None and self.session.selected is not None:
             step = max(1, round(JUMP_SHARE * len(front)))
             self.opt_app.select_point(self.session.selected + direction * step)
 
     def action_move_to(self, index: int) -> None:
-        front = self.session.front
+        front = self.session.shown_front
         if front is not None:
             self.opt_app.select_point(index % len(front))
 
     def action_budget(self) -> None:
-        front = self.session.front
+        front = self.session.shown_front
         if front is not None:
             self._ask("Budget", f"Budget in USD (the front runs from ${front.cost[0]:,.4f} "
                       f"to ${front.cost[-1]:,.4f})", parse_usd, self.opt_app.select_budget)
 
     def action_target(self) -> None:
-        front = self.session.front
+        front = self.session.shown_front
         if front is not None:
             self._ask("Target accuracy", "Target expected accuracy, a fraction (0.85) or a "
                       f"percentage (85%); the front reaches {front.accuracy[-1]:.4f}",
@@ -91,7 +100,7 @@ class FrontScreen(ModeScreen):
 
     def _sync(self) -> None:
         session = self.session
-        front, k = session.front, session.selected
+        front, k = session.shown_front, session.selected
         plot = self.query_one(ParetoPlot)
         panel = self.query_one(PointPanel)
         if front is None or k is None:
@@ -99,18 +108,30 @@ class FrontScreen(ModeScreen):
             plot.border_title = "Pareto front"
             panel.show(None, 0, "Run the optimiser (screen 3) to get a front.")
             return
-        points = front.thin(MAX_PLOT_POINTS)
+        unconstrained = session.front
+        assert unconstrained is not None
+        points = unconstrained.thin(MAX_PLOT_POINTS)
         evaluation = session.evaluation
         hull = session.hull
         hull_points = hull.thin(MAX_PLOT_POINTS) if hull is not None else None
+        limited = session.limited
         plot.show_data(PlotData(
-            front.cost[points], front.accuracy[points],
-            evaluation.true_accuracy[points] if evaluation is not None else None,
+            unconstrained.cost[points], unconstrained.accuracy[points],
+            # Under limits, the true accuracy of the unconstrained front is no choice.
+            evaluation.true_accuracy[points] if evaluation is not None and limited is None
+            else None,
             hull.cost[hull_points] if hull is not None else None,
             hull.accuracy[hull_points] if hull is not None else None,
             tuple((s.model, s.cost, s.true_accuracy) for s in evaluation.singles)
             if evaluation is not None else (),
-            (float(front.cost[k]), float(front.accuracy[k])), "chosen"))
-        plot.border_title = literal(f"Pareto front ({front.method}, {len(front):,} points)")
+            (float(front.cost[k]), float(front.accuracy[k])), "chosen",
+            front.cost if limited is not None else None,
+            front.accuracy if limited is not None else None))
+        title = f"Pareto front ({unconstrained.method}, {len(unconstrained):,} points)"
+        if limited is not None:
+            title = f"Pareto front ({unconstrained.method}) under limits: {len(front):,} points"
+        plot.border_title = literal(title)
         details = session.details if session.details and session.details.index == k else None
-        panel.show(details, len(front), f"Point {k + 1} of {len(front):,}\n...")
+        limits = session.point_limits
+        panel.show(details, len(front), f"Point {k + 1} of {len(front):,}\n...",
+                   limits[1] if limits is not None and limits[0] == k else None)

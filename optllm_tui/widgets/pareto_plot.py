@@ -33,13 +33,17 @@ class PlotData:
     singles: tuple[tuple[str, float, float], ...] = ()
     marked: tuple[float, float] | None = None
     marked_label: str = "selected"
+    #: The front under the user's limits (cost, accuracy), drawn beside the front.
+    limited_cost: np.ndarray | None = None
+    limited_accuracy: np.ndarray | None = None
 
 
 class ParetoPlot(PlotextPlot):
     """Cost (x) against accuracy (y) with ASCII markers only; the legend is the title.
 
     Series: the hull front as a dotted reference line, the front ('o'), its true accuracy
-    ('*'), single models ('+') and the marked point ('X'). Plotext sizes the plot to the
+    ('*'), the front under limits ('@', when set), single models ('+') and the marked
+    point ('X'). Plotext sizes the plot to the
     widget on every render, so resizing the terminal redraws it.
     """
 
@@ -121,12 +125,18 @@ class ParetoPlot(PlotextPlot):
             legend.append(". hull")
         x, y = thin(data.front_cost, data.front_accuracy)
         plt.scatter(x, y, marker="o", color="blue")
-        legend.append("o front")
+        limited = data.limited_cost is not None and data.limited_accuracy is not None
+        legend.append("o unconstrained" if limited else "o front")
         if data.true_accuracy is not None:
             x, y = thin(data.front_cost, data.true_accuracy)
             plt.scatter(x, y, marker="*", color="green")
             legend.append("* true")
         focus = [data.front_cost] + ([data.hull_cost] if data.hull_cost is not None else [])
+        if data.limited_cost is not None and data.limited_accuracy is not None:
+            x, y = thin(data.limited_cost, data.limited_accuracy)
+            plt.scatter(x, y, marker="@", color="yellow")
+            legend.append("@ under limits")
+            focus.append(data.limited_cost)
         single_cost = np.array([s[1] for s in data.singles], dtype=float)
         single_accuracy = np.array([s[2] for s in data.singles], dtype=float)
         limits = self.set_cost_axis(focus, [single_cost])

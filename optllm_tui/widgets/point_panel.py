@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual.widgets import Static
@@ -10,6 +10,7 @@ from textual.widgets import Static
 from optllm_tui.formatting import percent, points, ratio, usd
 
 if TYPE_CHECKING:
+    from optllm.pipeline.limits import LimitedRun
     from optllm.pipeline.views import PointDetails
 
 #: The widest a share bar gets, and the narrowest a name is cut to before the bar shrinks.
@@ -19,13 +20,18 @@ MIN_NAME_WIDTH = 8
 SHARE_WIDTH = 8
 
 
-def describe(details: PointDetails, n_points: int, width: int) -> Text:
+def describe(details: PointDetails, n_points: int, width: int,
+             limits: LimitedRun | None = None) -> Text:
     """The panel text (see PointDetails for the band and the baseline). The share lines
     fit in `width` columns: a long model name is cut, then the bar shortened, so a bar
-    never wraps onto a line of its own."""
+    never wraps onto a line of its own. Under `limits`, what they do at the point first."""
     text = Text()
     text.append(f"Point {details.index + 1} of {n_points:,}\n", style="bold")
-    text.append(f"cost      {usd(details.cost)}\n")
+    if limits is not None:
+        text.append(f"cost      {usd(details.cost)}\n")
+        describe_limits(text, limits)
+    else:
+        text.append(f"cost      {usd(details.cost)}\n")
     text.append(f"expected  {ratio(details.expected)} +- {ratio(details.band)}\n")
     if details.true_accuracy is None:
         text.append("true      - (unlabelled)\n")
@@ -62,20 +68,45 @@ def describe(details: PointDetails, n_points: int, width: int) -> Text:
     return text
 
 
+def describe_limits(text: Text, report: LimitedRun) -> None:
+    """Each limit at the point (realised value, whether it binds and its price, as in
+    summary.json's "limits"), the stated gap, and the queries and spend of each model
+    with a limit."""
+    summary = report.as_dict()
+    text.append("under limits (realised, price)\n", style="bold")
+    for row in cast("list[dict[str, Any]]", summary["limits"]):
+        realised = row["realised"]
+        shown = (usd(realised) if row["unit"] == "USD" else
+                 f"{realised:.3f}" if row["kind"] == "min_share" else f"{realised:,.0f}")
+        price = f"{row['multiplier']:.3g} {row['multiplier_unit']}".replace(
+            "accuracy per ", "acc/")
+        text.append(f"{row['limit']}\n")
+        text.append(f"  {shown}, " + (f"binds: {price}" if row["binds"] else "slack")
+                    + "\n", style="yellow" if row["binds"] else "")
+    gap = cast("dict[str, float]", summary["gap"])
+    text.append(f"gap <= {100 * gap['accuracy']:.2f} pp, {usd(gap['usd'])}\n")
+    limited = {model for kind, values in report.constraints.as_dict().items()
+               if kind != "budget" for model in cast("dict[str, float]", values or {})}
+    for row in cast("list[dict[str, Any]]", summary["per_model"]):
+        if row["model"] in limited:
+            text.append(f"  {row['model']}: {row['queries']:,} q, {usd(row['spend'])}\n")
+
+
 class PointPanel(Static):
     """Redrawn at its new width when resized, so the share bars keep fitting."""
 
-    _shown: tuple[PointDetails | None, int, str] = (None, 0, "")
+    _shown: tuple[PointDetails | None, int, str, LimitedRun | None] = (None, 0, "", None)
 
-    def show(self, details: PointDetails | None, n_points: int, empty_text: str) -> None:
-        self._shown = (details, n_points, empty_text)
+    def show(self, details: PointDetails | None, n_points: int, empty_text: str,
+             limits: LimitedRun | None = None) -> None:
+        self._shown = (details, n_points, empty_text, limits)
         self._render_shown()
 
     def on_resize(self) -> None:
         self._render_shown()
 
     def _render_shown(self) -> None:
-        details, n_points, empty_text = self._shown
+        details, n_points, empty_text, limits = self._shown
         width = self.content_size.width or BAR_WIDTH + SHARE_WIDTH + MIN_NAME_WIDTH
-        self.update(describe(details, n_points, width) if details is not None
+        self.update(describe(details, n_points, width, limits) if details is not None
                     else empty_text)
