@@ -129,7 +129,7 @@ class FrontScreen(ModeScreen):
             front.accuracy if limited is not None else None))
         title = f"Pareto front ({unconstrained.method}, {len(unconstrained):,} points)"
         if limited is not None:
-            title = f"Pareto front ({unconstrained.method}) under limits: {len(front):,} points"
+            title = f"Front under limits ({unconstrained.method}, {len(front):,} points)"
         plot.border_title = literal(title)
         details = session.details if session.details and session.details.index == k else None
         limits = session.point_limits

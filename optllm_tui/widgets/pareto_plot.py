@@ -125,8 +125,7 @@ class ParetoPlot(PlotextPlot):
             legend.append(". hull")
         x, y = thin(data.front_cost, data.front_accuracy)
         plt.scatter(x, y, marker="o", color="blue")
-        limited = data.limited_cost is not None and data.limited_accuracy is not None
-        legend.append("o unconstrained" if limited else "o front")
+        legend.append("o front")
         if data.true_accuracy is not None:
             x, y = thin(data.front_cost, data.true_accuracy)
             plt.scatter(x, y, marker="*", color="green")
@@ -135,7 +134,7 @@ class ParetoPlot(PlotextPlot):
         if data.limited_cost is not None and data.limited_accuracy is not None:
             x, y = thin(data.limited_cost, data.limited_accuracy)
             plt.scatter(x, y, marker="@", color="yellow")
-            legend.append("@ under limits")
+            legend.append("@ limited")
             focus.append(data.limited_cost)
         single_cost = np.array([s[1] for s in data.singles], dtype=float)
         single_accuracy = np.array([s[2] for s in data.singles], dtype=float)

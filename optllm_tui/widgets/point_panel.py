@@ -24,19 +24,17 @@ def describe(details: PointDetails, n_points: int, width: int,
              limits: LimitedRun | None = None) -> Text:
     """The panel text (see PointDetails for the band and the baseline). The share lines
     fit in `width` columns: a long model name is cut, then the bar shortened, so a bar
-    never wraps onto a line of its own. Under `limits`, what they do at the point first."""
+    never wraps onto a line of its own. Under `limits`, what they do at the point too."""
     text = Text()
     text.append(f"Point {details.index + 1} of {n_points:,}\n", style="bold")
-    if limits is not None:
-        text.append(f"cost      {usd(details.cost)}\n")
-        describe_limits(text, limits)
-    else:
-        text.append(f"cost      {usd(details.cost)}\n")
+    text.append(f"cost      {usd(details.cost)}\n")
     text.append(f"expected  {ratio(details.expected)} +- {ratio(details.band)}\n")
     if details.true_accuracy is None:
         text.append("true      - (unlabelled)\n")
     else:
         text.append(f"true      {ratio(details.true_accuracy)}\n")
+    if limits is not None:
+        describe_limits(text, limits)
     kind = "true acc." if details.baseline_is_true else "expected acc."
     text.append(f"vs best single ({kind}):\n", style="bold")
     text.append(f"  {details.baseline_model}: {usd(details.baseline_cost)}, "
@@ -73,15 +71,15 @@ def describe_limits(text: Text, report: LimitedRun) -> None:
     summary.json's "limits"), the stated gap, and the queries and spend of each model
     with a limit."""
     summary = report.as_dict()
-    text.append("under limits (realised, price)\n", style="bold")
+    text.append("limits (use, price)\n", style="bold")
     for row in cast("list[dict[str, Any]]", summary["limits"]):
         realised = row["realised"]
         shown = (usd(realised) if row["unit"] == "USD" else
                  f"{realised:.3f}" if row["kind"] == "min_share" else f"{realised:,.0f}")
         price = f"{row['multiplier']:.3g} {row['multiplier_unit']}".replace(
-            "accuracy per ", "acc/")
+            " accuracy per ", "/")
         text.append(f"{row['limit']}\n")
-        text.append(f"  {shown}, " + (f"binds: {price}" if row["binds"] else "slack")
+        text.append(f"  {shown}, " + (f"binds {price}" if row["binds"] else "slack")
                     + "\n", style="yellow" if row["binds"] else "")
     gap = cast("dict[str, float]", summary["gap"])
     text.append(f"gap <= {100 * gap['accuracy']:.2f} pp, {usd(gap['usd'])}\n")

@@ -149,7 +149,7 @@ async def test_applied_limits_give_a_front_that_meets_them_browsed_and_exported(
                                       limited.front.allocation(session.selected))
         assert k is not None
         panel = str(app.screen.query_one(PointPanel).render())
-        assert "under limits" in panel and f"cap {models[busiest]}={cap}" in panel
+        assert "limits (use, price)" in panel and f"cap {models[busiest]}={cap}" in panel
         assert "gap <=" in panel
 
         path = tmp_path / "under-limits.csv"
@@ -232,3 +232,25 @@ async def test_clear_all_returns_to_the_unconstrained_front(limits_app) -> None:
         await pilot.pause()
         plot = app.screen.query_one(ParetoPlot)
         assert plot._data is not None and plot._data.limited_cost is None
+
+
+async def test_twelve_models_scroll_in_an_80x24_editor_with_its_buttons_in_view(
+        limits_app) -> None:
+    """Overruling has 12 models: the rows scroll, Apply stays on the screen."""
+    models = tuple(f"model-{j:02d}-with-a-long-name" for j in range(12))
+    async with limits_app.run_test(size=(80, 24)) as pilot:
+        app = app_of(pilot)
+        await run_opened(pilot)
+        await app.push_screen(LimitsScreen(models, None))
+        await pilot.pause()
+        dialog = app.screen
+        rows = dialog.query_one("#limits-rows")
+        assert rows.max_scroll_y > 0
+        screen = dialog.region
+        for button in ("#apply", "#clear", "#cancel"):
+            assert screen.contains_region(dialog.query_one(button).region), button
+        last = dialog.query_one(f"#{field_id(11, 'min_share')}", Input)
+        last.focus()
+        await until(pilot, lambda: rows.region.contains_region(last.region),
+                    "the last row scrolled into view")
+        assert rows.scroll_y > 0

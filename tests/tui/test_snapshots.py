@@ -59,6 +59,19 @@ async def on_compare(pilot: Pilot[None]) -> None:
     await until(pilot, lambda: app.jobs.live_threads() == 0, "the comparison to end")
 
 
+async def on_limits_editor(pilot: Pilot[None]) -> None:
+    """The limits editor with a cap typed and a share it refuses."""
+    app_of(pilot).clear_notifications()  # the run's "Opened" would show over the dialog
+    await pilot.press("4", "c", *"120", "tab", "tab", "tab", *"1.5")
+
+
+async def on_front_under_limits(pilot: Pilot[None]) -> None:
+    app = app_of(pilot)
+    await pilot.press("4", "c", *"20", "tab", "tab", "tab", "tab", "tab", *"0.2", "enter")
+    await until(pilot, lambda: app.session.point_limits is not None
+                and app.session.point_limits[0] == app.session.selected, "the point's limits")
+
+
 def keys(*pressed: str) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def press(pilot: Pilot[None]) -> None:
         await pilot.press(*pressed)
@@ -75,6 +88,8 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "export": keys("6"),
     "compare": on_compare,
     "help": keys("f1"),
+    "limits-editor": on_limits_editor,
+    "front-limits": on_front_under_limits,
 }
 
 
