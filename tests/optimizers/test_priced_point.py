@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_constraints import assert_within_limits, instance, milp_optimum
 
 from optllm import optimize
 from optllm.config import RunConfig
 from optllm.optimizers.constraints import constrained_point, front_under_limits, priced_point
 from optllm.pipeline.limits import limited_point
-
-from test_constraints import assert_within_limits, instance, milp_optimum
 
 
 def config_of(names: list[str], n: int) -> RunConfig:
