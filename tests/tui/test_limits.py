@@ -152,12 +152,18 @@ async def test_applied_limits_give_a_front_that_meets_them_browsed_and_exported(
         assert "limits (use, price)" in panel and f"cap {models[busiest]}={cap}" in panel
         assert "gap <=" in panel
 
+        chosen = limited.front.allocation(session.selected)
+        await pilot.press("5")
+        await until(pilot, lambda: session.allocation_base is not None
+                    and session.allocation_base[0] == session.selected, "the allocation table")
+        browsed = session.allocation_base[1].column("model").to_pylist()
+        assert browsed == [models[j] for j in chosen]
+
         path = tmp_path / "under-limits.csv"
         assert app.export(str(path), "csv", force=False)
         summary = tmp_path / "under-limits.summary.json"
         await until(pilot, lambda: path.exists() and summary.exists(), "the export")
         written = pacsv.read_csv(path).column("model").to_pylist()
-        chosen = limited.front.allocation(session.selected)
         assert written == [models[j] for j in chosen]
         report_json = json.loads(summary.read_text())["limits"]
         assert report_json["given"]["max_queries"] == {models[busiest]: cap}
