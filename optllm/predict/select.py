@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import numpy as np
@@ -102,15 +102,20 @@ _XGBOOST_CV_BOOTSTRAPS = 4
 
 @dataclass(frozen=True)
 class Candidate:
-    """A featuriser and a learner by registry name, with extra learner parameters."""
+    """A featuriser and a learner by registry name, with extra learner parameters.
+    `columns`: whether a learner that can read the feature columns beside the text does
+    (False: the text only, its variant tried when columns are offered, since a column can
+    also make such a learner worse)."""
 
     featuriser: str
     learner: str
     params: dict[str, object] = field(default_factory=dict)
+    columns: bool = True
 
     @property
     def name(self) -> str:
-        return self.learner if self.featuriser == "none" else f"{self.learner} on {self.featuriser}"
+        name = self.learner if self.featuriser == "none" else f"{self.learner} on {self.featuriser}"
+        return name if self.columns else f"{name} (text only)"
 
 
 PRIOR = Candidate("none", "prior")
@@ -149,7 +154,8 @@ class Choice:
         its learner uses them (a `ColumnFeaturiser`)."""
         text = self.featurisers[self.candidate.featuriser]
         blocks = feature_blocks(self.candidate.learner)
-        if self.encoder is None or not self.encoder.columns or "columns" not in blocks:
+        if (self.encoder is None or not self.encoder.columns or "columns" not in blocks
+                or not self.candidate.columns):
             return text
         return ColumnFeaturiser(text, self.encoder, use_text="text" in blocks)
 
@@ -316,7 +322,9 @@ def _candidate_features(candidate: Candidate, text: dict[str, Features],
     both (`feature_blocks` of the learner class)."""
     blocks = feature_blocks(candidate.learner)
     X = text[candidate.featuriser] if "text" in blocks else text["none"]
-    return hstack_blocks(X, onehot) if "columns" in blocks and onehot is not None else X
+    if "columns" in blocks and onehot is not None and candidate.columns:
+        return hstack_blocks(X, onehot)
+    return X
 
 
 def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
@@ -361,6 +369,10 @@ def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
     tried = [c for c in pool if c != PRIOR
              and (c.learner != "xgboost" or n >= XGBOOST_MIN_ROWS or force)
              and (feature_blocks(c.learner) != ("columns",) or onehot is not None)]
+    if onehot is not None:  # each learner reading text and columns also on its text alone
+        tried = [variant for c in tried for variant in (
+            (c, replace(c, columns=False)) if feature_blocks(c.learner) == ("text", "columns")
+            else (c,))]
     tried.append(PRIOR)
     texts_all = as_texts(texts_all)
     names = sorted({c.featuriser for c in tried} - {"none"})
