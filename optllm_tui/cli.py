@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 
 
 def _positive_int(text: str) -> int:
@@ -59,6 +60,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@contextmanager
+def native_output_hidden() -> Iterator[None]:
+    """File descriptor 1 goes to /dev/null inside, and comes back after.
+
+    The app draws on stderr and captures Python's prints, but native code can write to
+    descriptor 1 directly (HiGHS's integer solver, in the limits' repair, prints debug
+    lines): on a terminal they would land in the middle of the screen."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     from pathlib import Path
@@ -74,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Our own loop, not asyncio.run: that would wait, after the app has exited, for every
     # thread of the default executor, including one a quit abandoned.
     loop = asyncio.new_event_loop()
-    app.run(mouse=not args.no_mouse, loop=loop)
+    with native_output_hidden() if os.isatty(1) else nullcontext():
+        app.run(mouse=not args.no_mouse, loop=loop)
     if app.jobs.live_threads():
         # A job thread still inside a long library call would keep the process alive after
         # the terminal was restored (Python joins every thread at exit). Nothing is left to

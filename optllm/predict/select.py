@@ -251,7 +251,8 @@ class Resamples:
         n, m = Y.shape
         rng = np.random.default_rng(random_state)
         self.Y, self.costs = Y, costs
-        draws = [np.arange(n), *(rng.integers(0, n, n) for _ in range(BOOTSTRAPS))]
+        draws: list[np.ndarray] = [np.arange(n),
+                                   *(rng.integers(0, n, n) for _ in range(BOOTSTRAPS))]
         self.counts = np.stack([np.bincount(rows, minlength=n) for rows in draws]
                                ).astype(np.float64)
         names = [str(j) for j in range(m)]

@@ -193,3 +193,15 @@ def test_the_script_ends_the_process_when_a_thread_is_left(
     cli.main([])
     assert exits == ([0] if live else [])
     assert app.removed == bool(live)
+
+
+def test_native_output_to_descriptor_1_never_reaches_the_screen(capfd: pytest.CaptureFixture
+                                                                 ) -> None:
+    """The app draws on stderr; what native code writes to descriptor 1 while it runs
+    (HiGHS's debug lines) is dropped, and descriptor 1 works again afterwards."""
+    import os
+
+    with cli.native_output_hidden():
+        os.write(1, b"HighsMipSolverData::transformNewIntegerFeasibleSolution\n")
+    os.write(1, b"after\n")
+    assert capfd.readouterr().out == "after\n"
