@@ -251,8 +251,7 @@ class Resamples:
         n, m = Y.shape
         rng = np.random.default_rng(random_state)
         self.Y, self.costs = Y, costs
-        draws: list[np.ndarray] = [np.arange(n),
-                                   *(rng.integers(0, n, n) for _ in range(BOOTSTRAPS))]
+        draws = [np.arange(n), *rng.integers(0, n, (BOOTSTRAPS, n))]
         self.counts = np.stack([np.bincount(rows, minlength=n) for rows in draws]
                                ).astype(np.float64)
         names = [str(j) for j in range(m)]
