@@ -81,6 +81,8 @@ XGBOOST_MIN_ROWS = 5000
 #: 5 times in 30; this rule did not once, and still picks the learners of planted
 #: per-group and per-word data (docs/benchmarks.md).
 SIGNIFICANCE = 0.025
+#: Learners from the fewest fitted parameters to the most, for the one-standard-error rule.
+SIMPLER_FIRST = ("prior", "group-rate", "cluster-rate", "knn", "logistic", "xgboost")
 #: Paired bootstrap resamples of the labelled rows behind that spread.
 BOOTSTRAPS = 200
 #: Resamples x envelope moves held at once while scoring them (bounds memory).
@@ -311,6 +313,32 @@ def _score_table(rows: list[dict[str, object]], hypervolumes: dict[str, np.ndarr
                              na_position="last").reset_index(drop=True)
 
 
+def _simplest_within_noise(clear: pd.DataFrame, candidates: list[Candidate],
+                           hypervolumes: dict[str, np.ndarray]) -> pd.Series:
+    """The simplest of the `clear` candidates (best first) whose hypervolume is below the
+    best one's by no more than one standard error of their paired difference over the
+    resamples: the one-standard-error rule. Among near-equals the best score is mostly
+    luck, and the simpler learner (fewer parameters fitted from the same labels) was the
+    better on the other queries: a feature column that a linear model also read, or a
+    per-query model beside per-group rates (docs/benchmarks.md)."""
+    best = hypervolumes[clear["candidate"].iloc[0]]
+    eligible: list[tuple[tuple[int, bool], int, pd.Series]] = []
+    for (_, row), candidate in zip(clear.iterrows(), candidates, strict=True):
+        d = best - hypervolumes[candidate.name]
+        spread = d[1:][np.isfinite(d[1:])]
+        if spread.size < 2 or d[0] <= spread.std(ddof=1):
+            eligible.append((_complexity(candidate), len(eligible), row))
+    return min(eligible, key=lambda item: item[:2])[2]
+
+
+def _complexity(candidate: Candidate) -> tuple[int, bool]:
+    """Order of simplicity: by learner (`SIMPLER_FIRST`; an unlisted one last), then the
+    text alone before the text with the feature columns."""
+    rank = (SIMPLER_FIRST.index(candidate.learner) if candidate.learner in SIMPLER_FIRST
+            else len(SIMPLER_FIRST))
+    return rank, candidate.columns
+
+
 def feature_blocks(learner: str) -> tuple[str, ...]:
     """The feature blocks the registered learner takes ("text", "columns")."""
     return cast("tuple[str, ...]", getattr(learner_class(learner), "feature_blocks", ("text",)))
@@ -419,12 +447,18 @@ def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
     others = scores[scores["candidate"] != PRIOR.name]
     clear = others[others["gain_over_prior"] > np.maximum(others["gain_needed"], 0)]
     if len(clear):
-        best = clear.iloc[0]
-        chosen = next(c for c in tried if c.name == best["candidate"])
+        by_name = {c.name: c for c in tried}
+        top = clear.iloc[0]
+        best = _simplest_within_noise(clear, [by_name[n] for n in clear["candidate"]],
+                                      hypervolumes)
+        chosen = by_name[best["candidate"]]
         reason = (f"{chosen.name} gives the best out-of-fold front (hypervolume ratio "
                   f"{best['hypervolume']:.3f}, {best['gain_over_prior']:+.3f} over the prior's, "
                   f"more than the {best['gain_needed']:.3f} that chance exceeds "
-                  f"{SIGNIFICANCE:.0%} of the time)")
+                  f"{SIGNIFICANCE:.1%} of the time)")
+        if best["candidate"] != top["candidate"]:
+            reason += (f"; {top['candidate']} scored {top['hypervolume']:.3f}, within "
+                       f"chance of it, and {chosen.name} is the simpler")
     elif force and len(others):
         chosen = next(c for c in tried if c.name == others["candidate"].iloc[0])
         reason = f"{chosen.name} as requested; its front does not clearly beat the prior's"
