@@ -50,6 +50,14 @@ def summary(result: DistributedAllocation, config: RunConfig, policy: Policy,
             "point": point.n_moves, "cost": point.cost,
             "predicted_accuracy": point.score / result.n_queries,
             "rate": point.rate if np.isfinite(point.rate) else None}
+    if result.limits is not None:
+        content["limits"] = result.limits.as_dict()
+        content["front_note"] = ("the front is without the per-model limits; the selected "
+                                 "point meets them")
+        limited = result.limits.point
+        if limited is not None:
+            content["selected"] = {"point": None, "cost": limited.cost,
+                                   "predicted_accuracy": limited.accuracy, "rate": None}
     if result.written is not None:
         content["allocation"] = {
             "files": [f.name for f in result.files],
@@ -67,4 +75,5 @@ def print_summary(content: dict) -> None:
     print(summary_text.front_line(content) + " (exact; expected accuracy only)")
     lines = summary_text.single_model_lines(content)
     lines += summary_text.choice_lines(content)
+    lines += summary_text.limit_lines(content)
     print("\n".join(lines))

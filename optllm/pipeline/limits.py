@@ -34,6 +34,8 @@ class LimitedRun:
     point: ConstrainedPoint | None
     #: USD spent on each model at `point` (empty without one).
     spend: tuple[float, ...] = ()
+    #: Queries sent to each model at `point` (empty without one).
+    queries: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """summary.json's "limits": each limit with its realised value, whether it binds
@@ -44,13 +46,12 @@ class LimitedRun:
             out["note"] = ("every front point meets the limits; give --budget or "
                            "--target-accuracy for a point with prices and a gap")
             return out
-        n = point.allocation.size
-        per_model = np.bincount(point.allocation, minlength=len(self.models))
+        n = sum(self.queries)
         out["objective"] = point.objective
         out["limits"] = [self._limit_row(limit, value, price, n)
                          for limit, value, price in zip(point.limits, point.realised,
                                                         point.multipliers, strict=True)]
-        out["per_model"] = [{"model": name, "queries": int(per_model[j]),
+        out["per_model"] = [{"model": name, "queries": self.queries[j],
                              "spend": self.spend[j]} for j, name in enumerate(self.models)]
         out["gap"] = {"accuracy": point.gap_accuracy, "usd": point.gap_usd,
                       "bound": point.bound,
@@ -106,12 +107,15 @@ def limited_front(front: Front, scores: np.ndarray, costs: np.ndarray, config: R
         except ConfigError as error:
             unmet = str(error)
     spend: tuple[float, ...] = ()
+    queries: tuple[int, ...] = ()
     if point is not None:
         rows = np.arange(point.allocation.size)
         spend = tuple(np.bincount(point.allocation, weights=costs[rows, point.allocation],
                                   minlength=len(models)).tolist())
+        queries = tuple(np.bincount(point.allocation, minlength=len(models)).tolist())
         allocations = np.stack([limited.allocation(k) for k in range(len(limited))]
                                + [point.allocation])
         limited = Front.from_allocations(allocations, scores, costs, method=limited.method,
                                          status=front.status, elapsed_s=front.elapsed_s)
-    return limited, LimitedRun(constraints, tuple(models), point, spend), unmet
+    return (limited, LimitedRun(constraints, tuple(models), point, spend, queries),
+            unmet)

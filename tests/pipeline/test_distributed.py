@@ -21,10 +21,12 @@ from optllm.cli import main as cli
 from optllm.config import RunConfig
 from optllm.data.synthetic import generate
 from optllm.data.tables import write_wide
-from optllm.exceptions import Cancelled, DatasetError
+from optllm.exceptions import Cancelled, ConfigError, DatasetError
+from optllm.optimizers.constraints import Constraints, Infeasible, constrained_point, meets
 from optllm.optimizers.hull import hull_front
 from optllm.pipeline.cluster import connect, partitions
 from optllm.pipeline.distributed import allocate_partitions, route_partitions, train_policy
+from optllm.pipeline.limits import LimitedRun
 from optllm.pipeline.routing import choice_table, route_scores
 
 N_QUERIES = 200_000
@@ -200,3 +202,85 @@ def test_the_commands_on_the_engine(cluster, policy, batch, tmp_path, capsys):
     assert cli.main([*route, "--out", str(tmp_path / "again"), "--force"]) == 2
     assert "zz.parquet: no 'query' column" in capsys.readouterr().err
     assert not (tmp_path / "again").exists()
+
+
+def binding_limits(front, costs, models, share=0.4):
+    """A budget at `share` of the front's cost range and three per-model limits its
+    unconstrained allocation breaks: a cap and a spend limit below what it gives the two
+    busiest models, a minimum share above the least used one's."""
+    budget = front.cost[0] + share * (front.cost[-1] - front.cost[0])
+    k = front.index_for_budget(budget)
+    chosen = front.allocation(k)
+    counts = np.bincount(chosen, minlength=len(models))
+    spend = np.bincount(chosen, weights=costs[np.arange(chosen.size), chosen],
+                        minlength=len(models))
+    busiest, spender = np.argsort(-counts)[:2]
+    least = int(np.argmin(counts))
+    return Constraints(float(budget), max_queries={models[busiest]: int(0.7 * counts[busiest])},
+                       max_spend={models[spender]: float(0.7 * spend[spender])},
+                       min_share={models[least]: counts[least] / chosen.size + 0.02}), k
+
+
+@pytest.mark.parametrize("goal", ["budget", "target"])
+def test_limits_hold_exactly_on_the_dask_allocation_within_the_stated_gap(
+        client, policy, batch, predicted, tmp_path, goal):
+    """Every limit holds on the written allocation; its objective is within the stated gap
+    of the in-memory constrained point's, the gap is below 1/N of the score range, and
+    summary.json's "limits" has the in-memory shape."""
+    (costs, _, _, S), front = predicted
+    models = policy.models
+    limits, k = binding_limits(front, costs, models)
+    target = None
+    if goal == "target":
+        limits, target = limits.with_budget(None), float(front.accuracy[k])
+    result = allocate_partitions(client, policy, partitions(batch[0]), tmp_path / "alloc",
+                                 constraints=limits, budget=limits.budget, target=target)
+    table = read_parts(result.files)
+    chosen = model_index(table, models)
+    assert table.column("query_id").to_pylist() == list(batch[1].query_ids)
+    assert meets(chosen, S, costs, limits, models)
+    written = table.column("cost").to_numpy()
+    for name, usd in limits.max_spend.items():
+        assert written[chosen == models.index(name)].sum() <= usd
+    point = result.limits.point
+    reference = constrained_point(S, costs, limits, models, target_accuracy=target)
+    assert point.binding.any()
+    if goal == "budget":
+        assert written.sum() <= limits.budget
+        assert reference.accuracy - point.accuracy <= point.gap_accuracy + 1e-12
+        assert point.accuracy - reference.accuracy <= reference.gap_accuracy + 1e-12
+        assert point.gap_accuracy <= np.ptp(S) / N_QUERIES
+    else:
+        assert table.column("score").to_numpy().mean() >= target - 1e-12
+        assert point.cost - reference.cost <= point.gap_usd + 1e-12
+        assert reference.cost - point.cost <= reference.gap_usd + 1e-12
+        assert point.gap_accuracy <= np.ptp(S) / N_QUERIES
+    assert point.cost == pytest.approx(written.sum(), rel=1e-9)
+    in_memory = LimitedRun(limits, models, reference, (0.0,) * len(models),
+                           (0,) * len(models)).as_dict()
+    shown = result.limits.as_dict()
+    assert shown.keys() == in_memory.keys()
+    assert [row.keys() for row in shown["limits"]] == [row.keys() for row in in_memory["limits"]]
+    assert [row["queries"] for row in shown["per_model"]] == np.bincount(
+        chosen, minlength=len(models)).tolist()
+
+
+def test_the_engine_refuses_or_explains_limits_as_the_in_memory_path(client, policy, batch,
+                                                                    predicted, tmp_path):
+    """Limits without a goal are refused; infeasible limits get the in-memory message."""
+    (costs, _, _, S), _ = predicted
+    models = policy.models
+    with pytest.raises(ConfigError, match="need --budget or --target-accuracy"):
+        allocate_partitions(client, policy, partitions(batch[0]), None,
+                            constraints=Constraints(max_queries={models[0]: 10}))
+    cheap = int(np.argmin(costs.sum(axis=0)))
+    fifty = float(np.sort(costs[:, cheap])[:50].sum())
+    conflicting = Constraints(1e9, max_spend={models[cheap]: fifty},
+                              min_share={models[cheap]: 0.5})
+    result = allocate_partitions(client, policy, partitions(batch[0]), tmp_path / "no",
+                                 constraints=conflicting)
+    with pytest.raises(Infeasible) as in_memory:
+        constrained_point(S, costs, conflicting, models)
+    assert result.unmet == str(in_memory.value)
+    assert "can take at most 50 queries" in result.unmet
+    assert result.limits is None and not (tmp_path / "no").exists()
