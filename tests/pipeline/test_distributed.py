@@ -9,6 +9,7 @@ add start-up time; the command-line tests reach it through --scheduler, the remo
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -275,3 +276,31 @@ def test_the_engine_refuses_or_explains_limits_as_the_in_memory_path(client, pol
     assert result.unmet == str(in_memory.value)
     assert "can take at most 50 queries" in result.unmet
     assert result.limits is None and not (tmp_path / "no").exists()
+
+
+def test_the_command_keeps_limits_on_the_engine(cluster, batch, tmp_path, capsys):
+    """run --engine dask with --cap/--min-share and a budget writes an allocation that keeps
+    them and summary.json's "limits"; limits without a goal are refused (exit 2)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    for src in partitions(batch[0])[:2]:
+        pq.write_table(pq.read_table(src).slice(0, 1000), small / src.name)
+    history = generate(600, 6, seed=0)
+    data = write_wide(history, tmp_path / "history.parquet")
+    common = ["run", str(data), "--allocate", str(small), "--learner", "logistic",
+              "--featuriser", "tfidf", "--bootstraps", "2", "--tokens", "estimate",
+              "--engine", "dask", "--scheduler", cluster.scheduler_address]
+    first, last = history.models[0], history.models[-1]
+    limits = ["--cap", f"{last}=100", "--min-share", f"{first}=0.3"]
+    assert cli.main([*common, *limits, "--budget", "10", "--out", str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr().out
+    assert "limits (at the selected point):" in printed
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    chosen = read_parts(sorted((tmp_path / "run" / "allocation").iterdir())).column(
+        "model").to_pylist()
+    assert chosen.count(last) <= 100 and chosen.count(first) >= 0.3 * 2000
+    assert {row["limit"] for row in summary["limits"]["limits"]} >= {
+        f"cap {last}=100 queries", "budget $10"}
+    assert summary["selected"]["cost"] <= 10
+    assert cli.main([*common, *limits, "--out", str(tmp_path / "nogoal")]) == 2
+    assert "need --budget or --target-accuracy" in capsys.readouterr().err
