@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from optllm.config import RunConfig
 from optllm.data.default import load_default
 from optllm.data.longtext import generate_long
+from optllm.data.synthetic import generate
 from optllm.evaluation import evaluate
 from optllm.optimizers.api import optimize
 from optllm.predict.calibration import coverage, front_band
@@ -58,9 +60,12 @@ def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def load(name: str) -> tuple[pd.Series, list[str], np.ndarray, np.ndarray]:
     """Queries, model names, cost and labels of a named benchmark data set: "default" (the
     embedded synthetic data), "long" (`optllm.data.longtext`, 12,000 texts of ~1,000
-    characters x 11 models) or a wide CSV in the shared datasets folder."""
-    if name in ("default", "long"):
-        ds = load_default() if name == "default" else generate_long()
+    characters x 11 models), "short2" (`optllm.data.synthetic`, 14,000 short texts x 2
+    models) or a wide CSV in the shared datasets folder."""
+    makers = {"default": load_default, "long": generate_long,
+              "short2": lambda: generate(14_000, 2)}
+    if name in makers:
+        ds = makers[name]()
         return pd.Series(ds.queries), list(ds.models), ds.cost, ds.labels
     return read_wide(DATASETS / f"{name}.csv")
 
@@ -79,6 +84,7 @@ def run(name: str, fraction: float, seed: int) -> dict:
     featuriser, predictor, choice = fit_predictor(queries, train, labels[train],
                                                   costs_train=cost[train], model_names=models,
                                                   random_state=seed, timings=timings,
+                                                  n_jobs=RunConfig().n_jobs,
                                                   features_out=features)
     t0 = time.perf_counter()
     X = (features["all"][rest] if "all" in features

@@ -78,8 +78,24 @@ def strip_affixes(texts: list[str], prefix: str, suffix: str) -> list[str]:
     return texts
 
 
+def distinct_texts(texts: list[str]) -> tuple[np.ndarray, list[str]]:
+    """(codes, distinct): each text's index into the distinct texts, in order of first
+    appearance. Batches repeat queries (log templates, FAQs): each distinct text is then
+    vectorised once.
+
+    >>> distinct_texts(["a", "b", "a"])
+    (array([0, 1, 0]), ['a', 'b'])
+    """
+    codes, distinct = pd.factorize(np.asarray(texts, dtype=object))
+    return codes, list(distinct)
+
+
 class TfidfFeaturiser(TransformerMixin, BaseEstimator):
     """Sparse word n-gram TF-IDF (sublinear tf) of the query text after common-affix removal.
+
+    A document is a distinct text: the vocabulary and the idf weights are learnt once per
+    distinct text, so a text repeated a thousand times (a log template) counts as one
+    document, and each distinct text is vectorised once.
 
     Parameters
     ----------
@@ -131,7 +147,8 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
                           for i in range(0, len(texts), _TRANSFORM_BATCH)], format="csr")
 
     def _vectorise(self, texts: list[str], should_stop: ShouldStop | None) -> sp.csr_matrix:
-        return self.vectorizer_.transform(checked(texts, should_stop, "features"))
+        codes, distinct = distinct_texts(texts)
+        return self.vectorizer_.transform(checked(distinct, should_stop, "features"))[codes]
 
     def _fit_tfidf(self, texts: list[str], should_stop: ShouldStop | None = None
                    ) -> sp.csr_matrix:
@@ -144,11 +161,11 @@ class TfidfFeaturiser(TransformerMixin, BaseEstimator):
             rows = np.sort(rng.choice(len(texts), size=self.fit_sample, replace=False))
             texts = [texts[i] for i in rows]
         self.vectorizer_ = self._make_vectorizer()
-        matrix = self.vectorizer_.fit_transform(checked(
-            self._clip(strip_affixes(texts, self.prefix_, self.suffix_)), should_stop,
-            "features"))
+        codes, distinct = distinct_texts(self._clip(strip_affixes(texts, self.prefix_,
+                                                                  self.suffix_)))
+        matrix = self.vectorizer_.fit_transform(checked(distinct, should_stop, "features"))
         self.n_features_out_ = matrix.shape[1]
-        return matrix
+        return matrix[codes]
 
     def _make_vectorizer(self) -> TfidfVectorizer:
         """Word n-grams; single-character words count (ids, numbers and code tokens)."""

@@ -43,6 +43,7 @@ from optllm.predict.base import (
     is_sparse,
     quality_frame,
 )
+from optllm.predict.parallel import map_in_order
 from optllm.predict.registry import learner_class
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
@@ -209,6 +210,8 @@ class LogisticPredictor(LearnerBase):
     cv, random_state : K folds for choosing C (and `oof_proba_`); seed of folds and resamples.
     warm_start : refit on the same rows keeping `C_` and `oof_proba_` (no new choice of C),
         e.g. to add the bootstrap refits to a model first fitted without them.
+    n_jobs : threads fitting models (choosing C) and bootstrap refits side by side
+        (liblinear releases the GIL); the result does not depend on it.
 
     Fitted attributes: `C_` (M,) (NaN for a constant column), `columns_` (features seen in
     training; others have zero weight), `coef_` (d_used, M), `intercept_` (M,),
@@ -220,13 +223,14 @@ class LogisticPredictor(LearnerBase):
     feature_blocks = ("text", "columns")
 
     def __init__(self, Cs: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0), n_bootstraps: int = 30,
-                 cv: int = 5, random_state: int | None = None, warm_start: bool = False
-                 ) -> None:
+                 cv: int = 5, random_state: int | None = None, warm_start: bool = False,
+                 n_jobs: int = 1) -> None:
         self.Cs = Cs
         self.n_bootstraps = n_bootstraps
         self.cv = cv
         self.random_state = random_state
         self.warm_start = warm_start
+        self.n_jobs = n_jobs
 
     def fit(self, X: Features, Y: Labels, *, model_names: Sequence[str] | None = None,
             progress: ProgressCallback | None = None,
@@ -250,20 +254,29 @@ class LogisticPredictor(LearnerBase):
         else:
             oof = np.empty((n, n_models))
             C = np.full(n_models, np.nan)
-            for j in range(n_models):
-                def fold_done(text: str, j: int = j) -> None:
+
+            def choose(j: int) -> tuple[float, np.ndarray]:
+                def fold_done(text: str) -> None:
                     report(progress, "train", j, total, f"model {j + 1}/{n_models}, {text}")
 
-                C[j], oof[:, j] = self._choose_C(Xu, Y[:, j], folds, should_stop,
-                                                 None if progress is None else fold_done)
+                return self._choose_C(Xu, Y[:, j], folds, should_stop,
+                                      None if progress is None else fold_done)
+
+            for j, (C[j], oof[:, j]) in enumerate(map_in_order(
+                    self.n_jobs, choose, range(n_models), should_stop, "train")):
                 report(progress, "train", j + 1, total, fits)
         coef, intercept = self._fit_all(Xu, Y, C, np.ones(n), should_stop)
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=self.n_bootstraps)
-        boots = []
-        for b, seed in enumerate(seeds):
+
+        def refit(seed: int) -> tuple[np.ndarray, np.ndarray]:
             counts = np.bincount(np.random.default_rng(seed).integers(0, n, n), minlength=n)
-            boots.append(self._fit_all(Xu, Y, C, counts.astype(np.float64), should_stop))
+            return self._fit_all(Xu, Y, C, counts.astype(np.float64), should_stop)
+
+        boots = []
+        for b, fitted in enumerate(map_in_order(self.n_jobs, refit, seeds, should_stop,
+                                                "train")):
+            boots.append(fitted)
             report(progress, "train", n_models * (b + 2), total,
                    f"bootstrap {b + 1}/{self.n_bootstraps}; {fits}")
         self.C_: np.ndarray = C
@@ -308,7 +321,7 @@ class LogisticPredictor(LearnerBase):
                   ) -> tuple[float, np.ndarray]:
         """The C of lowest K-fold log-loss and its out-of-fold probabilities (NaN and the
         out-of-fold rate for a constant column); `should_stop` is checked before each fit,
-        `fold_done` told after it ("C 1, fold 3/5")."""
+        `fold_done` told after it ("fold 3/5 at C 1"), from the thread that fitted it."""
         prior = fold_prior(y[:, None], folds)[:, 0]
         if y.min() == y.max():
             return np.nan, prior

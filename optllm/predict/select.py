@@ -189,7 +189,8 @@ def _make(candidate: Candidate, cv: int, random_state: int | None, n_bootstraps:
 
 def _out_of_fold(candidate: Candidate, X: Features, Y: np.ndarray, folds: np.ndarray, cv: int,
                  random_state: int | None, should_stop: ShouldStop | None,
-                 progress: ProgressCallback | None = None) -> tuple[np.ndarray, Learner | None]:
+                 progress: ProgressCallback | None = None, n_jobs: int = 1
+                 ) -> tuple[np.ndarray, Learner | None]:
     """(n, M) out-of-fold probabilities and the learner fitted on all rows: from one fit
     where the learner keeps them on the shared folds (`oof_proba_`), else by refitting on
     each fold's complement (learner None). `progress` gets the learner's reports, per fold
@@ -205,7 +206,7 @@ def _out_of_fold(candidate: Candidate, X: Features, Y: np.ndarray, folds: np.nda
     for k in range(n_folds):
         test = folds == k
         fold = None if progress is None else _in_fold(progress, k, n_folds)
-        learner = _make(candidate, cv, random_state, 0)
+        learner = _make(candidate, cv, random_state, 0, n_jobs)
         learner.fit(X[~test], Y[~test], progress=fold, should_stop=should_stop)
         P[test] = learner.predict_mean_std(X[test], should_stop=should_stop)[0]
     return P, None
@@ -279,7 +280,7 @@ def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
                      progress: ProgressCallback | None = None,
                      should_stop: ShouldStop | None = None,
                      encoder: CategoryEncoder | None = None,
-                     columns_train: pd.DataFrame | None = None) -> Choice:
+                     columns_train: pd.DataFrame | None = None, n_jobs: int = 1) -> Choice:
     """Score each candidate by the front it yields out of fold; pick the best that clearly
     beats the prior, then calibrate the chosen one.
 
@@ -294,7 +295,7 @@ def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
     taken from the fitted featurisers' rows instead of vectorised again); `features_out`
     receives the features of all texts by featuriser name. Reports
     `("choose", i, n_candidates)` with per-fold detail from the learners; `should_stop` is
-    checked throughout.
+    checked throughout. The learners fit with `n_jobs` threads.
     """
     Y = np.asarray(Y_train, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[0] < 2 or Y.shape[0] != len(texts_train):
@@ -337,7 +338,8 @@ def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
         P, learners[c.name] = _out_of_fold(c, _candidate_features(c, features, onehot), Y,
                                            folds, cv,
                                            random_state, should_stop,
-                                           relabelled(progress, "choose", i, len(tried), what))
+                                           relabelled(progress, "choose", i, len(tried), what),
+                                           n_jobs)
         oof[c.name] = P
         hypervolumes[c.name] = fold_hypervolumes(P, Y, costs, folds, should_stop)
         q = quality_frame(list(range(Y.shape[1])), Y, P, prior, Y.mean(axis=0))
@@ -400,7 +402,7 @@ def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Labels, *,
     `timings` receives the seconds spent choosing (featurisers included) and training;
     `features_out["all"]` the chosen featuriser's rows of all `texts` (computed while
     fitting it), so the queries to allocate need not be featurised again.
-    `n_jobs` threads train a final XGBoost predictor (scoring uses one). `columns`: the
+    The learners fit with `n_jobs` threads, when scoring too. `columns`: the
     chosen extra feature columns, one row per text (their levels are learnt from all rows,
     like the text features); the returned featuriser then reads them too when its learner
     uses them (`optllm.predict.columns.featurise`), and `features_out` gets no "all".
@@ -430,7 +432,7 @@ def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Labels, *,
                               random_state=random_state, force=force, train_rows=train_rows,
                               features_out=features, progress=progress,
                               should_stop=should_stop, encoder=encoder,
-                              columns_train=columns_train)
+                              columns_train=columns_train, n_jobs=n_jobs)
     timings["choose"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     name = choice.candidate.featuriser
@@ -445,7 +447,8 @@ def fit_predictor(texts: Texts, train_rows: np.ndarray, Y_train: Labels, *,
         X = choice.featuriser.transform([texts[i] for i in train_rows], should_stop=should_stop)
     if choice.candidate.learner == "logistic" and choice.learner is not None:
         # keep the C chosen per model, add the spread
-        predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True)
+        predictor = choice.learner.set_params(n_bootstraps=n_bootstraps, warm_start=True,
+                                              n_jobs=n_jobs)
     else:
         predictor = _make(choice.candidate, cv, random_state, n_bootstraps, n_jobs)
     predictor.fit(X, Y_train, model_names=model_names, progress=progress,

@@ -21,13 +21,11 @@ one-thread one. It also makes the results independent of `n_jobs`.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypedDict, TypeVar, Unpack
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -38,6 +36,7 @@ from sklearn.utils import check_array, check_random_state
 
 from optllm.exceptions import ConfigError, NotFittedError
 from optllm.predict.base import Features, Labels, quality_frame
+from optllm.predict.parallel import in_order, n_workers
 from optllm.progress import ProgressCallback, ShouldStop, check_cancelled, report
 
 # Fewer histogram bins than XGBoost's default 256: about twice as fast to train with no
@@ -62,36 +61,12 @@ class _Member:
     oob_proba: np.ndarray
 
 
-_Item = TypeVar("_Item")
-_Result = TypeVar("_Result")
-
-
 class PredictOptions(TypedDict, total=False):
     """The keyword options of `predict_mean_std`, which its shortcuts pass on."""
 
     batch_size: int
     progress: ProgressCallback | None
     should_stop: ShouldStop | None
-
-
-def _in_order(pool: ThreadPoolExecutor, workers: int, fn: Callable[[_Item], _Result],
-              items: Iterable[_Item], should_stop: ShouldStop | None, stage: str
-              ) -> Iterator[_Result]:
-    """fn(item) for each item, computed in `pool`, yielded in order. At most `workers` tasks
-    are in flight, and `should_stop` is checked before each is started; when the caller
-    stops (an exception, `Cancelled` included), tasks not yet started never start."""
-    pending: deque[Future] = deque()
-    try:
-        for item in items:
-            check_cancelled(should_stop, stage)
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
 
 
 class _StopCheck(xgb.callback.TrainingCallback):
@@ -191,11 +166,11 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         prior_sum = np.zeros((n, n_models))
         oob_weight = np.zeros(n)
         members: list[_Member] = []
-        workers = self._n_workers()
+        workers = n_workers(self.n_jobs)
         report(progress, "train", 0, self.n_bootstraps,
                f"bootstrap members, each {n_models} models")
         with ThreadPoolExecutor(workers) as pool:
-            for b, m in enumerate(_in_order(pool, workers, train, seeds, should_stop, "train")):
+            for b, m in enumerate(in_order(pool, workers, train, seeds, should_stop, "train")):
                 if m.oob.any():
                     weights[b] = np.mean((m.oob_proba > 0.5) == Y[m.oob])
                     oob_sum[m.oob] += weights[b] * m.oob_proba
@@ -227,7 +202,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
                         ) -> None:
         if self.n_bootstraps < 1:
             raise ConfigError(f"n_bootstraps must be >= 1, got {self.n_bootstraps}")
-        self._n_workers()
+        n_workers(self.n_jobs)
         if Y.ndim != 2 or Y.shape[0] < 1:
             raise ConfigError(f"Y must be (n_queries >= 1, n_models), got shape {Y.shape}")
         if Y.shape[0] != X.shape[0]:
@@ -271,13 +246,6 @@ class BootstrapXGBoostPredictor(BaseEstimator):
         oob_proba = self._member_proba(booster, trained, inbag_rate, X[oob])
         return _Member(booster, trained, inbag_rate, positives / n, oob, oob_proba)
 
-    def _n_workers(self) -> int:
-        if self.n_jobs == -1:
-            return os.cpu_count() or 1
-        if self.n_jobs < 1:
-            raise ConfigError(f"n_jobs must be >= 1 or -1 (all CPUs), got {self.n_jobs}")
-        return self.n_jobs
-
     @staticmethod
     def _member_proba(booster: xgb.Booster | None, trained: np.ndarray, rate: np.ndarray,
                       X: Features) -> np.ndarray:
@@ -313,7 +281,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
             raise ConfigError(f"X must have shape (n, {self.n_features_in_}), got {X.shape}")
         P = np.empty((n, self.n_models_))
         U = np.empty((n, self.n_models_))
-        workers = self._n_workers()
+        workers = n_workers(self.n_jobs)
 
         def fill(rows: slice) -> None:
             check_cancelled(should_stop, "predict")
@@ -324,7 +292,7 @@ class BootstrapXGBoostPredictor(BaseEstimator):
                 stop = min(start + batch_size, n)
                 chunks = [slice(a, min(a + _PREDICT_CHUNK, stop))
                           for a in range(start, stop, _PREDICT_CHUNK)]
-                for _ in _in_order(pool, workers, fill, chunks, should_stop, "predict"):
+                for _ in in_order(pool, workers, fill, chunks, should_stop, "predict"):
                     pass
                 report(progress, "predict", stop, n)
         return P, U

@@ -155,6 +155,19 @@ def test_fit_transform_gives_what_transform_gives(name: str) -> None:
     np.testing.assert_array_equal(*dense)
 
 
+@pytest.mark.parametrize("name", ["tfidf", "char-tfidf", "word+char"])
+def test_a_repeated_text_is_one_document(name: str) -> None:
+    """A text repeated many times gets the same row each time and weighs in the idf once."""
+    distinct = [f"query {i} about {'cats' if i % 3 else 'dogs'}" for i in range(30)]
+    repeated = distinct + [distinct[0]] * 50
+    a = make_featuriser(name).fit(distinct)
+    b = make_featuriser(name).fit(repeated)
+    np.testing.assert_array_equal(a.transform(distinct).toarray(),
+                                  b.transform(distinct).toarray())
+    rows = b.fit_transform(repeated).toarray()
+    np.testing.assert_array_equal(rows[30:], np.repeat(rows[:1], 50, axis=0))
+
+
 def test_character_ngrams_come_from_a_capped_prefix() -> None:
     head = "alpha beta gamma " * 30
     texts = [head + "tail" + str(i) for i in range(5)] + ["other words here", "more text"]

@@ -75,6 +75,18 @@ def test_logistic_spread_from_bootstraps_and_seeded() -> None:
     assert (no_spread.predict_mean_std(X)[1] == 0).all()
 
 
+def test_logistic_results_do_not_depend_on_n_jobs() -> None:
+    X, Y = planted()
+    one = make_learner("logistic", **(FAST["logistic"] | {"n_jobs": 1})).fit(X, Y)
+    two = make_learner("logistic", **(FAST["logistic"] | {"n_jobs": 2})).fit(X, Y)
+    np.testing.assert_array_equal(one.C_, two.C_)
+    np.testing.assert_array_equal(one.oof_proba_, two.oof_proba_)
+    for a, b in zip(one.predict_mean_std(X), two.predict_mean_std(X), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="n_jobs"):
+        make_learner("logistic", **(FAST["logistic"] | {"n_jobs": 0})).fit(X, Y)
+
+
 def test_logistic_warm_start_keeps_C_and_adds_spread() -> None:
     X, Y = planted()
     quick = make_learner("logistic", **(FAST["logistic"] | {"n_bootstraps": 0})).fit(X, Y)
