@@ -10,14 +10,22 @@ from optllm.config import RunConfig
 from optllm.data.dataset import Dataset
 from optllm.pipeline.distributed import DistributedAllocation
 from optllm.pipeline.routing import Policy
+from optllm.pipeline.run import front_columns
 from optllm.predict import select as auto
 
 
-def front_table(result: DistributedAllocation) -> pd.DataFrame:
+def _front_points(result: DistributedAllocation) -> pd.DataFrame:
     """The front's points: moves applied (the in-memory hull front's point index before
     equal points are merged), total cost, expected accuracy."""
     return pd.DataFrame({"moves": result.front_moves, "cost": result.front_cost,
                          "predicted_accuracy": result.front_accuracy})
+
+
+def front_table(result: DistributedAllocation) -> pd.DataFrame:
+    """front.csv: the in-memory run's columns (`front_columns`), "point" the moves applied;
+    what the engine does not compute per point is left empty."""
+    frame = _front_points(result).rename(columns={"moves": "point"})
+    return frame.reindex(columns=front_columns(result.models))
 
 
 def summary(result: DistributedAllocation, config: RunConfig, policy: Policy,
@@ -29,7 +37,7 @@ def summary(result: DistributedAllocation, config: RunConfig, policy: Policy,
         "cost_unit": "usd", "models": list(result.models),
         "n_train": int(history.n_labelled), "n_allocated": result.n_queries,
         "front_points_total": result.n_moves + 1, "front_moves_total": result.n_moves,
-        "front": front_table(result).to_dict(orient="records"),
+        "front": _front_points(result).to_dict(orient="records"),
         "single_models": [
             {"model": m, "cost": float(c), "predicted_accuracy": float(a),
              "true_accuracy": None}

@@ -12,6 +12,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -304,3 +305,22 @@ def test_the_command_keeps_limits_on_the_engine(cluster, batch, tmp_path, capsys
     assert summary["selected"]["cost"] <= 10
     assert cli.main([*common, *limits, "--out", str(tmp_path / "nogoal")]) == 2
     assert "need --budget or --target-accuracy" in capsys.readouterr().err
+
+
+def test_front_csv_has_the_in_memory_columns(cluster, batch, tmp_path):
+    """One front.csv format: the Dask run's header is the in-memory run's, in order."""
+    small = tmp_path / "small"
+    small.mkdir()
+    src = partitions(batch[0])[0]
+    pq.write_table(pq.read_table(src).slice(0, 500), small / src.name)
+    data = write_wide(generate(600, 6, seed=0), tmp_path / "history.parquet")
+    common = ["run", str(data), "--allocate", str(small / src.name), "--learner", "logistic",
+              "--featuriser", "tfidf", "--bootstraps", "2", "--tokens", "estimate",
+              "--budget", "10"]
+    assert cli.main([*common, "--out", str(tmp_path / "memory")]) == 0
+    assert cli.main([*common, "--engine", "dask", "--scheduler", cluster.scheduler_address,
+                     "--out", str(tmp_path / "dask")]) == 0
+    memory = pd.read_csv(tmp_path / "memory" / "front.csv")
+    dask = pd.read_csv(tmp_path / "dask" / "front.csv")
+    assert list(dask.columns) == list(memory.columns)
+    assert dask["cost"].iloc[-1] == pytest.approx(memory["cost"].iloc[-1], rel=0.5)
