@@ -94,6 +94,7 @@ def run_dask(args: argparse.Namespace, config: RunConfig) -> int:
     from optllm.pipeline.distributed import (
         allocate_partitions,
         check_limits_goal,
+        engine_columns,
         train_policy,
     )
     from optllm.pipeline.distributed_summary import front_table, print_summary, summary
@@ -111,9 +112,10 @@ def run_dask(args: argparse.Namespace, config: RunConfig) -> int:
     check_limit_models(config, history.models, 1)
     constraints = config.constraints()
     check_limits_goal(constraints, config.target_accuracy)
+    offered = engine_columns(history, config.feature_columns, parts, args.query_column)
     bar = ProgressBar()
     policy, choice = train_policy(
-        history, config, prices=args.prices,
+        history, config, columns=offered, prices=args.prices,
         output_tokens=parse_output_tokens(args.output_tokens) if args.output_tokens else None,
         token_method=args.tokens or "auto", progress=bar)
     with replaced_folder(out, OUTPUT_NAMES, force=args.force) as staging, \
@@ -123,7 +125,7 @@ def run_dask(args: argparse.Namespace, config: RunConfig) -> int:
                                      constraints=constraints,
                                      query_column=args.query_column, progress=bar)
         bar.finish()
-        content = summary(result, config, policy, choice, history, args.allocate)
+        content = summary(result, config, policy, choice, history, args.allocate, offered)
         write_json({"dataset": history.source or history.title, "batch": args.allocate,
                     "engine": "dask", **config.as_dict()}, staging / "config.json")
         write_table(front_table(result), staging / "front.csv")

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow.parquet as pq
 
-from optllm.config import MIN_TRAIN_ROWS, RunConfig
+from optllm.config import MIN_TRAIN_ROWS, RunConfig, parse_feature_columns
 from optllm.data.dataset import Dataset
 from optllm.data.files import atomic_path, replaced_folder
-from optllm.data.queries import DEFAULT_CHUNK_ROWS
+from optllm.data.queries import DEFAULT_CHUNK_ROWS, iter_batch_columns
 from optllm.exceptions import ConfigError, DatasetError
 from optllm.optimizers.constraints import Constraints
 from optllm.optimizers.front import thin_by_cost
@@ -66,6 +66,7 @@ from optllm.pipeline.routing import (
     policy_chunks,
     route_file,
 )
+from optllm.predict.columns import FeatureColumns, choose_columns
 from optllm.predict.select import Choice, fit_predictor
 from optllm.pricing.prices import Overrides, build_cost_model
 from optllm.progress import ProgressCallback, ShouldStop
@@ -178,14 +179,44 @@ def write_allocation(policy: Policy, src: str, chosen: np.ndarray, dst: str,
     return Totals.added(totals)
 
 
-def train_policy(history: Dataset, config: RunConfig, *,
+def engine_columns(history: Dataset, spec: FeatureColumns, parts: Sequence[Path],
+                   query_column: str = "query") -> list[str]:
+    """The feature columns offered to the predictor (`--feature-columns`), chosen as the
+    in-memory batch run chooses them: among the history's extra columns that the batch
+    has, here every partition (each one's first rows are read for its column names). A
+    column named in `spec` that a partition lacks is an error naming the file and column;
+    `auto` judges a column's shape on the history's rows (the batch is never in one
+    place)."""
+    present = [_extra_columns(part, query_column) for part in parts]
+    wanted = parse_feature_columns(spec) if isinstance(spec, str) else spec
+    if not isinstance(wanted, str):
+        for name in wanted:
+            for part, names in zip(parts, present, strict=True):
+                if name in history.metadata.columns and name not in names:
+                    raise DatasetError(f"{part}: no feature column {name!r} (the predictor "
+                                       f"reads {', '.join(repr(c) for c in wanted)}); "
+                                       f"columns found besides the query and id: "
+                                       f"{', '.join(repr(c) for c in names) or 'none'}")
+    shared = [c for c in history.metadata.columns if all(c in names for names in present)]
+    return choose_columns(history.metadata[shared], history.models, wanted,
+                          history.source or history.title)
+
+
+def _extra_columns(part: Path, query_column: str) -> list[str]:
+    """The columns of a partition besides its query and id, from its first rows."""
+    first = next(iter_batch_columns(part, 1, query_column, with_columns=True), None)
+    return [] if first is None else [str(c) for c in first[2].columns]
+
+
+def train_policy(history: Dataset, config: RunConfig, *, columns: Sequence[str] = (),
                  prices: Overrides | str | os.PathLike[str] | None = None,
                  output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
                  progress: ProgressCallback | None = None,
                  should_stop: ShouldStop | None = None) -> tuple[Policy, Choice]:
     """Fit the featuriser and predictor on every labelled row of the (small) `history` in
-    this process, and price its models: what the workers need to score a batch. The
-    featuriser sees only the history's texts (the batch is never in one place)."""
+    this process, with the extra feature `columns` (`engine_columns`), and price its
+    models: what the workers need to score a batch. The featuriser sees only the history's
+    texts and column values (the batch is never in one place)."""
     train = np.flatnonzero(history.labelled)
     if train.size < MIN_TRAIN_ROWS:
         raise ConfigError(f"{history.source or history.title}: {train.size} labelled "
@@ -197,7 +228,8 @@ def train_policy(history: Dataset, config: RunConfig, *,
         featuriser=config.featuriser,
         learner=config.learner, n_bootstraps=config.bootstraps,
         model_names=list(history.models), random_state=config.seed, n_jobs=config.n_jobs,
-        progress=progress, should_stop=should_stop)
+        progress=progress, should_stop=should_stop,
+        columns=history.metadata[list(columns)] if columns else None)
     return Policy(featuriser, predictor, cost_model, config.alpha, 0.0), choice
 
 

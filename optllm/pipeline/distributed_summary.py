@@ -3,6 +3,8 @@ where they mean the same (`optllm.pipeline.report` prints both)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -29,7 +31,8 @@ def front_table(result: DistributedAllocation) -> pd.DataFrame:
 
 
 def summary(result: DistributedAllocation, config: RunConfig, policy: Policy,
-            choice: auto.Choice, history: Dataset, batch: str) -> dict:
+            choice: auto.Choice, history: Dataset, batch: str,
+            offered: Sequence[str] = ()) -> dict:
     """summary.json: sizes, the front, single models, the chosen point, what was written,
     the predictor and the prices."""
     content: dict = {
@@ -46,7 +49,9 @@ def summary(result: DistributedAllocation, config: RunConfig, policy: Policy,
         "predictor": {"learner": choice.candidate.learner,
                       "featuriser": choice.candidate.featuriser, "alpha": config.alpha,
                       "bootstraps": config.bootstraps, "reason": choice.reason,
-                      "verdict": auto.verdict(policy.predictor.quality_)},
+                      "verdict": auto.verdict(policy.predictor.quality_),
+                      "feature_columns": policy.feature_columns,
+                      "feature_columns_offered": list(offered)},
         "costs": policy.cost_model.as_dict(),
         "timings_s": result.timings,
     }
@@ -80,6 +85,7 @@ def print_summary(content: dict) -> None:
 
     predictor = content["predictor"]
     print(f"predictor: {predictor['learner']} on {predictor['featuriser']} features")
+    print(summary_text.feature_columns_line(predictor))
     print(summary_text.front_line(content) + " (exact; expected accuracy only)")
     lines = summary_text.single_model_lines(content)
     lines += summary_text.choice_lines(content)

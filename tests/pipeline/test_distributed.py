@@ -324,3 +324,39 @@ def test_front_csv_has_the_in_memory_columns(cluster, batch, tmp_path):
     dask = pd.read_csv(tmp_path / "dask" / "front.csv")
     assert list(dask.columns) == list(memory.columns)
     assert dask["cost"].iloc[-1] == pytest.approx(memory["cost"].iloc[-1], rel=0.5)
+
+
+def test_feature_columns_give_the_in_memory_allocation(cluster, tmp_path, capsys):
+    """The engine trains with the chosen feature columns, read from each partition: on a
+    table with a category column, a learner of that column gives the in-memory batch
+    run's allocation; a partition without the column is named."""
+    history = write_wide(generate(600, 6, seed=0), tmp_path / "history.parquet")
+    queries = generate(2000, 6, seed=3)
+    table = pa.table({"query_id": queries.query_ids.astype(str),
+                      "query": queries.queries.astype(str),
+                      "topic": queries.metadata["topic"].astype(str).to_numpy()})
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    pq.write_table(table.slice(0, 1200), folder / "a.parquet")
+    pq.write_table(table.slice(1200), folder / "b.parquet")
+    pq.write_table(table, tmp_path / "whole.parquet")
+    common = ["run", str(history), "--learner", "group-rate",
+              "--feature-columns", "topic", "--method", "hull", "--tokens", "estimate",
+              "--budget", "2"]
+    assert cli.main([*common, "--allocate", str(tmp_path / "whole.parquet"),
+                     "--out", str(tmp_path / "memory")]) == 0
+    dask = [*common, "--allocate", str(folder), "--engine", "dask", "--scheduler",
+            cluster.scheduler_address]
+    assert cli.main([*dask, "--out", str(tmp_path / "dask")]) == 0
+    memory = pd.read_csv(tmp_path / "memory" / "allocation.csv", dtype={"query_id": str})
+    engine = read_parts(sorted((tmp_path / "dask" / "allocation").iterdir())).to_pandas()
+    assert engine["query_id"].tolist() == memory["query_id"].tolist()
+    assert engine["model"].tolist() == memory["model"].tolist()
+    assert engine["model"].nunique() > 1
+    summary = json.loads((tmp_path / "dask" / "summary.json").read_text())
+    assert summary["predictor"]["feature_columns"] == ["topic"]
+    pq.write_table(table.drop(["topic"]).slice(0, 10), folder / "c.parquet")
+    capsys.readouterr()
+    assert cli.main([*dask, "--out", str(tmp_path / "again")]) == 2
+    assert "c.parquet: no feature column 'topic'" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists()
