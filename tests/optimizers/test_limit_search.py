@@ -4,8 +4,12 @@ gaps, the same messages as `constrained_point` on all the queries at once."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from optllm.optimizers.constraints import Constraints, Infeasible, constrained_point, meets
 from optllm.optimizers.limit_search import PartScores, Spec, allocated, solve_limited
@@ -76,3 +80,41 @@ def test_infeasible_limits_get_the_in_memory_message(problem, limits):
         solve_limited(lambda function, **kwargs: [function(small, **kwargs)], 4000, NAMES,
                       limits)
     assert str(partitioned.value) == str(in_memory.value)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(5, 80), m=st.integers(2, 5),
+       n_parts=st.integers(1, 4), budget_factor=st.floats(0.5, 5), cap=st.floats(0, 1),
+       spend=st.floats(0, 1), share=st.floats(0, 0.6))
+def test_any_partitioning_keeps_every_limit_or_says_what_the_in_memory_path_says(
+        seed, n, m, n_parts, budget_factor, cap, spend, share):
+    rng = np.random.default_rng(seed)
+    scores = rng.random((n, m))
+    costs = rng.random((n, m)) * np.geomspace(1e-3, 1e-1, m)
+    names = [f"model-{j}" for j in range(m)]
+    limits = Constraints(budget=float(costs.min(axis=1).sum() * budget_factor),
+                         max_queries={names[-1]: int(cap * n)},
+                         max_spend={names[-2]: float(costs[:, -2].sum() * spend)},
+                         min_share={names[0]: share})
+    cuts = np.sort(rng.choice(np.arange(1, n), size=min(n_parts - 1, n - 1), replace=False))
+    bounds = [0, *cuts.tolist(), n]
+    parts = [PartScores(i, scores[a:b], costs[a:b])
+             for i, (a, b) in enumerate(itertools.pairwise(bounds))]
+
+    def run(function, **kwargs):
+        return [function(part, **kwargs) for part in parts]
+
+    try:
+        reference = constrained_point(scores, costs, limits, names)
+    except Infeasible as in_memory:
+        with pytest.raises(Infeasible) as partitioned:
+            solve_limited(run, n, names, limits)
+        assert str(partitioned.value) == str(in_memory)
+        return
+    solution = solve_limited(run, n, names, limits)
+    point = solution.point
+    chosen = np.concatenate(run(allocated, spec=Spec(point.limits, point.objective),
+                                lam=solution.choice_prices, overrides=solution.overrides))
+    assert meets(chosen, scores, costs, limits, names)
+    assert reference.accuracy - point.accuracy <= point.gap_accuracy + 1e-9
+    assert point.accuracy - reference.accuracy <= reference.gap_accuracy + 1e-9
