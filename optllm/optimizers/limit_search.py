@@ -62,13 +62,6 @@ from optllm.optimizers.constraints import (
 
 #: The sample pricing the limits holds at most this many queries (it is solved in memory).
 SAMPLE_QUERIES = 200_000
-#: Relative room left on USD and accuracy rows for the order of summation: partitions add
-#: their sums in another order than a reader of the written allocation does.
-ROUNDING = 1e-9
-#: The rooms (times ROUNDING) the integer repair tries in turn.
-ROOMS = (1.0, 0.0, -1e-3)
-#: Kinds of limit whose row is a count of queries (exact in floating point).
-_COUNTED = ("max_queries", "min_share")
 
 #: Per-partition row overrides of the price-adjusted choice: {part: (rows, models)}.
 Overrides = Mapping[int, tuple[np.ndarray, np.ndarray]]
@@ -320,12 +313,9 @@ def _total(tallies: Sequence[Tally]) -> Sums:
     return total
 
 
-def _residual(spec: Spec, rhs: np.ndarray, fixed: Sums, room: float = 1.0) -> np.ndarray:
-    """Right-hand sides left for gathered rows when the rest sum to `fixed`, less `room`
-    times the room for summation order on rows that are not counts."""
-    margin = np.array([0.0 if limit.kind in _COUNTED else room * ROUNDING * (1.0 + abs(limit.rhs))
-                       for limit in spec.limits])
-    return rhs - fixed.rows(spec.limits) - margin
+def _residual(spec: Spec, rhs: np.ndarray, fixed: Sums) -> np.ndarray:
+    """Right-hand sides left for gathered rows when the rest sum to `fixed`."""
+    return rhs - fixed.rows(spec.limits)
 
 
 def _solve(run: Run, n: int, m: int, spec: Spec) -> LimitedSolution:
@@ -371,7 +361,7 @@ def _free_program(spec: Spec, free: Rows, rhs: np.ndarray, fixed_all: Sums
     """The relaxation over the free rows, every other query at its starting choice."""
     problem = spec.problem(free.scores, free.costs)
     return solve_relaxation(problem, np.arange(free.size),
-                            _residual(spec, rhs, fixed_all - free.sums(), room=0.0))
+                            _residual(spec, rhs, fixed_all - free.sums()))
 
 
 def _repaired(run: Run, n: int, spec: Spec, start: np.ndarray, lam: np.ndarray,
@@ -388,12 +378,9 @@ def _repaired(run: Run, n: int, spec: Spec, start: np.ndarray, lam: np.ndarray,
             repair = Rows.joined(run(gather_part, spec=spec, lam=start, overrides=overrides,
                                      price=lam, threshold=_threshold(tallies, size),
                                      skip={}))
-            # Less room when only an allocation at a limit meets it: exactly at it, or (the
-            # client's order of summation may differ by an ulp from the reader's) past it
-            # by rounding, 1e-12 relative.
-            models = next((found for room in ROOMS if (found := solve_integer(
-                spec.problem(repair.scores, repair.costs), np.arange(repair.size),
-                _residual(spec, rhs, sums - repair.sums(), room))) is not None), None)
+            models = solve_integer(spec.problem(repair.scores, repair.costs),
+                                   np.arange(repair.size),
+                                   _residual(spec, rhs, sums - repair.sums()))
             if models is not None:
                 sums = sums - repair.sums() + repair.sums(models)
                 overrides = _merged(overrides, repair.overrides(models))

@@ -82,12 +82,16 @@ def test_infeasible_limits_get_the_in_memory_message(problem, limits):
     assert str(partitioned.value) == str(in_memory.value)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(5, 80), m=st.integers(2, 5),
-       n_parts=st.integers(1, 4), budget_factor=st.floats(0.5, 5), cap=st.floats(0, 1),
-       spend=st.floats(0, 1), share=st.floats(0, 0.6))
+       n_parts=st.integers(1, 4),
+       budget_factor=st.floats(0.5, 5).filter(lambda f: abs(f - 1) > 1e-9),
+       cap=st.floats(0, 1), spend=st.floats(0, 1 - 1e-9), share=st.floats(0, 0.6))
 def test_any_partitioning_keeps_every_limit_or_says_what_the_in_memory_path_says(
         seed, n, m, n_parts, budget_factor, cap, spend, share):
+    """(A limit within rounding of a sum of costs, the budget of the cheapest allocation or
+    a spend limit of a whole column, is met or missed depending on the order of
+    summation, which differs between partitions and the whole: those are left out.)"""
     rng = np.random.default_rng(seed)
     scores = rng.random((n, m))
     costs = rng.random((n, m)) * np.geomspace(1e-3, 1e-1, m)
