@@ -242,7 +242,8 @@ Run = Callable[..., list]
 class LimitedSolution:
     """The point found: its prices (`point.multipliers`, the relaxation's exact duals), the
     prices every partition's choice is taken at (`choice_prices`) and the per-row
-    overrides that make every limit hold, and its totals per model."""
+    overrides that make every limit hold, and its totals per model. The allocation itself
+    stays in the partitions (`allocated`), so `point.allocation` is empty."""
 
     point: ConstrainedPoint
     choice_prices: np.ndarray
@@ -264,7 +265,7 @@ def solve_limited(run: Run, n: int, names: Sequence[str], constraints: Constrain
 
     check_limits(limits, names, n, affordable)
     try:
-        return _solve(run, n, len(names), spec)
+        return _solve(run, n, spec)
     except Infeasible as error:
         if str(error):
             raise
@@ -278,7 +279,7 @@ def _extreme(run: Run, n: int, names: Sequence[str], constraints: Constraints,
     """The cheapest ("cost") or most accurate ("accuracy") allocation meeting the limits."""
     limits = constraints.limits(names, n)
     try:
-        return _solve(run, n, len(names), Spec(tuple(limits), objective)).point
+        return _solve(run, n, Spec(tuple(limits), objective)).point
     except Infeasible as error:
         if str(error):
             raise
@@ -318,7 +319,7 @@ def _residual(spec: Spec, rhs: np.ndarray, fixed: Sums) -> np.ndarray:
     return rhs - fixed.rows(spec.limits)
 
 
-def _solve(run: Run, n: int, m: int, spec: Spec) -> LimitedSolution:
+def _solve(run: Run, n: int, spec: Spec) -> LimitedSolution:
     """(see the module docstring) Raises Infeasible("") when the relaxation is infeasible."""
     limits = list(spec.limits)
     rhs = np.array([limit.rhs for limit in limits])

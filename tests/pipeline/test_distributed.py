@@ -249,8 +249,8 @@ def test_limits_hold_exactly_on_the_dask_allocation_within_the_stated_gap(
     assert point.accuracy - reference.accuracy <= reference.gap_accuracy + 1e-12
     assert point.gap_accuracy <= np.ptp(S) / N_QUERIES
     assert point.cost == pytest.approx(written.sum(), rel=1e-9)
-    in_memory = LimitedRun(limits, models, reference, (0.0,) * len(models),
-                           (0,) * len(models)).as_dict()
+    in_memory = LimitedRun(limits, models, reference, (0.0,) * len(models), tuple(
+        np.bincount(reference.allocation, minlength=len(models)).tolist())).as_dict()
     shown = result.limits.as_dict()
     assert shown.keys() == in_memory.keys()
     assert [row.keys() for row in shown["limits"]] == [row.keys() for row in in_memory["limits"]]
