@@ -1,8 +1,9 @@
 """Does `auto` earn its keep? Front quality of the automatically chosen predictor.
 
-For logparsing.csv and overruling.csv (from ../shared/datasets beside the repository) and
-each labelled fraction: draw a seeded labelled sample, let
-`optllm.predict.select.fit_predictor` choose and fit the featuriser and learner on it,
+For logparsing.csv and overruling.csv (from ../shared/datasets beside the repository, read
+as the command reads them) and each labelled fraction: draw a seeded labelled sample, let
+`optllm.predict.select.fit_predictor` choose and fit the featuriser and learner on it (with
+the extra columns `--feature-columns auto` chooses, as the command does),
 predict the other queries, build the exact hull front of P and score it with their true
 labels (docs/algorithm.md, "Measures"). The base-rate prior's front on the same split is
 shown beside it. Medians over seeds; prints a Markdown table.
@@ -24,30 +25,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_learners import exam_dataset
 from sklearn.metrics import roc_auc_score
 
 from optllm.config import RunConfig
+from optllm.data.dataset import Dataset
 from optllm.data.default import load_default
 from optllm.data.longtext import generate_long
 from optllm.data.synthetic import generate
+from optllm.data.tables import load_dataset
 from optllm.evaluation import evaluate
 from optllm.optimizers.api import optimize
 from optllm.predict.calibration import coverage, front_band
+from optllm.predict.columns import choose_columns, featurise
 from optllm.predict.learners import make_learner
 from optllm.predict.select import fit_predictor
 
 #: The real data sets: ../shared/datasets beside the repository, or $OPTLLM_DATASETS.
 DATASETS = Path(os.environ.get("OPTLLM_DATASETS",
                                Path(__file__).resolve().parents[1].parent / "shared" / "datasets"))
-
-
-def read_wide(path: Path) -> tuple[pd.Series, list[str], np.ndarray, np.ndarray]:
-    """Queries, model names, cost (N, M) and labels (N, M) of a wide CSV."""
-    frame = pd.read_csv(path)
-    models = [c.removesuffix("_cost") for c in frame.columns
-              if c.endswith("_cost") and c.removesuffix("_cost") in frame.columns]
-    return (frame["query"], models, frame[[f"{m}_cost" for m in models]].to_numpy(np.float64),
-            frame[models].to_numpy(np.int8))
 
 
 def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -57,38 +53,39 @@ def mean_auc(labels: np.ndarray, scores: np.ndarray) -> float:
                           for j in np.flatnonzero(both)]))
 
 
-def load(name: str) -> tuple[pd.Series, list[str], np.ndarray, np.ndarray]:
-    """Queries, model names, cost and labels of a named benchmark data set: "default" (the
-    embedded synthetic data), "long" (`optllm.data.longtext`, 12,000 texts of ~1,000
-    characters x 11 models), "short2" (`optllm.data.synthetic`, 14,000 short texts x 2
-    models) or a wide CSV in the shared datasets folder."""
+def load(name: str) -> Dataset:
+    """A named benchmark data set: "default" (the embedded synthetic data), "long"
+    (`optllm.data.longtext`, 12,000 texts of ~1,000 characters x 11 models), "short2"
+    (`optllm.data.synthetic`, 14,000 short texts x 2 models), "exam" (bench_learners'
+    synthetic exam with a `category` column) or a CSV in the shared datasets folder, read
+    as the command reads it (extra columns included)."""
     makers = {"default": load_default, "long": generate_long,
-              "short2": lambda: generate(14_000, 2)}
-    if name in makers:
-        ds = makers[name]()
-        return pd.Series(ds.queries), list(ds.models), ds.cost, ds.labels
-    return read_wide(DATASETS / f"{name}.csv")
+              "short2": lambda: generate(14_000, 2), "exam": exam_dataset}
+    return makers[name]() if name in makers else load_dataset(DATASETS / f"{name}.csv")
 
 
 def run(name: str, fraction: float, seed: int) -> dict:
     """One split: auto's front and the prior's, scored on the allocated queries, and how
     honest auto's expected accuracy was (band coverage over the front, and the gap at the
     best single model's cost)."""
-    queries, models, cost, labels = load(name)
+    data = load(name)
+    queries, models, cost, labels = data.queries, list(data.models), data.cost, data.labels
     n = len(queries)
     rng = np.random.default_rng(seed)
     train = np.sort(rng.choice(n, size=max(2, round(fraction * n)), replace=False))
     rest = np.setdiff1d(np.arange(n), train)
+    chosen = choose_columns(data.metadata, data.models, "auto")  # the command's default
+    columns = data.metadata[chosen] if chosen else None
     timings: dict[str, float] = {}
     features: dict = {}  # all texts' rows, kept from fitting, as the pipeline uses them
     featuriser, predictor, choice = fit_predictor(queries, train, labels[train],
                                                   costs_train=cost[train], model_names=models,
                                                   random_state=seed, timings=timings,
                                                   n_jobs=RunConfig().n_jobs,
-                                                  features_out=features)
+                                                  features_out=features, columns=columns)
     t0 = time.perf_counter()
-    X = (features["all"][rest] if "all" in features
-         else featuriser.transform(queries.iloc[rest]))
+    X = (features["all"][rest] if "all" in features else featurise(
+        featuriser, queries[rest], None if columns is None else columns.iloc[rest]))
     P, U = predictor.predict_mean_std(X)
     timings["predict"] = time.perf_counter() - t0
     front = optimize(P, cost[rest], method="hull")
@@ -101,6 +98,7 @@ def run(name: str, fraction: float, seed: int) -> dict:
     P0, _ = prior.predict_mean_std(np.zeros((rest.size, 0)))
     ev0 = evaluate(optimize(P0, cost[rest], method="hull"), labels[rest], cost[rest], models)
     return {"dataset": name, "fraction": fraction, "seed": seed, "n_train": train.size,
+            "columns": ",".join(chosen) or "-",
             "choice": choice.candidate.name, "auc": mean_auc(labels[rest], P),
             "hypervolume": ev.hypervolume, "cost_saving": ev.cost_saving_at_best_accuracy,
             "accuracy_gain": ev.accuracy_gain_at_best_cost, "prior_hypervolume": ev0.hypervolume,
@@ -121,11 +119,12 @@ def _saving(values: pd.Series) -> str:
 def markdown(results: pd.DataFrame) -> str:
     """Medians over seeds per data set and fraction (cost savings: over the seeds whose
     front reaches the best single model's accuracy); the choices of all seeds."""
-    lines = ["| dataset | labelled | n | chosen (per seed) | AUC | HV ratio | seeds HV >= prior "
+    lines = ["| dataset | labelled | n | columns offered | chosen (per seed) | AUC | HV ratio "
+             "| seeds HV >= prior "
              "| cost saving (seeds reaching) | accuracy gain | prior HV "
              "| prior saving (seeds reaching) | band coverage | mean gap | abs gap at budget "
              "| choose s | train s | predict s | total s |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
              "---:|---:|"]
     for (dataset, fraction), g in results.groupby(["dataset", "fraction"], sort=True):
         med = g.median(numeric_only=True)
@@ -133,7 +132,8 @@ def markdown(results: pd.DataFrame) -> str:
         at_least_prior = int((g["hypervolume"] >= g["prior_hypervolume"] - 1e-12).sum())
 
         lines.append(
-            f"| {dataset} | {fraction:.0%} | {med['n_train']:.0f} | {'; '.join(g['choice'])} "
+            f"| {dataset} | {fraction:.0%} | {med['n_train']:.0f} | {g['columns'].iloc[0]} "
+            f"| {'; '.join(g['choice'])} "
             f"| {med['auc']:.3f} | {med['hypervolume']:.3f} | {at_least_prior}/{len(g)} "
             f"| {_saving(g['cost_saving'])} | {med['accuracy_gain'] * 100:+.1f} pp "
             f"| {med['prior_hypervolume']:.3f} | {_saving(g['prior_cost_saving'])} "

@@ -82,6 +82,31 @@ def test_auto_offers_the_category_to_the_chosen_learner() -> None:
     assert used["feature_columns"] == ["category"]
 
 
+def test_a_column_that_only_adds_noise_does_not_change_the_text_learners_chosen() -> None:
+    """With columns offered, each learner that reads text and columns is also tried on the
+    text alone, so a useless column cannot make `auto` worse than without it."""
+    from optllm.predict.select import fit_predictor
+
+    data = planted(3000, seed=4, in_text=True)  # the groups are in the text only
+    noise = pd.DataFrame({"shard": np.random.default_rng(4).integers(0, 20, 3000)})
+    rows = np.arange(300)
+    choices = {}
+    for name, columns in (("without", None), ("with", noise)):
+        _, _, choices[name] = fit_predictor(
+            data.queries, rows, data.labels[rows], costs_train=data.cost[rows],
+            n_bootstraps=0, random_state=0, columns=columns)
+    tried = set(choices["with"].scores["candidate"])
+    assert {"logistic on word+char", "logistic on word+char (text only)"} <= tried
+    text_only = choices["with"].scores.set_index("candidate").loc[
+        "logistic on word+char (text only)", "hypervolume"]
+    alone = choices["without"].scores.set_index("candidate").loc[
+        "logistic on word+char", "hypervolume"]
+    assert text_only == alone  # the same learner on the same features
+    if not choices["with"].candidate.columns:
+        assert choices["with"].featuriser is choices["with"].featurisers[
+            choices["with"].candidate.featuriser]
+
+
 def test_a_models_own_columns_are_never_used() -> None:
     """`cheap_answer` gives away model cheap's label; it must not change any prediction."""
     n = 2000
