@@ -91,8 +91,14 @@ def run_dask(args: argparse.Namespace, config: RunConfig) -> int:
     from optllm.data.files import replaced_folder, write_json, write_table
     from optllm.data.tables import load_dataset
     from optllm.pipeline.cluster import connect, partitions, require_dask
-    from optllm.pipeline.distributed import allocate_partitions, train_policy
+    from optllm.pipeline.distributed import (
+        allocate_partitions,
+        check_limits_goal,
+        engine_columns,
+        train_policy,
+    )
     from optllm.pipeline.distributed_summary import front_table, print_summary, summary
+    from optllm.pipeline.limits import check_limit_models
     from optllm.pricing.prices import parse_output_tokens
 
     require_dask()
@@ -103,24 +109,29 @@ def run_dask(args: argparse.Namespace, config: RunConfig) -> int:
                if args.data else load_default())
     print(f"history {history.title}: {history.n_labelled:,} labelled queries x "
           f"{history.n_models} models; batch: {len(parts)} partitions", file=sys.stderr)
+    check_limit_models(config, history.models, 1)
+    constraints = config.constraints()
+    check_limits_goal(constraints, config.target_accuracy)
+    offered = engine_columns(history, config.feature_columns, parts, args.query_column)
     bar = ProgressBar()
     policy, choice = train_policy(
-        history, config, prices=args.prices,
+        history, config, columns=offered, prices=args.prices,
         output_tokens=parse_output_tokens(args.output_tokens) if args.output_tokens else None,
         token_method=args.tokens or "auto", progress=bar)
     with replaced_folder(out, OUTPUT_NAMES, force=args.force) as staging, \
             connect(args.scheduler) as client:
         result = allocate_partitions(client, policy, parts, staging / "allocation",
                                      budget=config.budget, target=config.target_accuracy,
+                                     constraints=constraints,
                                      query_column=args.query_column, progress=bar)
         bar.finish()
-        content = summary(result, config, policy, choice, history, args.allocate)
+        content = summary(result, config, policy, choice, history, args.allocate, offered)
         write_json({"dataset": history.source or history.title, "batch": args.allocate,
                     "engine": "dask", **config.as_dict()}, staging / "config.json")
         write_table(front_table(result), staging / "front.csv")
         write_json(content, staging / "summary.json")
     print_summary(content)
-    for name in OUTPUT_NAMES if result.point is not None else OUTPUT_NAMES[:3]:
+    for name in OUTPUT_NAMES if result.files else OUTPUT_NAMES[:3]:
         print(f"wrote {out / name}")
     if result.unmet is not None:
         print(f"optllm: no allocation written: {result.unmet}", file=sys.stderr)

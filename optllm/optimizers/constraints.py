@@ -181,7 +181,7 @@ class Infeasible(ConfigError):
 
 
 @dataclass
-class _Problem:
+class LimitProblem:
     """Scores and costs with the objective's weights: maximise
     score_weight * score - cost_weight * cost summed over queries, subject to `limits`."""
 
@@ -283,7 +283,7 @@ class _Problem:
         return out
 
 
-def _matrices(problem: _Problem, rows: np.ndarray
+def _matrices(problem: LimitProblem, rows: np.ndarray
               ) -> tuple[np.ndarray, sparse.csr_array, sparse.csr_array, np.ndarray]:
     """The (objective, equality, scaled inequality rows, row scales) of the program over
     `rows` (variables query-major): each inequality row is divided by its largest
@@ -303,7 +303,7 @@ def _matrices(problem: _Problem, rows: np.ndarray
     return objective, eq, ub, scales
 
 
-def _solve_lp(problem: _Problem, rows: np.ndarray, rhs: np.ndarray
+def solve_relaxation(problem: LimitProblem, rows: np.ndarray, rhs: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray] | None:
     """The relaxation over `rows` with residual right-hand sides: (x as (rows, M),
     multipliers), or None when it is infeasible."""
@@ -324,7 +324,7 @@ def _solve_lp(problem: _Problem, rows: np.ndarray, rhs: np.ndarray
     return res.x.reshape(rows.size, m), lam
 
 
-def _solve_integer(problem: _Problem, rows: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
+def solve_integer(problem: LimitProblem, rows: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
     """The best whole assignment of `rows` within the residual limits, or None."""
     m = problem.scores.shape[1]
     objective, eq, ub, scales = _matrices(problem, rows)
@@ -347,7 +347,7 @@ def _solve_integer(problem: _Problem, rows: np.ndarray, rhs: np.ndarray) -> np.n
     return None
 
 
-def _fixed_rhs(problem: _Problem, free: np.ndarray, choice: np.ndarray) -> np.ndarray:
+def _fixed_rhs(problem: LimitProblem, free: np.ndarray, choice: np.ndarray) -> np.ndarray:
     """Right-hand sides left for the free rows when every other query keeps `choice`."""
     rhs = np.array([limit.rhs for limit in problem.limits])
     fixed = np.ones(problem.n, dtype=bool)
@@ -362,7 +362,7 @@ def _nearest_ties(margin: np.ndarray, count: int) -> np.ndarray:
     return np.sort(np.argpartition(margin, count)[:count])
 
 
-def _sample_prices(problem: _Problem) -> np.ndarray:
+def _sample_prices(problem: LimitProblem) -> np.ndarray:
     """Multipliers of the relaxation over a random tenth of the queries with proportional
     limits (itself solved this way, down to `FULL_LP_QUERIES`): the price error of a
     sample shrinks with its size, so each level leaves only a few thousand queries whose
@@ -372,15 +372,22 @@ def _sample_prices(problem: _Problem) -> np.ndarray:
     rows = np.sort(np.random.default_rng(0).choice(n, size=size, replace=False))
     scale = size / n
     limits = [replace(limit, rhs=limit.rhs * scale) for limit in problem.limits]
-    sample = _Problem(problem.scores[rows], problem.costs[rows], limits,
-                      problem.score_weight, problem.cost_weight, problem.should_stop)
+    return relaxation_prices(LimitProblem(problem.scores[rows], problem.costs[rows], limits,
+                                          problem.score_weight, problem.cost_weight,
+                                          problem.should_stop))
+
+
+def relaxation_prices(problem: LimitProblem) -> np.ndarray:
+    """The multipliers of `problem`'s linear relaxation (zeros when it is infeasible): the
+    starting prices of a larger problem `problem` is a uniform sample of, its limits scaled
+    to the sample's size."""
     try:
-        return _relaxation(sample)[0]
+        return _relaxation(problem)[0]
     except Infeasible:
-        return np.zeros(len(limits))
+        return np.zeros(len(problem.limits))
 
 
-def _relaxation(problem: _Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _relaxation(problem: LimitProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The relaxation's multipliers and solution: (multipliers, free rows, x over the
     free rows, the fixed choice of every query). Raises Infeasible when the relaxation of
     the whole problem is.
@@ -396,7 +403,7 @@ def _relaxation(problem: _Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         if not problem.limits:
             return lam, np.empty(0, dtype=np.intp), np.empty((0, problem.scores.shape[1])), choice
         free = np.arange(n)
-        solved = _solve_lp(problem, free, np.array([limit.rhs for limit in problem.limits]))
+        solved = solve_relaxation(problem, free, np.array([limit.rhs for limit in problem.limits]))
         if solved is None:
             raise Infeasible("")
         return solved[1], free, solved[0], choice
@@ -406,13 +413,13 @@ def _relaxation(problem: _Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     free = _nearest_ties(margin, size)
     rows = np.arange(n)
     for _ in range(MAX_PRICING_ROUNDS):
-        solved = _solve_lp(problem, free, _fixed_rhs(problem, free, choice))
+        solved = solve_relaxation(problem, free, _fixed_rhs(problem, free, choice))
         while solved is None:
             if free.size == n:
                 raise Infeasible("")
             size *= 2
             free = np.union1d(free, _nearest_ties(margin, size))
-            solved = _solve_lp(problem, free, _fixed_rhs(problem, free, choice))
+            solved = solve_relaxation(problem, free, _fixed_rhs(problem, free, choice))
         x, lam = solved
         _, value, _ = problem.best(lam)
         fixed = np.ones(n, dtype=bool)
@@ -430,49 +437,60 @@ def _limits_text(limits: Sequence[Limit]) -> str:
     return ", ".join(limit.label for limit in limits)
 
 
-def diagnose(problem: _Problem, model_names: Sequence[str]) -> None:
+def diagnose(problem: LimitProblem, model_names: Sequence[str]) -> None:
+    """Raise Infeasible naming the limits that conflict, for the conflicts that can be
+    told without solving (`check_limits`)."""
+    def affordable(model: int, usd: float) -> int:
+        cheapest = np.cumsum(np.sort(problem.costs[:, model]))
+        return int(np.searchsorted(cheapest, usd, side="right"))
+
+    check_limits(problem.limits, model_names, problem.n, affordable)
+
+
+def check_limits(limits: Sequence[Limit], model_names: Sequence[str], n: int,
+                 affordable: Callable[[int, float], int]) -> None:
     """Raise Infeasible naming the limits that conflict, for the conflicts that can be
     told without solving: minimum shares over 100%, a minimum above a model's cap or
-    spend limit, caps that leave queries nowhere to go."""
-    n, m = problem.scores.shape
+    spend limit, caps that leave queries nowhere to go. `affordable(j, usd)` is how many
+    of model j's cheapest queries `usd` pays for (the data enter only there, so queries
+    that are not in one place can be checked too)."""
+    m = len(model_names)
     by_model: dict[int, dict[str, Limit]] = {}
-    for limit in problem.limits:
+    for limit in limits:
         if limit.model is not None:
             by_model.setdefault(limit.model, {})[limit.kind] = limit
-    shares = [limit for limit in problem.limits if limit.kind == "min_share"]
+    shares = [limit for limit in limits if limit.kind == "min_share"]
     if -sum(limit.rhs for limit in shares) > n:
         raise Infeasible(f"the minimum shares add up to more than all {n} queries: "
                          f"{_limits_text(shares)}")
     most = np.full(m, n)
-    for j, limits in by_model.items():
-        spend = limits.get("max_spend")
+    for j, own in by_model.items():
+        spend = own.get("max_spend")
         if spend is not None:
-            cheapest = np.cumsum(np.sort(problem.costs[:, j]))
-            most[j] = min(most[j], int(np.searchsorted(cheapest, spend.bound, side="right")))
-        cap = limits.get("max_queries")
+            most[j] = min(most[j], affordable(j, spend.bound))
+        cap = own.get("max_queries")
         if cap is not None:
             most[j] = min(most[j], int(cap.bound))
-        share = limits.get("min_share")
+        share = own.get("min_share")
         if share is not None and -share.rhs > most[j]:
-            others = [limit for kind, limit in limits.items() if kind != "min_share"]
+            others = [limit for kind, limit in own.items() if kind != "min_share"]
             raise Infeasible(f"{share.label} conflicts with {_limits_text(others)}: model "
                              f"{model_names[j]} can take at most {most[j]} queries")
     if most.sum() < n:
-        capped = [limit for limit in problem.limits
-                  if limit.kind in ("max_queries", "max_spend")]
+        capped = [limit for limit in limits if limit.kind in ("max_queries", "max_spend")]
         raise Infeasible(f"the limits leave {n - int(most.sum())} of {n} queries nowhere to "
                          f"go (the models take at most {int(most.sum())}): "
                          f"{_limits_text(capped)}")
 
 
 def _problem(scores: np.ndarray, costs: np.ndarray, limits: list[Limit], *, maximise: str,
-             should_stop: ShouldStop | None) -> _Problem:
+             should_stop: ShouldStop | None) -> LimitProblem:
     if maximise == "accuracy":
-        return _Problem(scores, costs, limits, 1.0, 0.0, should_stop)
-    return _Problem(scores, costs, limits, 0.0, 1.0, should_stop)
+        return LimitProblem(scores, costs, limits, 1.0, 0.0, should_stop)
+    return LimitProblem(scores, costs, limits, 0.0, 1.0, should_stop)
 
 
-def _solve(problem: _Problem) -> tuple[np.ndarray, np.ndarray, float]:
+def _solve(problem: LimitProblem) -> tuple[np.ndarray, np.ndarray, float]:
     """(allocation meeting every limit, multipliers, dual bound on the objective)."""
     lam, free, x, choice = _relaxation(problem)
     allocation = choice.copy()
@@ -488,7 +506,7 @@ def _solve(problem: _Problem) -> tuple[np.ndarray, np.ndarray, float]:
     while True:
         check_cancelled(problem.should_stop, "constrained optimise")
         repair = np.union1d(fractional, _nearest_ties(margin, size))
-        models = _solve_integer(problem, repair, _fixed_rhs(problem, repair, allocation))
+        models = solve_integer(problem, repair, _fixed_rhs(problem, repair, allocation))
         if models is not None:
             allocation[repair] = models
             return allocation, lam, bound
@@ -498,27 +516,31 @@ def _solve(problem: _Problem) -> tuple[np.ndarray, np.ndarray, float]:
         size *= 4
 
 
-def _point(problem: _Problem, allocation: np.ndarray, lam: np.ndarray, bound: float,
+def _point(problem: LimitProblem, allocation: np.ndarray, lam: np.ndarray, bound: float,
            objective: str) -> ConstrainedPoint:
     n = problem.n
     rows = np.arange(n)
     score_sum = float(problem.scores[rows, allocation].sum())
     cost = float(problem.costs[rows, allocation].sum())
     value = problem.score_weight * score_sum - problem.cost_weight * cost
-    gap = max(0.0, bound - value)
-    if objective == "accuracy":
-        budget_price = sum(float(p) for limit, p in zip(problem.limits, lam, strict=True)
-                           if limit.kind == "budget")
-        gap_accuracy = gap / n
-        gap_usd = gap / budget_price if budget_price > 0 else 0.0
-    else:
-        target_price = sum(float(p) for limit, p in zip(problem.limits, lam, strict=True)
-                           if limit.kind == "target_accuracy")
-        gap_usd = gap
-        gap_accuracy = gap * target_price / n
+    gap_accuracy, gap_usd = stated_gap(problem.limits, lam, bound - value, n, objective)
     realised = problem.totals(allocation)
     return ConstrainedPoint(allocation, cost, score_sum / n, tuple(problem.limits), lam,
                             realised, bound, gap_accuracy, gap_usd, objective)
+
+
+def stated_gap(limits: Sequence[Limit], lam: np.ndarray, gap: float, n: int,
+               objective: str) -> tuple[float, float]:
+    """(accuracy, USD) of a gap in the objective (bound minus value, summed over `n`
+    queries), as `ConstrainedPoint.gap_accuracy` and `gap_usd` state it."""
+    gap = max(0.0, gap)
+    if objective == "accuracy":
+        budget_price = sum(float(p) for limit, p in zip(limits, lam, strict=True)
+                           if limit.kind == "budget")
+        return gap / n, gap / budget_price if budget_price > 0 else 0.0
+    target_price = sum(float(p) for limit, p in zip(limits, lam, strict=True)
+                       if limit.kind == "target_accuracy")
+    return gap * target_price / n, gap
 
 
 def constrained_point(scores: np.ndarray, costs: np.ndarray, constraints: Constraints,
@@ -532,21 +554,29 @@ def constrained_point(scores: np.ndarray, costs: np.ndarray, constraints: Constr
     names = list(model_names) if model_names is not None else [str(j) for j in range(m)]
     if len(names) != m:
         raise ConfigError(f"{len(names)} model names for {m} models")
-    limits = constraints.limits(names, n)
-    objective = "accuracy"
-    if target_accuracy is not None:
-        if not 0 < target_accuracy <= 1:
-            raise ConfigError(f"target accuracy must be above 0 and at most 1; "
-                              f"got {target_accuracy}")
-        limits.append(Limit("target_accuracy", None, float(target_accuracy),
-                            -float(target_accuracy) * n))
-        objective = "cost"
+    limits, objective = limit_rows(constraints, names, n, target_accuracy)
     problem = _problem(scores, costs, limits, maximise=objective, should_stop=should_stop)
-    return _solved(problem, names, objective, lambda: _explain(
-        scores, costs, constraints, names, limits, target_accuracy))
+    return _solved(problem, names, objective, lambda: explain_infeasible(
+        constraints, names, n, limits, target_accuracy,
+        lambda given, extreme: _solve_extreme(scores, costs, given, names, extreme)))
 
 
-def _solved(problem: _Problem, names: Sequence[str], objective: str,
+def limit_rows(constraints: Constraints, names: Sequence[str], n: int,
+               target_accuracy: float | None = None) -> tuple[list[Limit], str]:
+    """(the limits as rows, the objective): most accurate under `constraints`, or with
+    `target_accuracy` the cheapest reaching it (the target becomes one more row)."""
+    limits = constraints.limits(names, n)
+    if target_accuracy is None:
+        return limits, "accuracy"
+    if not 0 < target_accuracy <= 1:
+        raise ConfigError(f"target accuracy must be above 0 and at most 1; "
+                          f"got {target_accuracy}")
+    limits.append(Limit("target_accuracy", None, float(target_accuracy),
+                        -float(target_accuracy) * n))
+    return limits, "cost"
+
+
+def _solved(problem: LimitProblem, names: Sequence[str], objective: str,
             explain: Callable[[], Infeasible]) -> ConstrainedPoint:
     """The point of `problem`; an infeasible relaxation raises `explain()`'s error."""
     diagnose(problem, names)
@@ -559,22 +589,26 @@ def _solved(problem: _Problem, names: Sequence[str], objective: str,
     return _point(problem, allocation, lam, bound, objective)
 
 
-def _explain(scores: np.ndarray, costs: np.ndarray, constraints: Constraints,
-             names: Sequence[str], limits: list[Limit], target_accuracy: float | None
-             ) -> Infeasible:
+#: Solves the cheapest ("cost") or most accurate ("accuracy") allocation under limits.
+SolveExtreme = Callable[[Constraints, str], ConstrainedPoint]
+
+
+def explain_infeasible(constraints: Constraints, names: Sequence[str], n: int,
+                       limits: list[Limit], target_accuracy: float | None,
+                       solve_extreme: SolveExtreme) -> Infeasible:
     """Why the relaxation is infeasible: the budget below the cheapest allocation that
-    meets the model limits, a target above the most accurate one, or else all the limits."""
+    meets the model limits, a target above the most accurate one, or else all the limits.
+    `solve_extreme` solves over the same queries wherever they are."""
     model_limits = constraints.with_budget(None)
-    n = scores.shape[0]
     try:
         if constraints.budget is not None:
-            cheapest = _solve_extreme(scores, costs, model_limits, names, "cost")
+            cheapest = solve_extreme(model_limits, "cost")
             if cheapest.cost > constraints.budget:
                 meets = _limits_text(model_limits.limits(names, n))
                 return Infeasible(f"budget ${constraints.budget:.6g} is below the cheapest "
                                   f"allocation that meets {meets} (${cheapest.cost:.6g})")
         if target_accuracy is not None:
-            best = _solve_extreme(scores, costs, constraints, names, "accuracy")
+            best = solve_extreme(constraints, "accuracy")
             if best.accuracy < target_accuracy:
                 return Infeasible(f"target accuracy {target_accuracy:.4g} is above the best "
                                   f"expected accuracy under "
@@ -648,7 +682,7 @@ def constrained_front(scores: np.ndarray, costs: np.ndarray, constraints: Constr
 def meets(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
           constraints: Constraints, model_names: Sequence[str]) -> bool:
     """Whether an allocation meets every limit exactly."""
-    problem = _Problem(scores, costs, constraints.limits(model_names, allocation.size),
+    problem = LimitProblem(scores, costs, constraints.limits(model_names, allocation.size),
                        1.0, 0.0, None)
     rhs = np.array([limit.rhs for limit in problem.limits])
     return bool((problem.totals(allocation) <= rhs).all())
@@ -703,7 +737,7 @@ def routing_prices(point: ConstrainedPoint, n_models: int) -> tuple[float, np.nd
     scaled to one unit of score: what a routing policy applies to one query at a time.
     `rate` is the budget's (or the target's) share of the cost weight."""
     base_score, base_cost = (1.0, 0.0) if point.objective == "accuracy" else (0.0, 1.0)
-    problem = _Problem(np.zeros((0, n_models)), np.zeros((0, n_models)), list(point.limits),
+    problem = LimitProblem(np.zeros((0, n_models)), np.zeros((0, n_models)), list(point.limits),
                        base_score, base_cost, None)
     score_w, cost_w, offset = problem.weights(point.multipliers)
     if not score_w > 0:

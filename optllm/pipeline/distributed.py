@@ -13,6 +13,7 @@ old one as a whole (`optllm.data.files.replaced_folder`).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,15 +24,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow.parquet as pq
 
-from optllm.config import MIN_TRAIN_ROWS, RunConfig
+from optllm.config import MIN_TRAIN_ROWS, RunConfig, parse_feature_columns
 from optllm.data.dataset import Dataset
 from optllm.data.files import atomic_path, replaced_folder
-from optllm.data.queries import DEFAULT_CHUNK_ROWS
+from optllm.data.queries import DEFAULT_CHUNK_ROWS, iter_batch_columns
 from optllm.exceptions import ConfigError, DatasetError
+from optllm.optimizers.constraints import Constraints
 from optllm.optimizers.front import thin_by_cost
+from optllm.optimizers.limit_search import (
+    PartScores,
+    Spec,
+    allocated,
+    solve_limited,
+)
 from optllm.optimizers.rate_search import (
     GATHER_LIMIT,
-    Cut,
     Gathered,
     GroupStats,
     PartitionMoves,
@@ -51,6 +58,7 @@ from optllm.optimizers.rate_search import (
     target_point,
 )
 from optllm.pipeline.cluster import gathered, output_names, wait_for
+from optllm.pipeline.limits import LimitedRun
 from optllm.pipeline.routing import (
     Policy,
     RouteSummary,
@@ -58,6 +66,7 @@ from optllm.pipeline.routing import (
     policy_chunks,
     route_file,
 )
+from optllm.predict.columns import FeatureColumns, choose_columns
 from optllm.predict.select import Choice, fit_predictor
 from optllm.pricing.prices import Overrides, build_cost_model
 from optllm.progress import ProgressCallback, ShouldStop
@@ -124,11 +133,30 @@ def score_partition(policy: Policy, src: str, part: int, chunk_rows: int, query_
     return concat_moves(chunks)
 
 
-def write_allocation(policy: Policy, src: str, moves: PartitionMoves, cut: Cut, dst: str,
+def predict_partition(policy: Policy, src: str, part: int, chunk_rows: int,
+                      query_column: str) -> PartScores:
+    """A worker's first round under limits: the partition's scores and costs, kept on the
+    worker for the rounds that price the limits (they need every model's score)."""
+    scores, costs = [], []
+    for _, queries, columns in policy_chunks(policy, src, chunk_rows, query_column):
+        chunk_costs, _, _, chunk_scores = policy.predict(queries, columns)
+        scores.append(chunk_scores)
+        costs.append(chunk_costs)
+    if not scores:
+        raise DatasetError(f"{src}: no data rows")
+    return PartScores(part, np.concatenate(scores), np.concatenate(costs))
+
+
+def scored_moves(scored: PartScores) -> PartitionMoves:
+    """The envelope moves of a partition scored by `predict_partition`."""
+    return partition_moves(scored.part, scored.scores, scored.costs)
+
+
+def write_allocation(policy: Policy, src: str, chosen: np.ndarray, dst: str,
                      chunk_rows: int, query_column: str) -> Totals:
-    """A worker's last round: the partition's allocation at `cut`, with each query's
-    predicted cost, score, probability and spread, written atomically to `dst`."""
-    chosen = allocation(moves, cut)
+    """A worker's last round: the partition's allocation (`chosen`, a model per query),
+    with each query's predicted cost, score, probability and spread, written atomically
+    to `dst`."""
     n_models = len(policy.models)
     totals, first = [], 0
     with atomic_path(dst) as tmp:
@@ -151,14 +179,44 @@ def write_allocation(policy: Policy, src: str, moves: PartitionMoves, cut: Cut, 
     return Totals.added(totals)
 
 
-def train_policy(history: Dataset, config: RunConfig, *,
+def engine_columns(history: Dataset, spec: FeatureColumns, parts: Sequence[Path],
+                   query_column: str = "query") -> list[str]:
+    """The feature columns offered to the predictor (`--feature-columns`), chosen as the
+    in-memory batch run chooses them: among the history's extra columns that the batch
+    has, here every partition (each one's first rows are read for its column names). A
+    column named in `spec` that a partition lacks is an error naming the file and column;
+    `auto` judges a column's shape on the history's rows (the batch is never in one
+    place)."""
+    present = [_extra_columns(part, query_column) for part in parts]
+    wanted = parse_feature_columns(spec) if isinstance(spec, str) else spec
+    if not isinstance(wanted, str):
+        for name in wanted:
+            for part, names in zip(parts, present, strict=True):
+                if name in history.metadata.columns and name not in names:
+                    raise DatasetError(f"{part}: no feature column {name!r} (the predictor "
+                                       f"reads {', '.join(repr(c) for c in wanted)}); "
+                                       f"columns found besides the query and id: "
+                                       f"{', '.join(repr(c) for c in names) or 'none'}")
+    shared = [c for c in history.metadata.columns if all(c in names for names in present)]
+    return choose_columns(history.metadata[shared], history.models, wanted,
+                          history.source or history.title)
+
+
+def _extra_columns(part: Path, query_column: str) -> list[str]:
+    """The columns of a partition besides its query and id, from its first rows."""
+    first = next(iter_batch_columns(part, 1, query_column, with_columns=True), None)
+    return [] if first is None else [str(c) for c in first[2].columns]
+
+
+def train_policy(history: Dataset, config: RunConfig, *, columns: Sequence[str] = (),
                  prices: Overrides | str | os.PathLike[str] | None = None,
                  output_tokens: Mapping[str, float] | None = None, token_method: str = "auto",
                  progress: ProgressCallback | None = None,
                  should_stop: ShouldStop | None = None) -> tuple[Policy, Choice]:
     """Fit the featuriser and predictor on every labelled row of the (small) `history` in
-    this process, and price its models: what the workers need to score a batch. The
-    featuriser sees only the history's texts (the batch is never in one place)."""
+    this process, with the extra feature `columns` (`engine_columns`), and price its
+    models: what the workers need to score a batch. The featuriser sees only the history's
+    texts and column values (the batch is never in one place)."""
     train = np.flatnonzero(history.labelled)
     if train.size < MIN_TRAIN_ROWS:
         raise ConfigError(f"{history.source or history.title}: {train.size} labelled "
@@ -170,7 +228,8 @@ def train_policy(history: Dataset, config: RunConfig, *,
         featuriser=config.featuriser,
         learner=config.learner, n_bootstraps=config.bootstraps,
         model_names=list(history.models), random_state=config.seed, n_jobs=config.n_jobs,
-        progress=progress, should_stop=should_stop)
+        progress=progress, should_stop=should_stop,
+        columns=history.metadata[list(columns)] if columns else None)
     return Policy(featuriser, predictor, cost_model, config.alpha, 0.0), choice
 
 
@@ -208,6 +267,8 @@ class DistributedAllocation:
     model_cost: np.ndarray
     model_accuracy: np.ndarray
     point: Point | None = None
+    #: Under per-model limits: the point solved under them (`point` is then None).
+    limits: LimitedRun | None = None
     unmet: str | None = None
     written: Totals | None = None
     files: list[Path] = field(default_factory=list)
@@ -238,22 +299,46 @@ class _Rounds:
                           for name in ("bits", "round", "part", "query", "dc", "ds")))
 
 
+def check_limits_goal(constraints: Constraints | None, target: float | None) -> bool:
+    """Whether the run has per-model limits; they need a budget or a target here (the
+    engine solves the one point, not a front, under them)."""
+    if constraints is None or not constraints.has_model_limits:
+        return False
+    if constraints.budget is None and target is None:
+        raise ConfigError("--cap/--max-spend/--min-share with --engine dask need --budget "
+                          "or --target-accuracy: the engine solves one point under the "
+                          "limits")
+    return True
+
+
 def allocate_partitions(client: Client, policy: Policy, parts: Sequence[Path],
                         allocation_dir: Path | None, *, budget: float | None = None,
                         target: float | None = None, score_shift: np.ndarray | None = None,
+                        constraints: Constraints | None = None,
                         chunk_rows: int = DEFAULT_CHUNK_ROWS, query_column: str = "query",
                         progress: ProgressCallback | None = None,
                         should_stop: ShouldStop | None = None,
                         gather_limit: int = GATHER_LIMIT) -> DistributedAllocation:
     """Score every partition, find the hull front and the point of `budget` or `target`,
     and (when one is met and `allocation_dir` is given) write its allocation there, one
-    Parquet file per partition. `score_shift` (per model) is the constraints' multipliers;
-    `gather_limit` the moves of a rate bin sent to this process to be sorted."""
+    Parquet file per partition. `score_shift` (per model) shifts the scores the front is
+    taken on; `gather_limit` the moves of a rate bin sent to this process to be sorted.
+
+    With per-model limits in `constraints` (its budget is the budget then) the point is
+    solved under them (`optllm.optimizers.limit_search`) and every limit holds exactly on
+    the allocation written; the front stays the one without them."""
+    limited = check_limits_goal(constraints, target)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     shared = client.scatter(policy, broadcast=True, hash=False)
-    moves = [client.submit(score_partition, shared, str(src), i, chunk_rows, query_column,
-                           score_shift, pure=False) for i, src in enumerate(parts)]
+    scored: list[Future] = []
+    if limited:
+        scored = [client.submit(predict_partition, shared, str(src), i, chunk_rows,
+                                query_column, pure=False) for i, src in enumerate(parts)]
+        moves = client.map(scored_moves, scored, pure=False)
+    else:
+        moves = [client.submit(score_partition, shared, str(src), i, chunk_rows, query_column,
+                               score_shift, pure=False) for i, src in enumerate(parts)]
     try:
         wait_for(client, moves, "score", progress=progress, should_stop=should_stop)
         heads: list[PartitionHead] = gathered(client, client.map(_head, moves, pure=False),
@@ -261,24 +346,61 @@ def allocate_partitions(client: Client, policy: Policy, parts: Sequence[Path],
         timings["score"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         result = _front(_Rounds(client, moves, progress, should_stop), heads, policy.models,
-                        budget, target, gather_limit)
+                        None if limited else budget, None if limited else target,
+                        gather_limit)
         timings["front"] = time.perf_counter() - t0
-        if result.point is not None and allocation_dir is not None:
+        chosen: list[Future] | None = None
+        if limited and constraints is not None:
+            t0 = time.perf_counter()
+            chosen = _limited_choice(client, scored, result, constraints, target, progress,
+                                     should_stop)
+            timings["limits"] = time.perf_counter() - t0
+        elif result.point is not None:
+            chosen = [client.submit(allocation, part_moves, result.point.cut, pure=False)
+                      for part_moves in moves]
+        if chosen is not None and allocation_dir is not None:
             t0 = time.perf_counter()
             os.mkdir(allocation_dir)
             names = output_names(parts)
-            futures = [client.submit(write_allocation, shared, str(src), part_moves,
-                                     result.point.cut, str(allocation_dir / name), chunk_rows,
-                                     query_column, pure=False)
-                       for src, part_moves, name in zip(parts, moves, names, strict=True)]
+            futures = [client.submit(write_allocation, shared, str(src), part_chosen,
+                                     str(allocation_dir / name), chunk_rows, query_column,
+                                     pure=False)
+                       for src, part_chosen, name in zip(parts, chosen, names, strict=True)]
             result.written = Totals.added(gathered(client, futures, "allocate",
                                                    progress=progress, should_stop=should_stop))
             result.files = [allocation_dir / name for name in names]
             timings["allocate"] = time.perf_counter() - t0
     finally:
-        client.cancel(moves)
+        client.cancel([*moves, *scored])
     result.timings = timings
     return result
+
+
+def _limited_choice(client: Client, scored: list[Future], result: DistributedAllocation,
+                    constraints: Constraints, target: float | None,
+                    progress: ProgressCallback | None, should_stop: ShouldStop | None
+                    ) -> list[Future] | None:
+    """The point under the limits into `result.limits` (or why none, into `result.unmet`),
+    and each partition's model per query at it (futures; None without a point)."""
+    def run(function: Callable[..., object], **kwargs: object) -> list:
+        # Bound here, not passed as map's keywords: Dask reads those as parts of its task
+        # graph (a keyword named like a task state, a string like a key).
+        futures = client.map(functools.partial(function, **kwargs), scored, pure=False)
+        return gathered(client, futures, "limits", progress=progress,
+                        should_stop=should_stop)
+
+    try:
+        solution = solve_limited(run, result.n_queries, result.models, constraints, target)
+    except ConfigError as error:
+        result.unmet = str(error)
+        return None
+    point = solution.point
+    result.limits = LimitedRun(constraints, result.models, point,
+                               tuple(solution.sums.spend.tolist()),
+                               tuple(int(c) for c in solution.sums.counts))
+    return client.map(functools.partial(allocated, spec=Spec(point.limits, point.objective),
+                                        lam=solution.choice_prices,
+                                        overrides=solution.overrides), scored, pure=False)
 
 
 def _front(rounds: _Rounds, heads: Sequence[PartitionHead], models: tuple[str, ...],

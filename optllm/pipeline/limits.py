@@ -35,6 +35,8 @@ class LimitedRun:
     point: ConstrainedPoint | None
     #: USD spent on each model at `point` (empty without one).
     spend: tuple[float, ...] = ()
+    #: Queries sent to each model at `point` (empty without one).
+    queries: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """summary.json's "limits": each limit with its realised value, whether it binds
@@ -45,13 +47,12 @@ class LimitedRun:
             out["note"] = ("every front point meets the limits; give --budget or "
                            "--target-accuracy for a point with prices and a gap")
             return out
-        n = point.allocation.size
-        per_model = np.bincount(point.allocation, minlength=len(self.models))
+        n = sum(self.queries)
         out["objective"] = point.objective
         out["limits"] = [self._limit_row(limit, value, price, n)
                          for limit, value, price in zip(point.limits, point.realised,
                                                         point.multipliers, strict=True)]
-        out["per_model"] = [{"model": name, "queries": int(per_model[j]),
+        out["per_model"] = [{"model": name, "queries": self.queries[j],
                              "spend": self.spend[j]} for j, name in enumerate(self.models)]
         out["gap"] = {"accuracy": point.gap_accuracy, "usd": point.gap_usd,
                       "bound": point.bound,
@@ -107,13 +108,15 @@ def limited_front(front: Front, scores: np.ndarray, costs: np.ndarray, config: R
         except ConfigError as error:
             unmet = str(error)
     spend: tuple[float, ...] = ()
+    queries: tuple[int, ...] = ()
     if point is not None:
-        spend = model_spend(point, costs, len(models))
+        queries, spend = model_totals(point, costs, len(models))
         allocations = np.stack([limited.allocation(k) for k in range(len(limited))]
                                + [point.allocation])
         limited = Front.from_allocations(allocations, scores, costs, method=limited.method,
                                          status=front.status, elapsed_s=front.elapsed_s)
-    return limited, LimitedRun(constraints, tuple(models), point, spend), unmet
+    return (limited, LimitedRun(constraints, tuple(models), point, spend, queries),
+            unmet)
 
 
 def limited_point(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
@@ -125,8 +128,9 @@ def limited_point(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
     assert constraints is not None
     point = priced_point(allocation, scores, costs, constraints, models,
                          should_stop=should_stop)
-    return LimitedRun(point_constraints(point, constraints), tuple(models), point,
-                      model_spend(point, costs, len(models)))
+    queries, spend = model_totals(point, costs, len(models))
+    return LimitedRun(point_constraints(point, constraints), tuple(models), point, spend,
+                      queries)
 
 
 def point_constraints(point: ConstrainedPoint, constraints: Constraints) -> Constraints:
@@ -135,9 +139,10 @@ def point_constraints(point: ConstrainedPoint, constraints: Constraints) -> Cons
     return constraints.with_budget(budget)
 
 
-def model_spend(point: ConstrainedPoint, costs: np.ndarray, n_models: int
-                ) -> tuple[float, ...]:
-    """USD spent on each model at `point`."""
+def model_totals(point: ConstrainedPoint, costs: np.ndarray, n_models: int
+                 ) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Queries sent to and USD spent on each model at `point`."""
     rows = np.arange(point.allocation.size)
-    return tuple(np.bincount(point.allocation, weights=costs[rows, point.allocation],
-                             minlength=n_models).tolist())
+    return (tuple(np.bincount(point.allocation, minlength=n_models).tolist()),
+            tuple(np.bincount(point.allocation, weights=costs[rows, point.allocation],
+                              minlength=n_models).tolist()))

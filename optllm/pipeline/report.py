@@ -64,7 +64,8 @@ def selected_line(summary: dict) -> str | None:
         return None
     band = sel.get("predicted_accuracy_std")
     plus = "" if band is None else f" ± {ratio(band)}"
-    return (f"selected point {sel['point']}: cost {cost(sel['cost'], summary['cost_unit'])}, "
+    name = "point" if sel["point"] is None else f"point {sel['point']}"
+    return (f"selected {name}: cost {cost(sel['cost'], summary['cost_unit'])}, "
             f"expected accuracy {ratio(sel['predicted_accuracy'])}{plus}")
 
 

@@ -6,7 +6,7 @@ The CLI chains them in `run`; the TUI calls the stages one by one from its worke
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -203,6 +203,15 @@ def accuracy_std(front: Front, spread: np.ndarray) -> np.ndarray:
     return np.sqrt(front.totals(np.square(spread))) / max(front.n_queries, 1)
 
 
+def front_columns(models: Sequence[str]) -> list[str]:
+    """front.csv's columns in order, for every run, in memory or on the Dask engine; a
+    value a run cannot give is left empty (a batch has no true accuracy, the Dask engine
+    no spread, band or counts per point). Costs are in the run's unit (USD on Dask)."""
+    return ["point", "cost", "predicted_accuracy", "predicted_accuracy_std",
+            "expected_accuracy", "expected_low", "expected_high", "true_accuracy",
+            *(f"queries_{model}" for model in models)]
+
+
 def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray | None = None,
                 max_points: int = MAX_FRONT_POINTS, models: tuple[str, ...] = (),
                 band: Band | None = None) -> pd.DataFrame:
@@ -231,6 +240,7 @@ def front_frame(front: Front, evaluation: Evaluation | None, spread: np.ndarray 
         counts = front.take(points).queries_per_model(len(models))
         for j, model in enumerate(models):
             frame[f"queries_{model}"] = counts[:, j]
+        frame = frame.reindex(columns=front_columns(models))
     return frame
 
 
