@@ -16,9 +16,8 @@ first level) with no pass to find the range first. Past the last level (one exac
 tie order is (round, partition, query), as the in-memory stable sort of round-major moves.
 
 `locate` takes the map-reduce round as functions (`stats`, `gather`), so the same walk runs
-over a list in memory or over a Dask cluster; constraints' multipliers plug in as a per-model
-`score_shift` that `partition_moves` subtracts before taking the envelope (for fixed
-multipliers each query's chosen cost still falls as the rate rises, so the walk stays exact).
+over a list in memory or over a Dask cluster. A point under per-model limits is found by
+`optllm.optimizers.limit_search` instead.
 """
 
 from __future__ import annotations
@@ -60,15 +59,12 @@ class PartitionMoves:
     model_score: np.ndarray
 
 
-def partition_moves(part: int, scores: np.ndarray, costs: np.ndarray,
-                    score_shift: np.ndarray | None = None, first_query: int = 0
+def partition_moves(part: int, scores: np.ndarray, costs: np.ndarray, first_query: int = 0
                     ) -> PartitionMoves:
     """The envelope moves of queries (N, M) numbered from `first_query` within partition
-    `part`. The envelope is taken on `scores - score_shift` (per model; the multipliers of
-    constraints, none by default); the gains dc, ds are real cost and score."""
-    ranked = scores if score_shift is None else scores - score_shift
-    start = cheapest_allocation(ranked, costs)
-    query, source, target, rate = envelope_moves(ranked, costs, start)
+    `part`."""
+    start = cheapest_allocation(scores, costs)
+    query, source, target, rate = envelope_moves(scores, costs, start)
     rows = np.arange(scores.shape[0])
     return PartitionMoves(
         part, scores.shape[0], rate.view(np.int64), _envelope_round(query),

@@ -120,13 +120,13 @@ def route_partitions(client: Client, policy: Policy, parts: Sequence[Path], out:
     return totals, [out / name for name in names]
 
 
-def score_partition(policy: Policy, src: str, part: int, chunk_rows: int, query_column: str,
-                    score_shift: np.ndarray | None) -> PartitionMoves:
+def score_partition(policy: Policy, src: str, part: int, chunk_rows: int, query_column: str
+                    ) -> PartitionMoves:
     """A worker's first round: predict the partition chunk by chunk and keep its moves."""
     chunks, first = [], 0
     for _, queries, columns in policy_chunks(policy, src, chunk_rows, query_column):
         costs, _, _, scores = policy.predict(queries, columns)
-        chunks.append(partition_moves(part, scores, costs, score_shift, first_query=first))
+        chunks.append(partition_moves(part, scores, costs, first_query=first))
         first += len(queries)
     if not chunks:
         raise DatasetError(f"{src}: no data rows")
@@ -313,7 +313,7 @@ def check_limits_goal(constraints: Constraints | None, target: float | None) -> 
 
 def allocate_partitions(client: Client, policy: Policy, parts: Sequence[Path],
                         allocation_dir: Path | None, *, budget: float | None = None,
-                        target: float | None = None, score_shift: np.ndarray | None = None,
+                        target: float | None = None,
                         constraints: Constraints | None = None,
                         chunk_rows: int = DEFAULT_CHUNK_ROWS, query_column: str = "query",
                         progress: ProgressCallback | None = None,
@@ -321,8 +321,8 @@ def allocate_partitions(client: Client, policy: Policy, parts: Sequence[Path],
                         gather_limit: int = GATHER_LIMIT) -> DistributedAllocation:
     """Score every partition, find the hull front and the point of `budget` or `target`,
     and (when one is met and `allocation_dir` is given) write its allocation there, one
-    Parquet file per partition. `score_shift` (per model) shifts the scores the front is
-    taken on; `gather_limit` the moves of a rate bin sent to this process to be sorted.
+    Parquet file per partition. `gather_limit`: the moves of a rate bin sent to this
+    process to be sorted.
 
     With per-model limits in `constraints` (its budget is the budget then) the point is
     solved under them (`optllm.optimizers.limit_search`) and every limit holds exactly on
@@ -338,7 +338,7 @@ def allocate_partitions(client: Client, policy: Policy, parts: Sequence[Path],
         moves = client.map(scored_moves, scored, pure=False)
     else:
         moves = [client.submit(score_partition, shared, str(src), i, chunk_rows, query_column,
-                               score_shift, pure=False) for i, src in enumerate(parts)]
+                               pure=False) for i, src in enumerate(parts)]
     try:
         wait_for(client, moves, "score", progress=progress, should_stop=should_stop)
         heads: list[PartitionHead] = gathered(client, client.map(_head, moves, pure=False),

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from optllm.optimizers.hull import hull_front
 from optllm.optimizers.rate_search import (
-    EVERYTHING,
     Gathered,
     Selection,
     allocation,
@@ -30,13 +29,13 @@ from optllm.optimizers.rate_search import (
 )
 
 
-def split_moves(scores, costs, n_parts, chunk=None, shift=None):
+def split_moves(scores, costs, n_parts, chunk=None):
     bounds = np.linspace(0, scores.shape[0], n_parts + 1).astype(int)
     parts = []
     for p, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         step = chunk or max(hi - lo, 1)
         pieces = [partition_moves(p, scores[a:min(a + step, hi)], costs[a:min(a + step, hi)],
-                                  shift, first_query=a - lo)
+                                  first_query=a - lo)
                   for a in range(lo, max(hi, lo + 1), step)]  # an empty partition too
         parts.append(concat_moves(pieces))
     return parts
@@ -118,12 +117,3 @@ def test_a_budget_below_the_cheapest_and_a_target_above_the_best_find_no_point()
     assert budget_point(crossing, start, 0) is None
     crossing, _, _ = find(parts, reaching(1.01, 100), 10)
     assert target_point(crossing) is None
-
-
-def test_a_score_shift_steers_queries_away_from_a_model():
-    scores, costs = problem(1, 300, 4, ties=False)
-    shift = np.array([0.0, 0.0, 0.0, 10.0])
-    plain = split_moves(scores, costs, 2)
-    shifted = split_moves(scores, costs, 2, shift=shift)
-    assert (whole_allocation(plain, EVERYTHING) == 3).any()
-    assert not (whole_allocation(shifted, EVERYTHING) == 3).any()
