@@ -82,7 +82,9 @@ def _rescore(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
     score gained per dollar) and the best sell (least score lost per dollar saved),
     returned as (buy_rate, buy_model, sell_rate, sell_model); -inf / inf where none.
     """
-    sub_c, sub_s = costs[rows], scores[rows]
+    contiguous = rows.size > 0 and bool((np.diff(rows) == 1).all())
+    block = slice(rows[0], rows[-1] + 1) if contiguous else rows  # a view, not a copy
+    sub_c, sub_s = costs[block], scores[block]
     k = np.arange(rows.size)
     cur = allocation[rows]
     dc = sub_c - sub_c[k, cur][:, None]
@@ -103,7 +105,8 @@ def _rescore(allocation: np.ndarray, scores: np.ndarray, costs: np.ndarray,
     same_sign = ratio > 0
     up = dc > 0
     buy_rates = np.where(same_sign & up, ratio, -np.inf)
-    sell_rates = np.where(same_sign & ~up, ratio, np.inf)
+    np.logical_and(same_sign, ~up, out=same_sign)
+    sell_rates = np.where(same_sign, ratio, np.inf)
     buy_model = buy_rates.argmax(axis=1)
     sell_model = sell_rates.argmin(axis=1)
     return buy_rates[k, buy_model], buy_model, sell_rates[k, sell_model], sell_model
@@ -208,7 +211,8 @@ def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
     head, pivot = part[:k], keys[part[k]]
     if keys[head].max(initial=-np.inf) >= pivot:  # a tie across the cut: no unique set
         return np.argsort(keys, kind="stable")[:k]
-    return head[np.lexsort((head, keys[head]))]
+    head.sort()  # by position, so the stable sort by key breaks ties by position
+    return head[np.argsort(keys[head], kind="stable")]
 
 
 def _argsort(keys: np.ndarray) -> np.ndarray:
