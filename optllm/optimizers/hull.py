@@ -79,11 +79,12 @@ def envelope_moves(scores: np.ndarray, costs: np.ndarray, start: np.ndarray,
             np.concatenate(rates))
 
 
-def hull_front(scores: np.ndarray, costs: np.ndarray, should_stop: ShouldStop | None = None
-               ) -> Front:
-    """The exact supported front: every prefix of the rate-sorted envelope moves.
-    `should_stop` is checked between the envelope rounds and around the sort (raises
-    `Cancelled`)."""
+def rate_ordered_moves(scores: np.ndarray, costs: np.ndarray,
+                       should_stop: ShouldStop | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(start, query, source, target): the cheapest allocation and every envelope move by
+    decreasing rate; each prefix applied to `start` is a point of the hull front.
+    `should_stop` is checked between the envelope rounds and around the sort."""
     start = cheapest_allocation(scores, costs)
     query, source, target, rate = envelope_moves(scores, costs, start, should_stop)
     check_cancelled(should_stop, "hull")
@@ -91,7 +92,15 @@ def hull_front(scores: np.ndarray, costs: np.ndarray, should_stop: ShouldStop | 
     # (its rates do not increase along the envelope, and moves are round-major).
     order = np.argsort(-rate, kind="stable")
     check_cancelled(should_stop, "hull")
-    query, source, target = query[order], source[order], target[order]
+    return start, query[order], source[order], target[order]
+
+
+def hull_front(scores: np.ndarray, costs: np.ndarray, should_stop: ShouldStop | None = None
+               ) -> Front:
+    """The exact supported front: every prefix of the rate-sorted envelope moves.
+    `should_stop` is checked between the envelope rounds and around the sort (raises
+    `Cancelled`)."""
+    start, query, source, target = rate_ordered_moves(scores, costs, should_stop)
     n = scores.shape[0]
     rows = np.arange(n)
     dc = costs[query, target] - costs[query, source]

@@ -35,7 +35,7 @@ from optllm.evaluation import (
 )
 from optllm.exceptions import ConfigError
 from optllm.optimizers.api import optimize
-from optllm.optimizers.hull import cheapest_allocation, envelope_moves
+from optllm.optimizers.hull import rate_ordered_moves
 from optllm.predict.base import Features, Featuriser, Labels, Learner, Texts, quality_frame
 from optllm.predict.calibration import (
     Calibration,
@@ -270,10 +270,7 @@ class Resamples:
         resample's front is their rate order with each row counted as often as drawn."""
         Y, costs = self.Y, self.costs
         n = Y.shape[0]
-        start = cheapest_allocation(P, costs)
-        query, source, target, rate = envelope_moves(P, costs, start, should_stop)
-        order = np.argsort(-rate, kind="stable")
-        query, source, target = query[order], source[order], target[order]
+        start, query, source, target = rate_ordered_moves(P, costs, should_stop)
         rows = np.arange(n)
         out = np.empty(self.counts.shape[0])
         chunk = max(1, _RESAMPLE_CELLS // max(1, query.size))
@@ -300,18 +297,23 @@ def _score_table(rows: list[dict[str, object]], hypervolumes: dict[str, np.ndarr
     prior = hypervolumes[PRIOR.name]
     frame = pd.DataFrame(rows)
     z = float(norm.ppf(1 - SIGNIFICANCE / max(1, len(frame) - 1)))
-    gains, ses = [], []
-    for name in frame["candidate"]:
-        d = hypervolumes[name] - prior
-        spread = d[1:][np.isfinite(d[1:])]  # NaN: a resample whose true front is one point
-        gains.append(float(d[0]))
-        ses.append(float(spread.std(ddof=1)) if spread.size > 1 else np.nan)
+    gains, ses = zip(*(paired_difference(hypervolumes[name], prior)
+                       for name in frame["candidate"]), strict=True)
     frame["hypervolume"] = [float(hypervolumes[name][0]) for name in frame["candidate"]]
-    frame["gain_over_prior"] = gains
-    frame["gain_se"] = ses
+    frame["gain_over_prior"] = list(gains)
+    frame["gain_se"] = list(ses)
     frame["gain_needed"] = z * np.asarray(ses)
     return frame.sort_values("hypervolume", ascending=False, kind="stable",
                              na_position="last").reset_index(drop=True)
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(a - b on all labelled rows, its standard error over the resamples) for two
+    `Resamples.hypervolumes` results; the error is NaN with fewer than two finite
+    resamples (NaN: a resample whose true front is one point)."""
+    d = a - b
+    spread = d[1:][np.isfinite(d[1:])]
+    return float(d[0]), float(spread.std(ddof=1)) if spread.size > 1 else float("nan")
 
 
 def _simplest_within_noise(clear: pd.DataFrame, candidates: list[Candidate],
@@ -325,9 +327,8 @@ def _simplest_within_noise(clear: pd.DataFrame, candidates: list[Candidate],
     best = hypervolumes[clear["candidate"].iloc[0]]
     eligible: list[tuple[tuple[int, bool], int, pd.Series]] = []
     for (_, row), candidate in zip(clear.iterrows(), candidates, strict=True):
-        d = best - hypervolumes[candidate.name]
-        spread = d[1:][np.isfinite(d[1:])]
-        if spread.size < 2 or d[0] <= spread.std(ddof=1):
+        behind, se = paired_difference(best, hypervolumes[candidate.name])
+        if not np.isfinite(se) or behind <= se:
             eligible.append((_complexity(candidate), len(eligible), row))
     return min(eligible, key=lambda item: item[:2])[2]
 
@@ -374,9 +375,9 @@ def choose_predictor(texts_train: Texts, Y_train: Labels, texts_all: Texts,
     paired bootstrap resamples of them (`Resamples`). The prior is always scored and is the
     default: a candidate replaces it only when its gain over the prior is significant
     against the spread of that gain over the resamples (`SIGNIFICANCE`, one-sided,
-    Bonferroni over the candidates); among those, the highest hypervolume wins. `force`
-    picks the best
-    non-prior candidate regardless. XGBoost is skipped below `XGBOOST_MIN_ROWS` labelled
+    Bonferroni over the candidates); among those, the simplest whose hypervolume is within
+    one standard error of the best one's (`_simplest_within_noise`). `force` picks the
+    best non-prior candidate regardless. XGBoost is skipped below `XGBOOST_MIN_ROWS` labelled
     rows. `train_rows`: where `texts_train` sit in `texts_all` (then their features are
     taken from the fitted featurisers' rows instead of vectorised again); `features_out`
     receives the features of all texts by featuriser name. Reports
